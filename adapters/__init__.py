@@ -1,0 +1,1 @@
+"""What talks to the outside world for the domain: tables, repositories, engines."""

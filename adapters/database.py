@@ -1,0 +1,95 @@
+"""Engine and session factory, each backend configured the way production needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from adapters.orm import start_mappers
+
+# SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
+# committed in between, the upgrade fails at once with "database is locked" and busy_timeout
+# cannot help. BEGIN IMMEDIATE takes the lock up front, so writers queue instead of failing.
+SQLITE_BEGIN_OPTION = "stockroom_sqlite_begin"
+SQLITE_DEFAULT_BEGIN = "BEGIN IMMEDIATE"
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: int = 1800
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def build_engine(
+    url: str | URL,
+    *,
+    pool: PoolSettings | None = None,
+    sqlite_busy_timeout_ms: int = 5000,
+    echo: bool = False,
+) -> AsyncEngine:
+    start_mappers()
+    if is_sqlite(url):
+        return _sqlite_engine(url, busy_timeout_ms=sqlite_busy_timeout_ms, echo=echo)
+    pool = pool or PoolSettings()
+    return create_async_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout,
+        pool_recycle=pool.recycle,
+        # A connection the server dropped (restart, idle kill) is replaced, not handed out.
+        pool_pre_ping=True,
+        echo=echo,
+    )
+
+
+def _sqlite_engine(url: str | URL, *, busy_timeout_ms: int, echo: bool) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        # sqlite3's own timeout is the busy handler for the connection: wait, don't fail.
+        connect_args={"timeout": busy_timeout_ms / 1000},
+        echo=echo,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the sqlite3 module so that our BEGIN is the one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough under WAL, much faster
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        begin = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, SQLITE_DEFAULT_BEGIN)
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after commit without a refresh round trip,
+    # and nothing tries lazy IO once the unit of work has closed the session.
+    # autoflush=False: SQL is sent when the unit of work asks for it, not as a side effect.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

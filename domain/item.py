@@ -1,0 +1,117 @@
+"""The catalog `Item` aggregate and the value rules it enforces."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import InvalidValue
+
+SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 2000
+# Upper bounds keep every value inside the storage types (cents in a BIGINT, stock in an INT)
+# with room to spare, so hostile input is refused here instead of overflowing a column.
+MAX_PRICE = Decimal("99999999.99")
+MAX_QUANTITY = 1_000_000_000
+CENT = Decimal("0.01")
+
+
+def normalise_sku(raw: str) -> str:
+    sku = raw.strip().upper()
+    if not SKU_PATTERN.fullmatch(sku):
+        raise InvalidValue(
+            "SKU must be 1-64 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return sku
+
+
+def generate_sku() -> str:
+    """A fresh SKU for items created without one; 60 random bits make a clash negligible."""
+    return f"SKU-{secrets.token_hex(6).upper()}"
+
+
+def validate_title(raw: str) -> str:
+    title = raw.strip()
+    if not title:
+        raise InvalidValue("title must not be blank")
+    if len(title) > TITLE_MAX_LENGTH:
+        raise InvalidValue(f"title must be at most {TITLE_MAX_LENGTH} characters")
+    return title
+
+
+def validate_description(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) > DESCRIPTION_MAX_LENGTH:
+        raise InvalidValue(f"description must be at most {DESCRIPTION_MAX_LENGTH} characters")
+    return raw
+
+
+def validate_price(raw: Decimal | int | str) -> Decimal:
+    try:
+        price = Decimal(raw)
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise InvalidValue("price must be a decimal number") from exc
+    if not price.is_finite():
+        raise InvalidValue("price must be a finite number")
+    if price < 0 or price > MAX_PRICE:
+        raise InvalidValue(f"price must be between 0 and {MAX_PRICE}")
+    if price != price.quantize(CENT):
+        raise InvalidValue("price must have at most two decimal places")
+    return price.quantize(CENT)
+
+
+def validate_quantity(raw: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InvalidValue("quantity must be a whole number")
+    if raw < 0 or raw > MAX_QUANTITY:
+        raise InvalidValue(f"quantity must be between 0 and {MAX_QUANTITY}")
+    return raw
+
+
+@dataclass(eq=False)
+class Item:
+    """A sellable thing and how many of it are on the shelf.
+
+    Identity is the database id (``eq=False``: two loads of one row are one item), and every
+    field is validated on the way in, so an ``Item`` that exists is a valid one.
+    """
+
+    sku: str
+    title: str
+    price: Decimal
+    quantity: int = 0
+    description: str | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        self.sku = normalise_sku(self.sku)
+        self.title = validate_title(self.title)
+        self.description = validate_description(self.description)
+        self.price = validate_price(self.price)
+        self.quantity = validate_quantity(self.quantity)
+
+    def rename(self, title: str) -> None:
+        self.title = validate_title(title)
+
+    def describe(self, description: str | None) -> None:
+        self.description = validate_description(description)
+
+    def reprice(self, price: Decimal) -> None:
+        self.price = validate_price(price)
+
+    def change_sku(self, sku: str) -> None:
+        self.sku = normalise_sku(sku)
+
+    def count_stock(self, quantity: int) -> None:
+        """Set stock to a counted figure (a stock-take correction), not a relative change."""
+        self.quantity = validate_quantity(quantity)
+
+    def restock(self, quantity: int) -> None:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise InvalidValue("restock quantity must be a positive whole number")
+        self.quantity = validate_quantity(self.quantity + quantity)

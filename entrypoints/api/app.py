@@ -1,0 +1,37 @@
+"""The app factory: ``create_app(container)`` for tests and embedding, ``create_app_from_env``
+for uvicorn (each worker process builds its own container and pool)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from entrypoints.api.errors import install_error_handlers
+from entrypoints.api.routers import items
+from entrypoints.container import Container, build_container, dispose
+
+
+def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await dispose(container)
+
+    app = FastAPI(
+        title="Stockroom",
+        version="0.1.0",
+        summary="A shop's catalog, stock, customers and orders.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(items.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    return create_app(build_container())

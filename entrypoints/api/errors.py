@@ -1,0 +1,68 @@
+"""One place that maps domain and service errors to HTTP status codes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from domain.errors import DomainError, DuplicateSku, InvalidValue, UnknownItem
+
+# The lookup walks each error's MRO, so a subclass inherits its parent's status.
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    UnknownItem: status.HTTP_404_NOT_FOUND,
+    DuplicateSku: status.HTTP_409_CONFLICT,
+    InvalidValue: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    DomainError: status.HTTP_409_CONFLICT,
+}
+
+
+def status_for(error: Exception) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
+
+
+async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=status_for(error), content={"detail": str(error)})
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(key): _json_safe(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(inner) for inner in value]
+    return str(value)
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    """422 with where and why, but never the offending input.
+
+    FastAPI's default echoes each bad value back, which fails on NaN/Infinity (a 500) and
+    would hand a rejected password back to whoever sent it, or to a log that captures bodies.
+    """
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {
+            key: _json_safe(value)
+            for key, value in problem.items()
+            if key in {"type", "loc", "msg", "ctx"}
+        }
+        for problem in error.errors()
+    ]
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

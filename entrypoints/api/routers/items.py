@@ -1,0 +1,70 @@
+"""``/items``: the catalog over HTTP. Routes translate; services decide."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from entrypoints.api.dependencies import UnitOfWork
+from entrypoints.api.schemas import ErrorOut, ItemCreate, ItemOut, ItemUpdate, Restock
+from service_layer.services import items as services
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+# Ids and offsets are bounded so absurd values are a 422, not an integer overflow in the driver.
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No item with that id"}}
+SKU_TAKEN: Responses = {409: {"model": ErrorOut, "description": "SKU already taken"}}
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ItemOut,
+    responses=SKU_TAKEN,
+)
+async def create_item(body: ItemCreate, uow: UnitOfWork) -> ItemOut:
+    return ItemOut.from_view(await services.add_item(uow, body.to_command()))
+
+
+@router.get("/", response_model=list[ItemOut])
+async def list_items(
+    uow: UnitOfWork,
+    skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
+) -> list[ItemOut]:
+    return [
+        ItemOut.from_view(view) for view in await services.list_items(uow, skip=skip, limit=limit)
+    ]
+
+
+@router.get("/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
+async def read_item(item_id: ItemId, uow: UnitOfWork) -> ItemOut:
+    return ItemOut.from_view(await services.get_item(uow, item_id))
+
+
+@router.put(
+    "/{item_id}",
+    response_model=ItemOut,
+    responses={**NOT_FOUND, **SKU_TAKEN},
+)
+async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> ItemOut:
+    return ItemOut.from_view(await services.update_item(uow, item_id, body.to_command()))
+
+
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND,
+    response_class=Response,
+)
+async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
+    await services.delete_item(uow, item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{item_id}/restock", response_model=ItemOut, responses=NOT_FOUND)
+async def restock_item(item_id: ItemId, body: Restock, uow: UnitOfWork) -> ItemOut:
+    return ItemOut.from_view(await services.restock(uow, item_id, body.quantity))

@@ -1,0 +1,96 @@
+"""Pydantic models at the HTTP edge only; the service layer never sees them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+from domain.item import DESCRIPTION_MAX_LENGTH, MAX_PRICE, MAX_QUANTITY, TITLE_MAX_LENGTH
+from service_layer.services.items import ItemChanges, NewItem
+from service_layer.views import ItemView
+
+# Prices travel as JSON numbers (what clients of a classic FastAPI API expect); they are
+# validated as Decimals so "19.99" stays 19.99 and never picks up binary-float noise.
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE, max_digits=10, decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY, strict=True)]
+Sku = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*$")
+]
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemCreate(_Strict):
+    title: Title
+    sku: Sku | None = None
+    description: Description | None = None
+    price: Price = Decimal("0")
+    quantity: Quantity = 0
+
+    def to_command(self) -> NewItem:
+        return NewItem(
+            title=self.title,
+            sku=self.sku,
+            description=self.description,
+            price=self.price,
+            quantity=self.quantity,
+        )
+
+
+class ItemUpdate(_Strict):
+    """Partial update: only the fields present in the body change (``description: null`` clears)."""
+
+    title: Title | None = None
+    sku: Sku | None = None
+    description: Description | None = None
+    price: Price | None = None
+    quantity: Quantity | None = None
+
+    @field_validator("title", "sku", "price", "quantity", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Only called for fields present in the body: absent means "leave it", null is an error.
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+    def to_command(self) -> ItemChanges:
+        return ItemChanges(**self.model_dump(exclude_unset=True))
+
+
+class Restock(_Strict):
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY, strict=True)]
+
+
+class ItemOut(BaseModel):
+    id: int
+    sku: str
+    title: str
+    description: str | None
+    price: Price
+    quantity: int
+
+    @classmethod
+    def from_view(cls, view: ItemView) -> ItemOut:
+        return cls(
+            id=view.id,
+            sku=view.sku,
+            title=view.title,
+            description=view.description,
+            price=view.price,
+            quantity=view.quantity,
+        )
+
+
+class ErrorOut(BaseModel):
+    detail: str

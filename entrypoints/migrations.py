@@ -1,0 +1,54 @@
+"""Alembic, driven from code: the CLI, ``serve``'s first run and the tests all use this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import migrations
+
+SCRIPT_LOCATION = Path(migrations.__file__).parent
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    # ConfigParser interpolation would choke on a '%' in a URL-encoded password.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Upgrade from synchronous code (the CLI); runs its own event loop."""
+    command.upgrade(alembic_config(url), revision)
+
+
+async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade from async code, on a connection of ``engine``."""
+    url = engine.url.render_as_string(hide_password=False)
+
+    def run(connection: Connection) -> None:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)

@@ -1,0 +1,55 @@
+"""Alembic environment: async engines, and a caller's connection when one is handed in."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from adapters.database import build_engine, is_sqlite
+from adapters.orm import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def _configure(**kwargs: object) -> None:
+    url = config.get_main_option("sqlalchemy.url") or ""
+    context.configure(
+        target_metadata=target_metadata,
+        compare_type=True,
+        # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+        render_as_batch=is_sqlite(url) if url else False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def do_run_migrations(connection: Connection) -> None:
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    engine = build_engine(config.get_main_option("sqlalchemy.url") or "")
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run_migrations)
+    finally:
+        await engine.dispose()
+
+
+def run_migrations_offline() -> None:
+    _configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+elif (connection := config.attributes.get("connection")) is not None:
+    # Called from async code that already holds a connection (tests, `stockroom serve`).
+    do_run_migrations(connection)
+else:
+    asyncio.run(run_async_migrations())

@@ -1,0 +1,42 @@
+"""An in-memory unit of work for unit tests and dry runs: same contract, no database."""
+
+from __future__ import annotations
+
+from adapters.memory_repository import InMemoryItemRepository, InMemoryStore
+from service_layer.unit_of_work import AbstractUnitOfWork
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """Works on private copies of ``store`` and publishes them on commit.
+
+    ``commits`` and ``rollbacks`` count calls so tests can assert a use case committed exactly
+    once, or not at all when it failed.
+    """
+
+    items: InMemoryItemRepository
+
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        super().__init__()
+        self.store = store if store is not None else InMemoryStore()
+        self.commits = 0
+        self.rollbacks = 0
+
+    @property
+    def committed(self) -> bool:
+        return self.commits > 0
+
+    async def _begin(self) -> None:
+        self.items = InMemoryItemRepository(self.store)
+
+    async def _commit(self) -> None:
+        self.items.check_constraints()
+        self.items.publish()
+        self.commits += 1
+
+    async def _rollback(self) -> None:
+        self.rollbacks += 1
+        # Discard uncommitted work by starting again from the committed state.
+        self.items = InMemoryItemRepository(self.store)
+
+    async def _end(self) -> None:
+        return None

@@ -1,0 +1,109 @@
+"""Catalog use cases. Each one is exactly one unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Final
+
+from domain.errors import DuplicateSku
+from domain.item import Item, generate_sku
+from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.views import ItemView
+
+MAX_PAGE_SIZE: Final = 100
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""Marks a field an update leaves alone (distinct from ``None``, which clears a description)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    title: str
+    sku: str | None = None
+    description: str | None = None
+    price: Decimal = Decimal("0")
+    quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChanges:
+    sku: str | _Unset = UNSET
+    title: str | _Unset = UNSET
+    description: str | _Unset | None = UNSET
+    price: Decimal | _Unset = UNSET
+    quantity: int | _Unset = UNSET
+
+
+async def add_item(uow: AbstractUnitOfWork, new: NewItem) -> ItemView:
+    item = Item(
+        sku=new.sku if new.sku is not None else generate_sku(),
+        title=new.title,
+        description=new.description,
+        price=new.price,
+        quantity=new.quantity,
+    )
+    async with uow:
+        await uow.items.add(item)
+        await _commit_naming_sku(uow, item.sku)
+        return ItemView.from_domain(item)
+
+
+async def _commit_naming_sku(uow: AbstractUnitOfWork, sku: str) -> None:
+    # The unique constraint is the one authority on SKU clashes (a prior SELECT would race);
+    # it reports which constraint failed, so the SKU is named here where it is known.
+    try:
+        await uow.commit()
+    except DuplicateSku as error:
+        raise DuplicateSku(sku) from error
+
+
+async def get_item(uow: AbstractUnitOfWork, item_id: int) -> ItemView:
+    async with uow:
+        return ItemView.from_domain(await uow.items.get(item_id))
+
+
+async def list_items(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100) -> list[ItemView]:
+    limit = max(0, min(limit, MAX_PAGE_SIZE))
+    async with uow:
+        found = await uow.items.list(skip=max(0, skip), limit=limit)
+        return [ItemView.from_domain(item) for item in found]
+
+
+async def update_item(uow: AbstractUnitOfWork, item_id: int, changes: ItemChanges) -> ItemView:
+    async with uow:
+        # Locked: a concurrent restock or order must not be overwritten by a stale copy.
+        item = await uow.items.get_for_update(item_id)
+        if not isinstance(changes.sku, _Unset):
+            item.change_sku(changes.sku)
+        if not isinstance(changes.title, _Unset):
+            item.rename(changes.title)
+        if not isinstance(changes.description, _Unset):
+            item.describe(changes.description)
+        if not isinstance(changes.price, _Unset):
+            item.reprice(changes.price)
+        if not isinstance(changes.quantity, _Unset):
+            item.count_stock(changes.quantity)
+        await _commit_naming_sku(uow, item.sku)
+        return ItemView.from_domain(item)
+
+
+async def delete_item(uow: AbstractUnitOfWork, item_id: int) -> None:
+    async with uow:
+        item = await uow.items.get_for_update(item_id)
+        await uow.items.delete(item)
+        await uow.commit()
+
+
+async def restock(uow: AbstractUnitOfWork, item_id: int, quantity: int) -> ItemView:
+    async with uow:
+        item = await uow.items.get_for_update(item_id)
+        item.restock(quantity)
+        await uow.commit()
+        return ItemView.from_domain(item)

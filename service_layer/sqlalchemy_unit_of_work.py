@@ -1,0 +1,56 @@
+"""The SQLAlchemy unit of work: one ``AsyncSession`` per ``async with`` block."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters import integrity
+from adapters.sqlalchemy_repository import SqlAlchemyItemRepository
+from service_layer.unit_of_work import AbstractUnitOfWork
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    """Opens a session on enter; rolls back unless committed and closes it on exit.
+
+    The session is created per block, never shared, so a request, a CLI command or a
+    background task each get their own, and the connection is back in the pool when the
+    block ends, whatever happened inside it.
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    async def _begin(self) -> None:
+        self._session = self._session_factory()
+        self.items = SqlAlchemyItemRepository(self._session)
+
+    async def _commit(self) -> None:
+        try:
+            await self.session.commit()
+        except IntegrityError as error:
+            translated = integrity.translate(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def _rollback(self) -> None:
+        if self._session is not None:
+            await self._session.rollback()
+
+    async def _end(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            # Shielded: if the caller is cancelled (client went away, timeout), closing still
+            # completes and the connection goes back to the pool instead of leaking.
+            await asyncio.shield(session.close())

@@ -1,0 +1,69 @@
+"""The Unit of Work port: one transaction, explicit commit, rollback by default."""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Self
+
+from adapters.repository import AbstractItemRepository
+
+
+class UnitOfWorkError(RuntimeError):
+    """A unit of work was used outside its contract (nested entry, commit outside a block)."""
+
+
+class AbstractUnitOfWork(abc.ABC):
+    """An async context manager around one transaction.
+
+    Nothing is written unless ``commit()`` is awaited inside the block; leaving the block any
+    other way (normally or through an exception) rolls back. A unit may be entered again after
+    it has exited, but never while it is open: each ``async with`` is one transaction.
+    """
+
+    items: AbstractItemRepository
+
+    def __init__(self) -> None:
+        self._active = False
+
+    async def __aenter__(self) -> Self:
+        if self._active:
+            raise UnitOfWorkError("this unit of work is already open; use a fresh one")
+        await self._begin()
+        self._active = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            # After a commit this is a no-op; otherwise it is what makes "no commit" safe.
+            await self.rollback()
+        finally:
+            self._active = False
+            await self._end()
+
+    async def commit(self) -> None:
+        if not self._active:
+            raise UnitOfWorkError("commit() outside 'async with uow'")
+        await self._commit()
+
+    async def rollback(self) -> None:
+        await self._rollback()
+
+    @abc.abstractmethod
+    async def _begin(self) -> None:
+        """Open the transaction's resources and build the repositories."""
+
+    @abc.abstractmethod
+    async def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _end(self) -> None:
+        """Release everything ``_begin`` acquired; must not raise on a broken connection."""
