@@ -9,8 +9,8 @@ from service_layer.unit_of_work import AbstractUnitOfWork
 class FakeUnitOfWork(AbstractUnitOfWork):
     """Works on private copies of ``store`` and publishes them on commit.
 
-    ``commits`` and ``rollbacks`` count calls so tests can assert a use case committed exactly
-    once, or not at all when it failed.
+    ``commits`` and ``rollbacks`` count explicit calls, so tests can assert that a use case
+    committed exactly once, or not at all when it failed.
     """
 
     items: InMemoryItemRepository
@@ -39,4 +39,5 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.items = InMemoryItemRepository(self.store)
 
     async def _end(self) -> None:
-        return None
+        # Whatever was not published by a commit is simply dropped with the working copies.
+        del self.items

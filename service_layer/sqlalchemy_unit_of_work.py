@@ -45,10 +45,12 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             raise translated from error
 
     async def _rollback(self) -> None:
-        if self._session is not None:
-            await self._session.rollback()
+        await self.session.rollback()
 
     async def _end(self) -> None:
+        # close() rolls back a transaction in progress and returns the connection to the pool.
+        # Unlike rollback(), it does not expire loaded objects: they are detached with the
+        # values they had, so reading one after the unit never attempts lazy IO.
         session, self._session = self._session, None
         if session is not None:
             # Shielded: if the caller is cancelled (client went away, timeout), closing still

@@ -39,12 +39,8 @@ class AbstractUnitOfWork(abc.ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        try:
-            # After a commit this is a no-op; otherwise it is what makes "no commit" safe.
-            await self.rollback()
-        finally:
-            self._active = False
-            await self._end()
+        self._active = False
+        await self._end()
 
     async def commit(self) -> None:
         if not self._active:
@@ -66,4 +62,8 @@ class AbstractUnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     async def _end(self) -> None:
-        """Release everything ``_begin`` acquired; must not raise on a broken connection."""
+        """Discard whatever was not committed and release everything ``_begin`` acquired.
+
+        This is where "rollback unless committed" happens for every implementation. It must
+        leave objects the unit handed out readable without IO: a caller may still hold one.
+        """

@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test lint unit integration bench bench-quick clean
+
+# The virtualenv is rebuilt whenever the declared or pinned dependencies change.
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/stockroom serve
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+unit: $(INSTALLED)
+	$(BIN)/pytest tests/unit
+
+integration: $(INSTALLED)
+	$(BIN)/pytest tests/integration
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,0 +1,165 @@
+"""One contract, three implementations: the fake, SQLite and PostgreSQL must agree.
+
+Each test uses fresh units of work from ``uow_factory`` over one shared store, so "persisted"
+means visible to a later, separate unit of work, exactly as a service sees it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from domain.errors import DuplicateSku, UnknownItem
+from tests.factories import ItemFactory
+from tests.integration.conftest import UowFactory
+
+
+async def _store(uow_factory: UowFactory, **fields: object) -> int:
+    item = ItemFactory(**fields)
+    async with uow_factory() as uow:
+        await uow.items.add(item)
+        await uow.commit()
+    assert isinstance(item.id, int)
+    return item.id
+
+
+async def test_added_and_committed_item_can_be_read_back(uow_factory: UowFactory) -> None:
+    original = ItemFactory(sku="ab-1", price=Decimal("12345678.91"), quantity=7, description=None)
+    async with uow_factory() as uow:
+        await uow.items.add(original)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        found = await uow.items.get(original.id)  # type: ignore[arg-type]
+
+    assert (found.id, found.sku, found.title, found.description) == (
+        original.id,
+        "AB-1",
+        original.title,
+        None,
+    )
+    assert found.price == Decimal("12345678.91")
+    assert found.quantity == 7
+
+
+async def test_prices_round_trip_exactly(uow_factory: UowFactory) -> None:
+    prices = [
+        Decimal("0"),
+        Decimal("0.01"),
+        Decimal("0.10"),
+        Decimal("19.99"),
+        Decimal("99999999.99"),
+    ]
+    ids = [await _store(uow_factory, price=price) for price in prices]
+    async with uow_factory() as uow:
+        stored = [(await uow.items.get(item_id)).price for item_id in ids]
+    assert stored == prices
+    assert all(
+        str(price).endswith(tuple("0123456789")) and price.as_tuple().exponent == -2
+        for price in stored
+    )
+
+
+async def test_get_unknown_item_raises(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        with pytest.raises(UnknownItem):
+            await uow.items.get(999_999)
+        with pytest.raises(UnknownItem):
+            await uow.items.get_for_update(999_999)
+
+
+async def test_list_is_ordered_by_id_and_paginated(uow_factory: UowFactory) -> None:
+    ids = [await _store(uow_factory) for _ in range(5)]
+    async with uow_factory() as uow:
+        everything = [item.id for item in await uow.items.list(skip=0, limit=100)]
+        page = [item.id for item in await uow.items.list(skip=1, limit=2)]
+        past_the_end = await uow.items.list(skip=5, limit=10)
+    assert everything == sorted(ids)
+    assert page == sorted(ids)[1:3]
+    assert list(past_the_end) == []
+
+
+async def test_deleted_item_is_gone(uow_factory: UowFactory) -> None:
+    item_id = await _store(uow_factory)
+    async with uow_factory() as uow:
+        await uow.items.delete(await uow.items.get(item_id))
+        await uow.commit()
+    async with uow_factory() as uow:
+        with pytest.raises(UnknownItem):
+            await uow.items.get(item_id)
+
+
+async def test_duplicate_sku_is_refused_at_commit_and_keeps_the_original(
+    uow_factory: UowFactory,
+) -> None:
+    original_id = await _store(uow_factory, sku="DUP-1", title="first")
+    async with uow_factory() as uow:
+        await uow.items.add(ItemFactory(sku="dup-1", title="second"))
+        with pytest.raises(DuplicateSku):
+            await uow.commit()
+
+    async with uow_factory() as uow:
+        items = await uow.items.list(skip=0, limit=100)
+    assert [(item.id, item.title) for item in items] == [(original_id, "first")]
+
+
+async def test_changing_sku_to_a_taken_one_is_refused(uow_factory: UowFactory) -> None:
+    await _store(uow_factory, sku="TAKEN")
+    other_id = await _store(uow_factory, sku="FREE")
+    async with uow_factory() as uow:
+        other = await uow.items.get(other_id)
+        other.change_sku("taken")
+        with pytest.raises(DuplicateSku):
+            await uow.commit()
+    async with uow_factory() as uow:
+        assert (await uow.items.get(other_id)).sku == "FREE"
+
+
+async def test_changes_without_commit_are_discarded(uow_factory: UowFactory) -> None:
+    item_id = await _store(uow_factory, quantity=5)
+    async with uow_factory() as uow:
+        item = await uow.items.get(item_id)
+        item.restock(10)
+        await uow.items.add(ItemFactory(sku="NEVER-SAVED"))
+    async with uow_factory() as uow:
+        assert (await uow.items.get(item_id)).quantity == 5
+        assert [item.sku for item in await uow.items.list()] != ["NEVER-SAVED"]
+        assert len(await uow.items.list()) == 1
+
+
+async def test_committed_changes_to_a_loaded_item_persist(uow_factory: UowFactory) -> None:
+    item_id = await _store(uow_factory, quantity=5, price=Decimal("1.00"))
+    async with uow_factory() as uow:
+        item = await uow.items.get_for_update(item_id)
+        item.restock(3)
+        item.reprice(Decimal("2.50"))
+        await uow.commit()
+    async with uow_factory() as uow:
+        item = await uow.items.get(item_id)
+    assert (item.quantity, item.price) == (8, Decimal("2.50"))
+
+
+async def test_repository_records_what_it_handed_out(uow_factory: UowFactory) -> None:
+    first_id = await _store(uow_factory)
+    second_id = await _store(uow_factory)
+    async with uow_factory() as uow:
+        first = await uow.items.get(first_id)
+        assert uow.items.seen == {first}
+        listed = await uow.items.list()
+        assert {item.id for item in uow.items.seen} == {first_id, second_id}
+        assert first in listed  # one row, one object within a unit of work
+
+
+async def test_exception_in_block_rolls_back_and_propagates(uow_factory: UowFactory) -> None:
+    item_id = await _store(uow_factory, quantity=1)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with uow_factory() as uow:
+            (await uow.items.get(item_id)).restock(99)
+            raise Boom
+    async with uow_factory() as uow:
+        assert (await uow.items.get(item_id)).quantity == 1
