@@ -157,9 +157,12 @@ async def test_exception_in_block_rolls_back_and_propagates(uow_factory: UowFact
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
+    async def restock_then_fail() -> None:
         async with uow_factory() as uow:
             (await uow.items.get(item_id)).restock(99)
             raise Boom
+
+    with pytest.raises(Boom):
+        await restock_then_fail()
     async with uow_factory() as uow:
         assert (await uow.items.get(item_id)).quantity == 1

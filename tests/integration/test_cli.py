@@ -1,0 +1,136 @@
+"""The ``stockroom`` command as a user runs it: a real process, a real database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.integration.conftest import POSTGRES_URL, _asyncpg_dsn, postgres_unavailable
+
+STOCKROOM = str(Path(sys.executable).parent / "stockroom")
+
+
+def stockroom(*args: str, url: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STOCKROOM_DATABASE_URL": url, "COLUMNS": "200"}
+    return subprocess.run(  # noqa: S603 - our own console script
+        [STOCKROOM, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_script_round_trip_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert stockroom("db", "upgrade", url=url).returncode == 0
+
+    added = stockroom(
+        "items",
+        "add",
+        "--title",
+        "Widget",
+        "--sku",
+        "w-1",
+        "--price",
+        "2.50",
+        "--quantity",
+        "4",
+        url=url,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "W-1" in added.stdout
+
+    duplicate = stockroom("items", "add", "--title", "Again", "--sku", "W-1", url=url)
+    assert duplicate.returncode == 1
+    assert "W-1" in duplicate.stderr
+
+    restocked = stockroom("items", "restock", "1", "6", url=url)
+    assert restocked.returncode == 0, restocked.stderr
+
+    listed = stockroom("items", "list", url=url)
+    assert listed.returncode == 0
+    assert "Widget" in listed.stdout
+    assert "Again" not in listed.stdout
+    assert "2.50" in listed.stdout
+    assert "10" in listed.stdout
+
+
+@pytest.mark.postgres
+async def test_serve_refuses_a_postgres_schema_that_is_not_migrated() -> None:
+    name = f"stockroom_test_cli_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        postgres_unavailable(str(error))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        refused = stockroom("serve", "--port", "1", url=url)
+        assert refused.returncode == 1
+        assert "stockroom db upgrade" in refused.stderr
+
+        assert stockroom("db", "upgrade", url=url).returncode == 0
+        added = stockroom("items", "add", "--title", "On Postgres", url=url)
+        assert added.returncode == 0, added.stderr
+        assert "On Postgres" in stockroom("items", "list", url=url).stdout
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """`stockroom serve` in an empty folder with no configuration at all: the newcomer's path."""
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            [STOCKROOM, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_works_with_zero_setup(served: str, tmp_path: Path) -> None:
+    created = httpx.post(f"{served}/items/", json={"title": "First"}, timeout=5)
+    assert created.status_code == 201
+    assert httpx.get(f"{served}/items/{created.json()['id']}", timeout=5).json() == created.json()
+    assert (tmp_path / "stockroom.db").exists()
