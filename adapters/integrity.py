@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from domain.errors import DomainError, DuplicateSku
+from domain.errors import DomainError, DuplicateSku, EmailTaken
 
 # Constraint name (from adapters.orm's naming convention) -> domain error factory.
 _UNIQUE_VIOLATIONS: dict[str, type[DomainError]] = {
     "uq_items_sku": DuplicateSku,
+    "uq_users_email": EmailTaken,
 }
 # SQLite reports columns, not constraint names: "UNIQUE constraint failed: items.sku".
-_SQLITE_COLUMNS = {"items.sku": "uq_items_sku"}
+_SQLITE_COLUMNS = {"items.sku": "uq_items_sku", "users.email": "uq_users_email"}
 
 
 def constraint_name(error: IntegrityError) -> str | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
+    Enum,
     Integer,
     MetaData,
     String,
@@ -13,8 +15,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import registry
 
-from adapters.money import Cents
+from adapters.column_types import Cents, UtcDateTime
 from domain.item import Item
+from domain.user import Role, User
 
 # Named constraints make migrations reproducible and let us translate violations by name.
 NAMING_CONVENTION = {
@@ -41,9 +44,33 @@ items = Table(
     CheckConstraint("quantity >= 0", name="quantity_not_negative"),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Stored lower-cased by the domain, so a plain unique constraint is case-insensitive.
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column(
+        "role",
+        Enum(
+            Role,
+            name="user_role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda roles: [role.value for role in roles],
+        ),
+        nullable=False,
+    ),
+    Column("is_active", Boolean(create_constraint=False), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
 
 def start_mappers() -> None:
     """Map the domain classes onto the tables; safe to call more than once per process."""
     if mapper_registry.mappers:
         return
     mapper_registry.map_imperatively(Item, items, properties={"price": items.c.price_cents})
+    mapper_registry.map_imperatively(User, users)

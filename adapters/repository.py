@@ -5,8 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from domain.errors import UnknownItem
+from domain.errors import UnknownItem, UnknownUser
 from domain.item import Item
+from domain.user import User
 
 
 class AbstractItemRepository(abc.ABC):
@@ -58,3 +59,35 @@ class AbstractItemRepository(abc.ABC):
 
     @abc.abstractmethod
     async def _delete(self, item: Item) -> None: ...
+
+
+class AbstractUserRepository(abc.ABC):
+    def __init__(self) -> None:
+        self.seen: set[User] = set()
+
+    async def add(self, user: User) -> None:
+        await self._add(user)
+        self.seen.add(user)
+
+    async def get(self, user_id: int) -> User:
+        user = await self._get(user_id)
+        if user is None:
+            raise UnknownUser(user_id)
+        self.seen.add(user)
+        return user
+
+    async def get_by_email(self, email: str) -> User | None:
+        """The user with this (already normalised) email, or ``None``."""
+        user = await self._get_by_email(email)
+        if user is not None:
+            self.seen.add(user)
+        return user
+
+    @abc.abstractmethod
+    async def _add(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    async def _get(self, user_id: int) -> User | None: ...
+
+    @abc.abstractmethod
+    async def _get_by_email(self, email: str) -> User | None: ...

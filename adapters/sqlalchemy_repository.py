@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.orm import items
-from adapters.repository import AbstractItemRepository
+from adapters.orm import items, users
+from adapters.repository import AbstractItemRepository, AbstractUserRepository
 from domain.item import Item
+from domain.user import User
 
 
 class SqlAlchemyItemRepository(AbstractItemRepository):
@@ -30,3 +31,19 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
 
     async def _delete(self, item: Item) -> None:
         await self._session.delete(item)
+
+
+class SqlAlchemyUserRepository(AbstractUserRepository):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def _add(self, user: User) -> None:
+        self._session.add(user)
+
+    async def _get(self, user_id: int) -> User | None:
+        return await self._session.get(User, user_id)
+
+    async def _get_by_email(self, email: str) -> User | None:
+        statement = select(User).where(users.c.email == email)
+        return (await self._session.scalars(statement)).one_or_none()

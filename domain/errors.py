@@ -6,7 +6,14 @@ class DomainError(Exception):
 
 
 class InvalidValue(DomainError, ValueError):
-    """A value breaks an invariant (negative price, blank title, malformed SKU, ...)."""
+    """A value breaks an invariant (negative price, blank title, malformed SKU, ...).
+
+    ``field`` names the offending attribute when there is one, so an edge can say where.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownItem(DomainError, LookupError):
@@ -20,3 +27,24 @@ class DuplicateSku(DomainError):
         message = f"an item with SKU {sku!r} already exists" if sku else "that SKU is taken"
         super().__init__(message)
         self.sku = sku
+
+
+class UnknownUser(DomainError, LookupError):
+    def __init__(self, user_id: int | None = None) -> None:
+        super().__init__(
+            "user does not exist" if user_id is None else f"user {user_id} does not exist"
+        )
+        self.user_id = user_id
+
+
+class EmailTaken(DomainError):
+    def __init__(self) -> None:
+        # The address is not echoed: whether an email is registered is for its owner to know.
+        super().__init__("that email is already registered")
+
+
+class InvalidCredentials(DomainError):
+    """Wrong email or password; one message for both so it tells an attacker nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("incorrect email or password")

@@ -24,22 +24,23 @@ def normalise_sku(raw: str) -> str:
     if not SKU_PATTERN.fullmatch(sku):
         raise InvalidValue(
             "SKU must be 1-64 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit",
+            field="sku",
         )
     return sku
 
 
 def generate_sku() -> str:
-    """A fresh SKU for items created without one; 60 random bits make a clash negligible."""
+    """A fresh SKU for items created without one; 48 random bits make a clash negligible."""
     return f"SKU-{secrets.token_hex(6).upper()}"
 
 
 def validate_title(raw: str) -> str:
     title = raw.strip()
     if not title:
-        raise InvalidValue("title must not be blank")
+        raise InvalidValue("title must not be blank", field="title")
     if len(title) > TITLE_MAX_LENGTH:
-        raise InvalidValue(f"title must be at most {TITLE_MAX_LENGTH} characters")
+        raise InvalidValue(f"title must be at most {TITLE_MAX_LENGTH} characters", field="title")
     return title
 
 
@@ -47,7 +48,9 @@ def validate_description(raw: str | None) -> str | None:
     if raw is None:
         return None
     if len(raw) > DESCRIPTION_MAX_LENGTH:
-        raise InvalidValue(f"description must be at most {DESCRIPTION_MAX_LENGTH} characters")
+        raise InvalidValue(
+            f"description must be at most {DESCRIPTION_MAX_LENGTH} characters", field="description"
+        )
     return raw
 
 
@@ -55,21 +58,22 @@ def validate_price(raw: Decimal | int | str) -> Decimal:
     try:
         price = Decimal(raw)
     except (InvalidOperation, ValueError, TypeError) as exc:
-        raise InvalidValue("price must be a decimal number") from exc
+        raise InvalidValue("price must be a decimal number", field="price") from exc
     if not price.is_finite():
-        raise InvalidValue("price must be a finite number")
+        raise InvalidValue("price must be a finite number", field="price")
     if price < 0 or price > MAX_PRICE:
-        raise InvalidValue(f"price must be between 0 and {MAX_PRICE}")
+        raise InvalidValue(f"price must be between 0 and {MAX_PRICE}", field="price")
     if price != price.quantize(CENT):
-        raise InvalidValue("price must have at most two decimal places")
-    return price.quantize(CENT)
+        raise InvalidValue("price must have at most two decimal places", field="price")
+    # -0 is a valid zero, but it must not be stored or shown as "-0.00".
+    return price.quantize(CENT).copy_abs() if price == 0 else price.quantize(CENT)
 
 
 def validate_quantity(raw: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise InvalidValue("quantity must be a whole number")
+        raise InvalidValue("quantity must be a whole number", field="quantity")
     if raw < 0 or raw > MAX_QUANTITY:
-        raise InvalidValue(f"quantity must be between 0 and {MAX_QUANTITY}")
+        raise InvalidValue(f"quantity must be between 0 and {MAX_QUANTITY}", field="quantity")
     return raw
 
 
@@ -113,5 +117,5 @@ class Item:
 
     def restock(self, quantity: int) -> None:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-            raise InvalidValue("restock quantity must be a positive whole number")
+            raise InvalidValue("restock quantity must be a positive whole number", field="quantity")
         self.quantity = validate_quantity(self.quantity + quantity)

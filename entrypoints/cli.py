@@ -12,14 +12,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from adapters.database import is_sqlite
 from domain.errors import DomainError
 from entrypoints import migrations
 from entrypoints.container import Container, build_container, dispose
 from service_layer.services import items as item_services
+from service_layer.services import users as user_services
 from service_layer.views import ItemView
 
 app = typer.Typer(
@@ -27,8 +30,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 items_app = typer.Typer(help="Manage the catalog.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(items_app, name="items")
+app.add_typer(users_app, name="users")
 
 console = Console()
 errors = Console(stderr=True)
@@ -40,6 +45,14 @@ def main(ctx: typer.Context) -> None:
     # Tests hand in their own container through ``obj``; everyone else gets the real one.
     if ctx.obj is None:
         ctx.obj = build_container()
+    try:
+        ctx.obj.settings()
+    except ValidationError as error:
+        # Only the messages: pydantic's own rendering would echo the offending values, and
+        # one of them may be the secret key.
+        for problem in error.errors():
+            errors.print(f"[red]configuration error:[/red] {problem['msg']}")
+        raise typer.Exit(code=2) from None
 
 
 def _container(ctx: typer.Context) -> Container:
@@ -59,7 +72,7 @@ def _run(container: Container, use_case: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except DomainError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        errors.print(Text.assemble(("error: ", "red"), str(error)))
         raise typer.Exit(code=1) from error
 
 
@@ -171,8 +184,36 @@ def items_restock(
     _print_items([view])
 
 
+@users_app.command("create-admin")
+def users_create_admin(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The admin's email address.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            envvar="STOCKROOM_ADMIN_PASSWORD",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            show_envvar=True,
+            help="Prompted for when not in the environment; never pass it on the command line.",
+        ),
+    ],
+) -> None:
+    """Create an admin, or promote (and reactivate, with this password) an existing account."""
+    container = _container(ctx)
+    hasher = container.password_hasher()
+    user, created = _run(
+        container, lambda: user_services.create_admin(container.uow(), hasher, email, password)
+    )
+    verb = "created" if created else "promoted"
+    console.print(f"{verb} admin {user.email} (id {user.id})", markup=False)
+
+
 def _print_items(views: list[ItemView]) -> None:
     table = Table("id", "sku", "title", "price", "quantity")
     for view in views:
-        table.add_row(str(view.id), view.sku, view.title, f"{view.price:.2f}", str(view.quantity))
+        # Text, not str: a title like "[bold]x" is data, never Rich markup.
+        cells = (str(view.id), view.sku, view.title, f"{view.price:.2f}", str(view.quantity))
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)

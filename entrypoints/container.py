@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.database import build_engine, build_session_factory
+from adapters.passwords import Argon2PasswordHasher
+from adapters.tokens import JwtTokenCodec
+from entrypoints.secret_key import development_key_path, load_or_create_key
 from entrypoints.settings import Settings
+from service_layer.ports import PasswordHasher
 from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.unit_of_work import AbstractUnitOfWork
+
+
+def _token_codec(settings: Settings) -> JwtTokenCodec:
+    if settings.secret_key is not None:
+        secret = settings.secret_key.get_secret_value()
+    else:
+        secret = load_or_create_key(development_key_path(settings.database_url))
+    return JwtTokenCodec(secret, timedelta(minutes=settings.token_lifetime_minutes))
 
 
 def _engine(settings: Settings) -> AsyncEngine:
@@ -35,6 +49,10 @@ class Container(containers.DeclarativeContainer):
     )
     uow: providers.Provider[AbstractUnitOfWork] = providers.Factory(
         SqlAlchemyUnitOfWork, session_factory=session_factory
+    )
+    password_hasher: providers.Provider[PasswordHasher] = providers.Singleton(Argon2PasswordHasher)
+    token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(
+        _token_codec, settings=settings
     )
 
 

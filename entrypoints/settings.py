@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.database import PoolSettings
@@ -20,6 +22,20 @@ class Settings(BaseSettings):
     pool_recycle: int = Field(default=1800, ge=-1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
+
+    # Authentication. Without a secret key, development mode keeps a generated one in a file
+    # (see entrypoints.secret_key); production refuses to start without one.
+    production: bool = False
+    secret_key: SecretStr | None = None
+    token_lifetime_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+
+    @model_validator(mode="after")
+    def _production_needs_a_key(self) -> Self:
+        if self.production and self.secret_key is None:
+            raise ValueError("STOCKROOM_PRODUCTION is set but STOCKROOM_SECRET_KEY is not")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("STOCKROOM_SECRET_KEY must be at least 32 characters")
+        return self
 
     @property
     def pool(self) -> PoolSettings:

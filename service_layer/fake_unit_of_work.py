@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from adapters.memory_repository import InMemoryItemRepository, InMemoryStore
+from adapters.memory_repository import (
+    InMemoryItemRepository,
+    InMemoryStore,
+    InMemoryUserRepository,
+    commit_to,
+)
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 
@@ -14,6 +19,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     """
 
     items: InMemoryItemRepository
+    users: InMemoryUserRepository
 
     def __init__(self, store: InMemoryStore | None = None) -> None:
         super().__init__()
@@ -26,18 +32,21 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         return self.commits > 0
 
     async def _begin(self) -> None:
+        self._open_repositories()
+
+    def _open_repositories(self) -> None:
         self.items = InMemoryItemRepository(self.store)
+        self.users = InMemoryUserRepository(self.store)
 
     async def _commit(self) -> None:
-        self.items.check_constraints()
-        self.items.publish()
+        commit_to(self.store, self.items, self.users)
         self.commits += 1
 
     async def _rollback(self) -> None:
         self.rollbacks += 1
         # Discard uncommitted work by starting again from the committed state.
-        self.items = InMemoryItemRepository(self.store)
+        self._open_repositories()
 
     async def _end(self) -> None:
-        # Whatever was not published by a commit is simply dropped with the working copies.
-        del self.items
+        # Whatever a commit did not publish is simply dropped with the working copies.
+        del self.items, self.users

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters import integrity
-from adapters.sqlalchemy_repository import SqlAlchemyItemRepository
+from adapters.sqlalchemy_repository import SqlAlchemyItemRepository, SqlAlchemyUserRepository
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 
@@ -34,6 +34,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     async def _begin(self) -> None:
         self._session = self._session_factory()
         self.items = SqlAlchemyItemRepository(self._session)
+        self.users = SqlAlchemyUserRepository(self._session)
 
     async def _commit(self) -> None:
         try:

@@ -6,7 +6,7 @@ import abc
 from types import TracebackType
 from typing import Self
 
-from adapters.repository import AbstractItemRepository
+from adapters.repository import AbstractItemRepository, AbstractUserRepository
 
 
 class UnitOfWorkError(RuntimeError):
@@ -22,6 +22,7 @@ class AbstractUnitOfWork(abc.ABC):
     """
 
     items: AbstractItemRepository
+    users: AbstractUserRepository
 
     def __init__(self) -> None:
         self._active = False

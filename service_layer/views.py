@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from domain.item import Item
+from domain.user import Role, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,4 +30,31 @@ class ItemView:
             description=item.description,
             price=item.price,
             quantity=item.quantity,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """Everything about a user that may leave the service: never the password hash."""
+
+    id: int
+    email: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @classmethod
+    def from_domain(cls, user: User) -> UserView:
+        if user.id is None:
+            raise ValueError("a user without an id has not been stored")
+        return cls(
+            id=user.id,
+            email=user.email,
+            role=user.role,
+            is_active=user.is_active,
+            created_at=user.created_at,
         )

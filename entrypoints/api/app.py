@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.routers import items
+from entrypoints.api.routers import items, users
 from entrypoints.container import Container, build_container, dispose
 
 
@@ -30,6 +30,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
     app.include_router(items.router)
+    app.include_router(users.router)
     return app
 
 

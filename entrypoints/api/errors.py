@@ -9,12 +9,23 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from domain.errors import DomainError, DuplicateSku, InvalidValue, UnknownItem
+from domain.errors import (
+    DomainError,
+    DuplicateSku,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidValue,
+    UnknownItem,
+    UnknownUser,
+)
 
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     UnknownItem: status.HTTP_404_NOT_FOUND,
+    UnknownUser: status.HTTP_404_NOT_FOUND,
     DuplicateSku: status.HTTP_409_CONFLICT,
+    EmailTaken: status.HTTP_409_CONFLICT,
+    InvalidCredentials: status.HTTP_401_UNAUTHORIZED,
     InvalidValue: status.HTTP_422_UNPROCESSABLE_CONTENT,
     DomainError: status.HTTP_409_CONFLICT,
 }
@@ -28,7 +39,21 @@ def status_for(error: Exception) -> int:
 
 
 async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
-    return JSONResponse(status_code=status_for(error), content={"detail": str(error)})
+    if isinstance(error, InvalidValue):
+        return _unprocessable(error)
+    code = status_for(error)
+    headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    return JSONResponse(status_code=code, content={"detail": str(error)}, headers=headers)
+
+
+def _unprocessable(error: InvalidValue) -> JSONResponse:
+    """A domain rule refused a value: the same 422 shape as request validation, so a client
+    (or a generated SDK) parses one kind of 422 whichever layer caught the problem."""
+    location = ["body", error.field] if error.field else ["body"]
+    problem = {"type": "value_error", "loc": location, "msg": str(error)}
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
+    )
 
 
 def _json_safe(value: Any) -> Any:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+)
 
 from domain.item import DESCRIPTION_MAX_LENGTH, MAX_PRICE, MAX_QUANTITY, TITLE_MAX_LENGTH
+from domain.user import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from service_layer.services.items import ItemChanges, NewItem
-from service_layer.views import ItemView
+from service_layer.views import ItemView, UserView
 
 # Prices travel as JSON numbers (what clients of a classic FastAPI API expect); they are
 # validated as Decimals so "19.99" stays 19.99 and never picks up binary-float noise.
@@ -90,6 +100,39 @@ class ItemOut(BaseModel):
             price=view.price,
             quantity=view.quantity,
         )
+
+
+class Registration(_Strict):
+    email: EmailStr
+    # SecretStr: never shows up in a repr, a log line or a traceback.
+    password: Annotated[
+        SecretStr, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+    ]
+
+
+class UserOut(BaseModel):
+    """What a client may know about an account: never the hash, never the password."""
+
+    id: int
+    email: str
+    role: Literal["admin", "customer"]
+    is_active: bool
+    created_at: datetime
+
+    @classmethod
+    def from_view(cls, view: UserView) -> UserOut:
+        return cls(
+            id=view.id,
+            email=view.email,
+            role=view.role.value,
+            is_active=view.is_active,
+            created_at=view.created_at,
+        )
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
 
 
 class ErrorOut(BaseModel):

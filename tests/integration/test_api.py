@@ -13,17 +13,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.api.app import create_app
-from entrypoints.container import build_container
+from tests.api_support import api_client, build_test_container, make_account
 from tests.factories import item_payload
 
 
 @pytest.fixture
 async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    container = build_container()
+    container = build_test_container()
     container.engine.override(providers.Object(engine))
-    app = create_app(container)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    admin = await make_account(container, admin=True)
+    async with api_client(create_app(container)) as client:
+        client.headers.update(admin.headers)  # catalog writes are an admin's
         yield client
 
 

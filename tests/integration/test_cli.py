@@ -130,7 +130,18 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 
 def test_serve_works_with_zero_setup(served: str, tmp_path: Path) -> None:
-    created = httpx.post(f"{served}/items/", json={"title": "First"}, timeout=5)
-    assert created.status_code == 201
-    assert httpx.get(f"{served}/items/{created.json()['id']}", timeout=5).json() == created.json()
+    """Nothing configured: SQLite is created and migrated, a signing key is generated beside
+    it, and a customer can register, log in and see themselves, with real Argon2 hashing."""
+    assert httpx.get(f"{served}/items/", timeout=5).json() == []
+    assert httpx.post(f"{served}/items/", json={"title": "x"}, timeout=5).status_code == 401
+
+    credentials = {"email": "first@example.com", "password": "a long enough password"}
+    registered = httpx.post(f"{served}/users/", json=credentials, timeout=5)
+    assert registered.status_code == 201, registered.text
+    login = {"username": credentials["email"], "password": credentials["password"]}
+    token = httpx.post(f"{served}/token", data=login, timeout=5).json()["access_token"]
+    me = httpx.get(f"{served}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert me.json() == registered.json()
+
     assert (tmp_path / "stockroom.db").exists()
+    assert (tmp_path / ".stockroom-secret").stat().st_mode & 0o777 == 0o600

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from entrypoints.api.dependencies import UnitOfWork
 from entrypoints.api.schemas import ErrorOut, ItemCreate, ItemOut, ItemUpdate, Restock
+from entrypoints.api.security import require_admin
 from service_layer.services import items as services
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -17,10 +18,13 @@ ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No item with that id"}}
 SKU_TAKEN: Responses = {409: {"model": ErrorOut, "description": "SKU already taken"}}
+# Reading the catalog is public; every change to it is an admin's.
+ADMIN_ONLY = [Depends(require_admin)]
 
 
 @router.post(
     "/",
+    dependencies=ADMIN_ONLY,
     status_code=status.HTTP_201_CREATED,
     response_model=ItemOut,
     responses=SKU_TAKEN,
@@ -47,6 +51,7 @@ async def read_item(item_id: ItemId, uow: UnitOfWork) -> ItemOut:
 
 @router.put(
     "/{item_id}",
+    dependencies=ADMIN_ONLY,
     response_model=ItemOut,
     responses={**NOT_FOUND, **SKU_TAKEN},
 )
@@ -56,6 +61,7 @@ async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> Ite
 
 @router.delete(
     "/{item_id}",
+    dependencies=ADMIN_ONLY,
     status_code=status.HTTP_204_NO_CONTENT,
     responses=NOT_FOUND,
     response_class=Response,
@@ -65,6 +71,8 @@ async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{item_id}/restock", response_model=ItemOut, responses=NOT_FOUND)
+@router.post(
+    "/{item_id}/restock", response_model=ItemOut, responses=NOT_FOUND, dependencies=ADMIN_ONLY
+)
 async def restock_item(item_id: ItemId, body: Restock, uow: UnitOfWork) -> ItemOut:
     return ItemOut.from_view(await services.restock(uow, item_id, body.quantity))

@@ -1,11 +1,12 @@
-"""Money stored as integer cents: exact on every backend, SQLite included."""
+"""Column types that make both backends store values exactly the same way."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -34,3 +35,26 @@ class Cents(TypeDecorator[Decimal]):
         if value is None:
             return None
         return (Decimal(int(value)) / _CENTS_PER_UNIT).quantize(Decimal("0.01"))
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes in and out, on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones and hands back naive values,
+    which are UTC because nothing but UTC is ever written.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,78 @@
+"""The `User` aggregate: who may do what in the shop."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from domain.errors import InvalidValue
+
+EMAIL_MAX_LENGTH = 254
+PASSWORD_MIN_LENGTH = 8
+# Argon2 would hash a megabyte happily; a cap keeps login from being a CPU amplifier.
+PASSWORD_MAX_LENGTH = 256
+# Deliberately loose: the HTTP edge validates the syntax properly; the domain guarantees the
+# shape it relies on (one '@', a dot in the domain, no whitespace) and a canonical form.
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CUSTOMER = "customer"
+
+
+def normalise_email(raw: str) -> str:
+    """Emails are unique case-insensitively, so the canonical form is lower-case."""
+    email = raw.strip().lower()
+    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL_SHAPE.fullmatch(email):
+        raise InvalidValue("email must be a valid address", field="email")
+    return email
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise InvalidValue(
+            f"password must be at least {PASSWORD_MIN_LENGTH} characters", field="password"
+        )
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise InvalidValue(
+            f"password must be at most {PASSWORD_MAX_LENGTH} characters", field="password"
+        )
+
+
+@dataclass(eq=False)
+class User:
+    """A customer or an admin. Holds a password *hash* only; hashing is an adapter's job."""
+
+    email: str
+    password_hash: str
+    role: Role = Role.CUSTOMER
+    is_active: bool = True
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        self.email = normalise_email(self.email)
+        self.role = Role(self.role)
+        if not self.password_hash:
+            raise InvalidValue("a user needs a password hash")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def promote_to_admin(self) -> None:
+        self.role = Role.ADMIN
+
+    def change_password_hash(self, password_hash: str) -> None:
+        if not password_hash:
+            raise InvalidValue("a user needs a password hash")
+        self.password_hash = password_hash
+
+    def deactivate(self) -> None:
+        self.is_active = False
+
+    def activate(self) -> None:
+        self.is_active = True

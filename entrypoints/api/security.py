@@ -1,0 +1,59 @@
+"""Who is calling, and may they: the only place the API decides authentication and roles.
+
+Routes state their rule by depending on ``current_user`` or ``require_admin`` (or on nothing,
+for public reads); services receive the acting user's id and role where a rule needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+
+from adapters.tokens import InvalidToken
+from domain.errors import UnknownUser
+from entrypoints.api.dependencies import get_container, get_uow
+from service_layer.services import users as user_services
+from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.views import UserView
+
+# auto_error=False: a missing token must be our 401 with our JSON body, not FastAPI's.
+bearer = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+
+def _unauthenticated(reason: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=reason,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def current_user(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer)],
+    uow: Annotated[AbstractUnitOfWork, Depends(get_uow)],
+) -> UserView:
+    """The active user the bearer token names.
+
+    The signature proves who the token was issued to; the database, not the token, says
+    whether that account still exists, is active, and what its role is now.
+    """
+    if not token:
+        raise _unauthenticated("not authenticated")
+    try:
+        claims = get_container(request).token_codec().decode(token)
+        return await user_services.get_active_user(uow, claims.user_id)
+    except (InvalidToken, UnknownUser) as error:
+        raise _unauthenticated("invalid or expired token") from error
+
+
+async def require_admin(user: Annotated[UserView, Depends(current_user)]) -> UserView:
+    if not user.is_admin:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="admins only")
+    return user
+
+
+CurrentUser = Annotated[UserView, Depends(current_user)]
+AdminUser = Annotated[UserView, Depends(require_admin)]

@@ -1,0 +1,296 @@
+"""The Typer CLI on the fake unit of work: the same use cases, with exit codes scripts rely on.
+
+Plain ``def`` tests: every command runs its use case under its own ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+from dependency_injector import providers
+from typer.testing import CliRunner, Result
+
+from adapters.memory_repository import InMemoryStore
+from domain.item import MAX_QUANTITY, SKU_PATTERN
+from entrypoints.cli import app
+from entrypoints.container import Container
+from service_layer.fake_unit_of_work import FakeUnitOfWork
+from service_layer.services.items import MAX_PAGE_SIZE
+from tests.api_support import build_test_container
+from tests.factories import item_payload
+from tests.unit.support import item_id, seed, snapshot
+
+Run = Callable[..., Result]
+
+
+class RecordingEngine:
+    """Stands in for the engine, which the CLI disposes after every command.
+
+    Disposing a real, never-connected engine would be harmless, but building one calls
+    ``start_mappers()``, which instruments ``Item`` for the rest of the process: items the fake
+    stored before that can no longer be changed (an AttributeError from SQLAlchemy), so the
+    outcome of a test would depend on which test ran first.
+    """
+
+    def __init__(self) -> None:
+        self.disposals = 0
+
+    async def dispose(self) -> None:
+        self.disposals += 1
+
+
+@pytest.fixture
+def engine() -> RecordingEngine:
+    return RecordingEngine()
+
+
+@pytest.fixture
+def container(store: InMemoryStore, engine: RecordingEngine) -> Iterator[Container]:
+    container = build_test_container()
+    with (
+        container.uow.override(providers.Factory(FakeUnitOfWork, store=store)),
+        container.engine.override(providers.Object(engine)),
+    ):
+        yield container
+
+
+@pytest.fixture
+def run(container: Container) -> Run:
+    # Wide enough that rich never wraps a table cell; no colour codes in captured output.
+    runner = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"})
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), obj=container)
+
+    return invoke
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The body rows of the item table the CLI prints: id, sku, title, price, quantity."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def seed_items(store: InMemoryStore, count: int = 1, **fields: object) -> list[list[str]]:
+    """Commit items and return them as the CLI's table would show them."""
+    items = asyncio.run(seed(store, count, **fields))
+    return [
+        [str(item_id(item)), item.sku, item.title, f"{item.price:.2f}", str(item.quantity)]
+        for item in items
+    ]
+
+
+# --- items add -------------------------------------------------------------------------------
+
+
+def test_items_add_stores_the_item_and_prints_it(
+    run: Run, store: InMemoryStore, engine: RecordingEngine
+) -> None:
+    payload = item_payload(price="19.9", quantity=3)
+
+    result = run(
+        "items",
+        "add",
+        "--title",
+        payload["title"],
+        "--sku",
+        f" {payload['sku']} ",
+        "--price",
+        payload["price"],
+        "--quantity",
+        str(payload["quantity"]),
+        "--description",
+        payload["description"],
+    )
+
+    assert result.exit_code == 0, result.output
+    sku = payload["sku"].upper()
+    (new_id,) = store.items
+    assert snapshot(store) == {
+        new_id: (sku, payload["title"], payload["description"], Decimal("19.90"), 3)
+    }
+    assert table_rows(result.stdout) == [[str(new_id), sku, payload["title"], "19.90", "3"]]
+    assert engine.disposals == 1
+
+
+def test_items_add_with_only_a_title_generates_a_sku(run: Run, store: InMemoryStore) -> None:
+    result = run("items", "add", "--title", "Bare item")
+
+    assert result.exit_code == 0, result.output
+    (item,) = store.items.values()
+    assert SKU_PATTERN.fullmatch(item.sku)
+    assert (item.price, item.quantity, item.description) == (Decimal("0"), 0, None)
+    assert table_rows(result.stdout) == [[str(item.id), item.sku, "Bare item", "0.00", "0"]]
+
+
+def test_items_add_with_a_taken_sku_exits_1_and_stores_nothing(
+    run: Run, store: InMemoryStore, engine: RecordingEngine
+) -> None:
+    seed_items(store, sku="CLI-TAKEN-1")
+    before = snapshot(store)
+
+    result = run("items", "add", "--title", "Second", "--sku", "cli-taken-1")
+
+    assert result.exit_code == 1
+    assert "error" in result.stderr
+    assert "CLI-TAKEN-1" in result.stderr
+    assert table_rows(result.stdout) == []
+    assert snapshot(store) == before
+    assert engine.disposals == 1
+
+
+@pytest.mark.parametrize("price", ["abc", "1,50"])
+def test_items_add_with_an_unparseable_price_exits_2_and_stores_nothing(
+    run: Run, store: InMemoryStore, price: str
+) -> None:
+    result = run("items", "add", "--title", "Priced", "--price", price)
+
+    assert result.exit_code == 2
+    assert "--price" in result.stderr
+    assert store.items == {}
+
+
+# The rules themselves are tested on the domain; here, one refusal per option reaches exit 1.
+@pytest.mark.parametrize(
+    "args", [("--price", "1.234"), ("--quantity", "-1"), ("--sku", "not a sku"), ("--title", " ")]
+)
+def test_items_add_with_a_value_the_domain_refuses_exits_1_and_stores_nothing(
+    run: Run, store: InMemoryStore, args: tuple[str, str]
+) -> None:
+    result = run("items", "add", "--title", "Valid title", *args)
+
+    assert result.exit_code == 1
+    assert "error" in result.stderr
+    assert "Traceback" not in result.output
+    assert store.items == {}
+
+
+def test_items_add_without_a_title_exits_2(run: Run, store: InMemoryStore) -> None:
+    result = run("items", "add", "--sku", "no-title-1")
+
+    assert result.exit_code == 2
+    assert store.items == {}
+
+
+def test_items_add_prints_a_title_with_square_brackets_as_given(
+    run: Run, store: InMemoryStore
+) -> None:
+    """BUG: the item table renders user text as rich markup. "[bold]" vanishes from the
+    output, and "[/x]" raises MarkupError after the item was committed (exit 1, traceback),
+    after which every `items list` that includes it crashes too."""
+    title = "Box [/x] of [bold]bolts[/bold]"
+
+    result = run("items", "add", "--title", title)
+
+    assert len(store.items) == 1
+    assert result.exit_code == 0, repr(result.exception)
+    assert [row[2] for row in table_rows(result.stdout)] == [title]
+
+
+# --- items list ------------------------------------------------------------------------------
+
+
+def test_items_list_prints_every_item_in_id_order(run: Run, store: InMemoryStore) -> None:
+    rows = seed_items(store, 3)
+
+    result = run("items", "list")
+
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.stdout) == rows
+
+
+def test_items_list_of_an_empty_catalog_prints_no_rows(run: Run) -> None:
+    result = run("items", "list")
+
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.stdout) == []
+
+
+def test_items_list_pages_with_skip_and_limit(run: Run, store: InMemoryStore) -> None:
+    rows = seed_items(store, 4)
+
+    result = run("items", "list", "--skip", "1", "--limit", "2")
+
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.stdout) == rows[1:3]
+
+
+@pytest.mark.parametrize("args", [("--limit", str(MAX_PAGE_SIZE + 1)), ("--skip", "-1")])
+def test_items_list_with_out_of_range_paging_exits_2(run: Run, args: tuple[str, str]) -> None:
+    result = run("items", "list", *args)
+
+    assert result.exit_code == 2
+    assert args[0] in result.stderr
+
+
+# --- items restock ---------------------------------------------------------------------------
+
+
+def test_items_restock_adds_to_stock_and_prints_the_item(
+    run: Run, store: InMemoryStore, engine: RecordingEngine
+) -> None:
+    (row,) = seed_items(store, quantity=4)
+
+    result = run("items", "restock", row[0], "6")
+
+    assert result.exit_code == 0, result.output
+    assert store.items[int(row[0])].quantity == 10
+    assert table_rows(result.stdout) == [[*row[:4], "10"]]
+    assert engine.disposals == 1
+
+
+def test_items_restock_unknown_item_exits_1_and_changes_nothing(
+    run: Run, store: InMemoryStore, engine: RecordingEngine
+) -> None:
+    seed_items(store)
+    before = snapshot(store)
+
+    result = run("items", "restock", "999", "5")
+
+    assert result.exit_code == 1
+    assert "error" in result.stderr
+    assert "999" in result.stderr
+    assert snapshot(store) == before
+    assert engine.disposals == 1  # the engine is disposed on the way out of a failure too
+
+
+@pytest.mark.parametrize("quantity", ["0", "many"])
+def test_items_restock_with_a_non_positive_quantity_exits_2(
+    run: Run, store: InMemoryStore, quantity: str
+) -> None:
+    (row,) = seed_items(store, quantity=4)
+    before = snapshot(store)
+
+    result = run("items", "restock", row[0], quantity)
+
+    assert result.exit_code == 2
+    assert snapshot(store) == before
+
+
+def test_items_restock_past_the_maximum_stock_exits_1_and_changes_nothing(
+    run: Run, store: InMemoryStore
+) -> None:
+    (row,) = seed_items(store, quantity=MAX_QUANTITY - 1)
+    before = snapshot(store)
+
+    result = run("items", "restock", row[0], "2")
+
+    assert result.exit_code == 1
+    assert "error" in result.stderr
+    assert snapshot(store) == before
+
+
+def test_commands_share_the_container_store(run: Run, store: InMemoryStore) -> None:
+    added = run("items", "add", "--title", "Shared", "--sku", "shared-1", "--quantity", "1")
+    (new_id,) = store.items
+    restocked = run("items", "restock", str(new_id), "2")
+    listed = run("items", "list")
+
+    assert (added.exit_code, restocked.exit_code, listed.exit_code) == (0, 0, 0)
+    assert table_rows(listed.stdout) == [[str(new_id), "SHARED-1", "Shared", "0.00", "3"]]

@@ -1,0 +1,170 @@
+"""Registration, login and admin provisioning on the fake unit of work."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.memory_repository import InMemoryStore
+from adapters.passwords import Argon2PasswordHasher
+from domain.errors import EmailTaken, InvalidCredentials, InvalidValue, UnknownUser
+from domain.user import Role
+from service_layer.fake_unit_of_work import FakeUnitOfWork
+from service_layer.services import users as services
+
+PASSWORD = "correct horse battery"
+
+
+async def _register(store: InMemoryStore, hasher: Argon2PasswordHasher, email: str) -> int:
+    return (await services.register(FakeUnitOfWork(store), hasher, email, PASSWORD)).id
+
+
+async def test_register_stores_a_customer_with_a_hash_not_the_password(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    uow = FakeUnitOfWork(store)
+    view = await services.register(uow, fast_hasher, "  Ada@Example.COM ", PASSWORD)
+
+    assert uow.commits == 1
+    assert (view.email, view.role, view.is_active) == ("ada@example.com", Role.CUSTOMER, True)
+    assert view.created_at.tzinfo is not None
+    stored = store.users[view.id]
+    assert stored.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in stored.password_hash
+    assert not hasattr(view, "password_hash")
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 7, "y" * 257])
+async def test_register_refuses_a_password_outside_the_policy(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher, password: str
+) -> None:
+    uow = FakeUnitOfWork(store)
+    with pytest.raises(InvalidValue):
+        await services.register(uow, fast_hasher, "bob@example.com", password)
+    assert (uow.commits, store.users) == (0, {})
+
+
+@pytest.mark.parametrize("email", ["", "no-at-sign", "two@@example.com", "a b@example.com", "x@y"])
+async def test_register_refuses_a_malformed_email(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher, email: str
+) -> None:
+    with pytest.raises(InvalidValue):
+        await services.register(FakeUnitOfWork(store), fast_hasher, email, PASSWORD)
+    assert store.users == {}
+
+
+async def test_email_is_unique_case_insensitively(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    first = await _register(store, fast_hasher, "eve@example.com")
+    uow = FakeUnitOfWork(store)
+    with pytest.raises(EmailTaken):
+        await services.register(uow, fast_hasher, "EVE@example.com", PASSWORD)
+    assert uow.commits == 0
+    assert list(store.users) == [first]
+
+
+async def test_authenticate_with_the_right_password(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "kim@example.com")
+    view = await services.authenticate(
+        FakeUnitOfWork(store), fast_hasher, "KIM@example.com", PASSWORD
+    )
+    assert view.id == user_id
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("kim@example.com", "wrong password"),
+        ("nobody@example.com", PASSWORD),
+        ("not an email", PASSWORD),
+        ("kim@example.com", ""),
+        ("kim@example.com", "p" * 10_000),
+    ],
+)
+async def test_wrong_credentials_all_fail_the_same_way(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher, email: str, password: str
+) -> None:
+    await _register(store, fast_hasher, "kim@example.com")
+    with pytest.raises(InvalidCredentials) as raised:
+        await services.authenticate(FakeUnitOfWork(store), fast_hasher, email, password)
+    assert str(raised.value) == "incorrect email or password"
+
+
+async def test_an_inactive_user_cannot_log_in(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "gone@example.com")
+    await services.deactivate_user(FakeUnitOfWork(store), user_id)
+    with pytest.raises(InvalidCredentials):
+        await services.authenticate(
+            FakeUnitOfWork(store), fast_hasher, "gone@example.com", PASSWORD
+        )
+    with pytest.raises(UnknownUser):
+        await services.get_active_user(FakeUnitOfWork(store), user_id)
+
+
+async def test_login_upgrades_a_hash_made_with_weaker_parameters(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "old@example.com")
+    weak_hash = store.users[user_id].password_hash
+    stronger = Argon2PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+
+    uow = FakeUnitOfWork(store)
+    await services.authenticate(uow, stronger, "old@example.com", PASSWORD)
+
+    new_hash = store.users[user_id].password_hash
+    assert uow.commits == 1
+    assert new_hash != weak_hash
+    assert not stronger.needs_rehash(new_hash)
+    assert await stronger.verify(new_hash, PASSWORD)
+
+
+async def test_login_with_current_parameters_writes_nothing(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    await _register(store, fast_hasher, "same@example.com")
+    uow = FakeUnitOfWork(store)
+    await services.authenticate(uow, fast_hasher, "same@example.com", PASSWORD)
+    assert uow.commits == 0
+
+
+async def test_create_admin_creates_then_promotes_without_duplicating(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    customer_id = await _register(store, fast_hasher, "boss@example.com")
+    await services.deactivate_user(FakeUnitOfWork(store), customer_id)
+
+    promoted, created = await services.create_admin(
+        FakeUnitOfWork(store), fast_hasher, "Boss@Example.com", "a new password"
+    )
+    assert (created, promoted.id, promoted.role, promoted.is_active) == (
+        False,
+        customer_id,
+        Role.ADMIN,
+        True,
+    )
+    assert len(store.users) == 1
+    await services.authenticate(
+        FakeUnitOfWork(store), fast_hasher, "boss@example.com", "a new password"
+    )
+
+    fresh, created = await services.create_admin(
+        FakeUnitOfWork(store), fast_hasher, "root@example.com", PASSWORD
+    )
+    assert (created, fresh.role) == (True, Role.ADMIN)
+    assert len(store.users) == 2
+
+
+async def test_get_user_unknown(store: InMemoryStore) -> None:
+    with pytest.raises(UnknownUser):
+        await services.get_user(FakeUnitOfWork(store), 42)
+
+
+async def test_verify_against_no_hash_is_false_but_does_the_work(
+    fast_hasher: Argon2PasswordHasher,
+) -> None:
+    assert await fast_hasher.verify(None, "anything") is False
+    assert await fast_hasher.verify("not-a-hash", "anything") is False
