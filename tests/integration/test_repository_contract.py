@@ -6,11 +6,13 @@ means visible to a later, separate unit of work, exactly as a service sees it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from domain.errors import DuplicateSku, UnknownItem
+from domain.errors import DuplicateSku, EmailTaken, UnknownItem, UnknownUser
+from domain.user import Role, User
 from tests.factories import ItemFactory
 from tests.integration.conftest import UowFactory
 
@@ -166,3 +168,52 @@ async def test_exception_in_block_rolls_back_and_propagates(uow_factory: UowFact
         await restock_then_fail()
     async with uow_factory() as uow:
         assert (await uow.items.get(item_id)).quantity == 1
+
+
+async def _store_user(uow_factory: UowFactory, email: str, role: Role = Role.CUSTOMER) -> User:
+    user = User(email=email, password_hash="$argon2id$stand-in", role=role)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.commit()
+    return user
+
+
+async def test_users_round_trip_with_aware_timestamps_and_roles(uow_factory: UowFactory) -> None:
+    stored = await _store_user(uow_factory, "Round@Trip.example", Role.ADMIN)
+    async with uow_factory() as uow:
+        by_id = await uow.users.get(stored.id)  # type: ignore[arg-type]
+        by_email = await uow.users.get_by_email("round@trip.example")
+        missing = await uow.users.get_by_email("nobody@trip.example")
+    assert by_email is by_id
+    assert missing is None
+    assert (by_id.email, by_id.role, by_id.is_active) == ("round@trip.example", Role.ADMIN, True)
+    assert by_id.role is Role.ADMIN
+    assert by_id.created_at == stored.created_at
+    assert by_id.created_at.utcoffset() == timedelta(0)
+
+
+async def test_unknown_user_raises(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        with pytest.raises(UnknownUser):
+            await uow.users.get(424_242)
+
+
+async def test_duplicate_email_is_refused_at_commit(uow_factory: UowFactory) -> None:
+    await _store_user(uow_factory, "twice@example.com")
+    with pytest.raises(EmailTaken):
+        await _store_user(uow_factory, "TWICE@example.com")
+    async with uow_factory() as uow:
+        assert (await uow.users.get_by_email("twice@example.com")) is not None
+
+
+async def test_user_changes_persist_only_when_committed(uow_factory: UowFactory) -> None:
+    stored = await _store_user(uow_factory, "change@example.com")
+    async with uow_factory() as uow:
+        (await uow.users.get(stored.id)).deactivate()  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        user = await uow.users.get(stored.id)  # type: ignore[arg-type]
+        assert user.is_active
+        user.promote_to_admin()
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert (await uow.users.get(stored.id)).role is Role.ADMIN  # type: ignore[arg-type]

@@ -294,3 +294,80 @@ def test_commands_share_the_container_store(run: Run, store: InMemoryStore) -> N
 
     assert (added.exit_code, restocked.exit_code, listed.exit_code) == (0, 0, 0)
     assert table_rows(listed.stdout) == [[str(new_id), "SHARED-1", "Shared", "0.00", "3"]]
+
+
+# --- users create-admin ----------------------------------------------------------------------
+
+
+def _login(container: Container, email: str, password: str) -> bool:
+    from domain.errors import InvalidCredentials
+    from service_layer.services import users as user_services
+
+    try:
+        asyncio.run(
+            user_services.authenticate(
+                container.uow(), container.password_hasher(), email, password
+            )
+        )
+    except InvalidCredentials:
+        return False
+    return True
+
+
+def test_create_admin_takes_the_password_from_the_environment(
+    container: Container, store: InMemoryStore
+) -> None:
+    runner = CliRunner(env={"STOCKROOM_ADMIN_PASSWORD": "from the environment"})
+    result = runner.invoke(app, ["users", "create-admin", "Root@Example.com"], obj=container)
+
+    assert result.exit_code == 0, result.output
+    assert "created admin root@example.com" in result.stdout
+    (user,) = store.users.values()
+    assert (user.email, user.role.value, user.is_active) == ("root@example.com", "admin", True)
+    assert "from the environment" not in result.output
+    assert _login(container, "root@example.com", "from the environment")
+
+
+def test_create_admin_prompts_twice_without_echo(
+    container: Container, store: InMemoryStore
+) -> None:
+    runner = CliRunner(env={"STOCKROOM_ADMIN_PASSWORD": None})
+    result = runner.invoke(
+        app,
+        ["users", "create-admin", "typed@example.com"],
+        obj=container,
+        input="typed password\ntyped password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "typed password" not in result.output
+    assert _login(container, "typed@example.com", "typed password")
+
+
+def test_create_admin_promotes_an_existing_customer_instead_of_duplicating(
+    container: Container, store: InMemoryStore
+) -> None:
+    from service_layer.services import users as user_services
+
+    customer = asyncio.run(
+        user_services.register(
+            container.uow(), container.password_hasher(), "cust@example.com", "old password"
+        )
+    )
+    runner = CliRunner(env={"STOCKROOM_ADMIN_PASSWORD": "new password"})
+    result = runner.invoke(app, ["users", "create-admin", "CUST@example.com"], obj=container)
+
+    assert result.exit_code == 0, result.output
+    assert f"promoted admin cust@example.com (id {customer.id})" in result.stdout
+    assert [user.role.value for user in store.users.values()] == ["admin"]
+    assert _login(container, "cust@example.com", "new password")
+    assert not _login(container, "cust@example.com", "old password")
+
+
+def test_create_admin_refuses_a_short_password_and_stores_nothing(
+    container: Container, store: InMemoryStore
+) -> None:
+    runner = CliRunner(env={"STOCKROOM_ADMIN_PASSWORD": "short"})
+    result = runner.invoke(app, ["users", "create-admin", "x@example.com"], obj=container)
+    assert result.exit_code == 1
+    assert "at least 8" in result.output
+    assert store.users == {}

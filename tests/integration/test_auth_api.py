@@ -1,0 +1,113 @@
+"""Registration and login against real SQLite and PostgreSQL, over ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from dependency_injector import providers
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from entrypoints.api.app import create_app
+from entrypoints.container import Container
+from tests.api_support import api_client, build_test_container, new_password
+
+
+@pytest.fixture
+def container(engine: AsyncEngine) -> Container:
+    container = build_test_container()
+    container.engine.override(providers.Object(engine))
+    return container
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(create_app(container)) as client:
+        yield client
+
+
+async def _user_rows(engine: AsyncEngine) -> list[tuple[str, str, str]]:
+    async with engine.connect() as connection:
+        result = await connection.execute(text("SELECT email, role, password_hash FROM users"))
+        return [(row.email, row.role, row.password_hash) for row in result]
+
+
+async def test_register_log_in_and_see_yourself(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    password = new_password()
+    registered = await client.post(
+        "/users/", json={"email": "Ann@Example.com", "password": password}
+    )
+    assert registered.status_code == 201
+    body = registered.json()
+    assert set(body) == {"id", "email", "role", "is_active", "created_at"}
+    assert (body["email"], body["role"], body["is_active"]) == ("ann@example.com", "customer", True)
+
+    login = await client.post("/token", data={"username": "ANN@example.com", "password": password})
+    assert login.status_code == 200
+    assert login.json()["token_type"] == "bearer"
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert (await client.get("/users/me", headers=headers)).json() == body
+
+    [(email, role, password_hash)] = await _user_rows(engine)
+    assert (email, role) == ("ann@example.com", "customer")
+    assert password_hash.startswith("$argon2id$")
+
+
+async def test_wrong_password_and_unknown_email_get_the_same_401(
+    client: httpx.AsyncClient,
+) -> None:
+    password = new_password()
+    await client.post("/users/", json={"email": "bo@example.com", "password": password})
+    wrong = await client.post(
+        "/token", data={"username": "bo@example.com", "password": "nope-nope"}
+    )
+    unknown = await client.post(
+        "/token", data={"username": "who@example.com", "password": password}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "incorrect email or password"}
+    assert wrong.headers["www-authenticate"] == "Bearer"
+
+
+async def test_taken_email_is_409_whatever_its_case(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first = await client.post(
+        "/users/", json={"email": "cy@example.com", "password": new_password()}
+    )
+    again = await client.post(
+        "/users/", json={"email": "CY@example.COM", "password": new_password()}
+    )
+    assert (first.status_code, again.status_code) == (201, 409)
+    assert len(await _user_rows(engine)) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "not-an-email", "password": "long enough pw"},
+        {"email": "dee@example.com", "password": "short"},
+        {"email": "dee@example.com"},
+        {"email": "dee@example.com", "password": "long enough pw", "role": "admin"},
+    ],
+)
+async def test_invalid_registration_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine, body: dict[str, str]
+) -> None:
+    response = await client.post("/users/", json=body)
+    assert response.status_code == 422
+    assert await _user_rows(engine) == []
+
+
+async def test_concurrent_registrations_of_one_email_make_exactly_one_account(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    body = {"email": "race@example.com", "password": new_password()}
+    responses = await asyncio.gather(*(client.post("/users/", json=body) for _ in range(2)))
+    assert sorted(response.status_code for response in responses) == [201, 409]
+    assert len(await _user_rows(engine)) == 1
