@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from adapters.database import is_sqlite
 from domain.errors import DomainError
@@ -25,8 +26,11 @@ from service_layer.services import items as item_services
 from service_layer.services import users as user_services
 from service_layer.views import ItemView
 
+# Tracebacks never show local variables: one of them may be a password.
 app = typer.Typer(
-    help="Stockroom: a shop's catalog, stock, customers and orders.", no_args_is_help=True
+    help="Stockroom: a shop's catalog, stock, customers and orders.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 items_app = typer.Typer(help="Manage the catalog.", no_args_is_help=True)
@@ -62,6 +66,7 @@ def _container(ctx: typer.Context) -> Container:
 
 def _run(container: Container, use_case: Callable[[], Awaitable[T]]) -> T:
     """Run one use case on a fresh event loop, turning domain errors into a clean exit."""
+    _prepare_embedded_database(container)
 
     async def run() -> T:
         try:
@@ -80,6 +85,15 @@ def _database_url(container: Container) -> str:
     return container.settings().database_url
 
 
+def _prepare_embedded_database(container: Container) -> None:
+    """The embedded SQLite file is migrated by whichever command touches it first (``serve``,
+    ``users create-admin``, ...), so a newcomer never needs a set-up step. A server database
+    is only ever migrated by an explicit ``stockroom db upgrade``."""
+    url = make_url(_database_url(container))
+    if is_sqlite(url) and url.database not in (None, "", ":memory:"):
+        migrations.upgrade(url.render_as_string(hide_password=False))
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -92,7 +106,7 @@ def serve(
 
     url = _database_url(_container(ctx))
     if is_sqlite(url):
-        migrations.upgrade(url)  # zero set-up for a newcomer: the file is created and migrated
+        _prepare_embedded_database(_container(ctx))
     else:
         _require_current_schema(_container(ctx), url)
     uvicorn.run(

@@ -145,3 +145,22 @@ def test_serve_works_with_zero_setup(served: str, tmp_path: Path) -> None:
 
     assert (tmp_path / "stockroom.db").exists()
     assert (tmp_path / ".stockroom-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_first_command_on_a_fresh_embedded_database_migrates_it(tmp_path: Path) -> None:
+    """Regression: `users create-admin` before any `serve` failed with "no such table"."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    env["STOCKROOM_ADMIN_PASSWORD"] = "a fine password"
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [STOCKROOM, "users", "create-admin", "first@example.com"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "created admin first@example.com" in result.stdout
+    assert "a fine password" not in result.stdout + result.stderr
+    assert (tmp_path / "stockroom.db").exists()
