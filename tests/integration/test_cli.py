@@ -98,15 +98,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """`stockroom serve` in an empty folder with no configuration at all: the newcomer's path."""
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script
-            [STOCKROOM, "serve", "--port", str(port)],
+            [STOCKROOM, "serve", "--port", str(port), "--workers", str(request.param)],
             cwd=tmp_path,
             env=env,
             stdout=log,
@@ -140,8 +140,13 @@ def test_serve_works_with_zero_setup(served: str, tmp_path: Path) -> None:
     assert registered.status_code == 201, registered.text
     login = {"username": credentials["email"], "password": credentials["password"]}
     token = httpx.post(f"{served}/token", data=login, timeout=5).json()["access_token"]
-    me = httpx.get(f"{served}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
-    assert me.json() == registered.json()
+    # Fresh connections spread over the workers: every one must accept a token signed by
+    # whichever worker handled the login, so all of them share the generated key.
+    for _ in range(10):
+        me = httpx.get(
+            f"{served}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert me.json() == registered.json()
 
     assert (tmp_path / "stockroom.db").exists()
     assert (tmp_path / ".stockroom-secret").stat().st_mode & 0o777 == 0o600
