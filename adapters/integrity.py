@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from domain.errors import DomainError, DuplicateSku, EmailTaken
+from domain.errors import DomainError, DuplicateSku, EmailTaken, IdempotencyKeyTaken
 
 # Constraint name (from adapters.orm's naming convention) -> domain error factory.
 _UNIQUE_VIOLATIONS: dict[str, type[DomainError]] = {
     "uq_items_sku": DuplicateSku,
     "uq_users_email": EmailTaken,
+    "pk_idempotency_keys": IdempotencyKeyTaken,
 }
 # SQLite reports columns, not constraint names: "UNIQUE constraint failed: items.sku".
-_SQLITE_COLUMNS = {"items.sku": "uq_items_sku", "users.email": "uq_users_email"}
+_SQLITE_COLUMNS = {
+    "items.sku": "uq_items_sku",
+    "users.email": "uq_users_email",
+    "idempotency_keys.customer_id, idempotency_keys.key": "pk_idempotency_keys",
+}
 
 
 def constraint_name(error: IntegrityError) -> str | None:

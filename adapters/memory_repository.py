@@ -1,10 +1,12 @@
 """In-memory repositories with transactional semantics, for fast tests and scripts.
 
 The committed state lives in an ``InMemoryStore`` shared by every unit of work that uses it;
-each unit works on private copies and publishes them only on commit, so "no commit, no
-change" holds here exactly as it does in the database. Ids come from counters that, like
-database sequences, are not given back on rollback. Unique constraints are checked at commit,
-where the database checks them too.
+each unit works on private copies and publishes only what it changed on commit, so "no
+commit, no change" holds here as it does in the database, and a commit does not undo rows
+another unit committed meanwhile. Ids come from counters that, like database sequences, are
+not given back on rollback. Unique constraints are checked at commit, where the database
+checks them too. What this fake cannot do is block: it has no locks, so it says nothing about
+concurrency; that is what the PostgreSQL tests are for.
 """
 
 from __future__ import annotations
@@ -12,20 +14,36 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-from adapters.repository import AbstractItemRepository, AbstractUserRepository
-from domain.errors import DomainError, DuplicateSku, EmailTaken
+from adapters.repository import (
+    AbstractIdempotencyRepository,
+    AbstractItemRepository,
+    AbstractOrderRepository,
+    AbstractUserRepository,
+)
+from domain.errors import DomainError, DuplicateSku, EmailTaken, IdempotencyKeyTaken
+from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.order import Order
 from domain.user import User
 
-T = TypeVar("T", bound="_Stored")
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
-class _Stored(Protocol):
-    id: int | None
+@dataclass
+class InMemoryStore:
+    items: dict[int, Item] = field(default_factory=dict)
+    users: dict[int, User] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
+    ids: dict[str, itertools.count[int]] = field(default_factory=dict)
+
+    def next_id(self, sequence: str) -> int:
+        return next(self.ids.setdefault(sequence, itertools.count(1)))
 
 
 def _clone(row: T) -> T:
@@ -34,84 +52,100 @@ def _clone(row: T) -> T:
     return dataclasses.replace(row)  # type: ignore[type-var]
 
 
-def _values(row: _Stored) -> tuple[object, ...]:
-    return tuple(getattr(row, field.name) for field in dataclasses.fields(row))  # type: ignore[arg-type]
+def _clone_order(order: Order) -> Order:
+    return dataclasses.replace(order, lines=[_clone(line) for line in order.lines])
 
 
-@dataclass
-class InMemoryStore:
-    items: dict[int, Item] = field(default_factory=dict)
-    users: dict[int, User] = field(default_factory=dict)
-    item_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+def _fingerprint(row: Any) -> tuple[object, ...]:
+    values = []
+    for name in (f.name for f in dataclasses.fields(row)):
+        value = getattr(row, name)
+        values.append(tuple(_fingerprint(v) for v in value) if isinstance(value, list) else value)
+    return tuple(values)
 
 
-class _Table(Generic[T]):
-    """A private working copy of one committed collection."""
+class _Table(Generic[K, T]):
+    """A unit's private working copy of one committed collection."""
 
     def __init__(
         self,
-        committed: dict[int, T],
-        ids: itertools.count[int],
-        unique_key: Callable[[T], str],
-        on_duplicate: Callable[[str], DomainError],
+        committed: dict[K, T],
+        *,
+        clone: Callable[[T], T] = _clone,
+        unique: Callable[[T], Hashable] | None = None,
+        on_duplicate: Callable[[], DomainError] | None = None,
+        on_key_clash: Callable[[], Exception] = lambda: RuntimeError("duplicate primary key"),
     ) -> None:
-        self.rows = {row_id: _clone(row) for row_id, row in committed.items()}
-        self._read = {row_id: _values(row) for row_id, row in committed.items()}
-        self._ids = ids
-        self._unique_key = unique_key
+        self.rows = {key: clone(row) for key, row in committed.items()}
+        self._read = {key: _fingerprint(row) for key, row in committed.items()}
+        self._clone = clone
+        self._unique = unique
         self._on_duplicate = on_duplicate
+        self._on_key_clash = on_key_clash
 
-    def add(self, row: T) -> None:
-        if row.id is None:
-            row.id = next(self._ids)
-        self.rows[row.id] = row
-
-    def ordered(self) -> list[T]:
-        return sorted(self.rows.values(), key=lambda row: row.id or 0)
-
-    def merged_into(self, committed: dict[int, T]) -> dict[int, T]:
-        """The committed rows with this unit's inserts, changes and deletes applied, as a
-        database would apply them: rows another unit committed meanwhile are kept."""
+    def merged_into(self, committed: dict[K, T]) -> dict[K, T]:
+        """The committed rows with this unit's inserts, changes and deletes applied."""
         merged = dict(committed)
-        for row_id in self._read.keys() - self.rows.keys():
-            merged.pop(row_id, None)
-        for row_id, row in self.rows.items():
-            if self._read.get(row_id) != _values(row):
-                merged[row_id] = _clone(row)
-        counts = Counter(self._unique_key(row) for row in merged.values())
-        duplicates = sorted(key for key, count in counts.items() if count > 1)
-        if duplicates:
-            raise self._on_duplicate(duplicates[0])
+        for key in self._read.keys() - self.rows.keys():
+            merged.pop(key, None)
+        for key, row in self.rows.items():
+            if key not in self._read and key in committed:
+                raise self._on_key_clash()  # another unit inserted this key meanwhile
+            if self._read.get(key) != _fingerprint(row):
+                merged[key] = self._clone(row)
+        if self._unique is not None and self._on_duplicate is not None:
+            counts = Counter(self._unique(row) for row in merged.values())
+            if any(count > 1 for count in counts.values()):
+                raise self._on_duplicate()
         return merged
 
 
 class InMemoryItemRepository(AbstractItemRepository):
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__()
-        self.table = _Table(store.items, store.item_ids, lambda item: item.sku, DuplicateSku)
+        self._store = store
+        self.table: _Table[int, Item] = _Table(
+            store.items, unique=lambda item: item.sku, on_duplicate=DuplicateSku
+        )
 
     async def _add(self, item: Item) -> None:
-        self.table.add(item)
+        if item.id is None:
+            item.id = self._store.next_id("items")
+        self.table.rows[item.id] = item
 
     async def _get(self, item_id: int, *, for_update: bool) -> Item | None:
         return self.table.rows.get(item_id)
 
     async def _list(self, *, skip: int, limit: int) -> Sequence[Item]:
-        return self.table.ordered()[skip : skip + limit]
+        return sorted(self.table.rows.values(), key=_by_id)[skip : skip + limit]
 
     async def _delete(self, item: Item) -> None:
         if item.id is not None:
             self.table.rows.pop(item.id, None)
 
+    async def _lock(
+        self, *, skus: Sequence[str] | None, ids: Sequence[int] | None
+    ) -> Sequence[Item]:
+        found = [
+            item
+            for item in self.table.rows.values()
+            if (skus is None or item.sku in skus) and (ids is None or item.id in ids)
+        ]
+        return sorted(found, key=_by_id)
+
 
 class InMemoryUserRepository(AbstractUserRepository):
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__()
-        self.table = _Table(store.users, store.user_ids, lambda user: user.email, _email_taken)
+        self._store = store
+        self.table: _Table[int, User] = _Table(
+            store.users, unique=lambda user: user.email, on_duplicate=EmailTaken
+        )
 
     async def _add(self, user: User) -> None:
-        self.table.add(user)
+        if user.id is None:
+            user.id = self._store.next_id("users")
+        self.table.rows[user.id] = user
 
     async def _get(self, user_id: int) -> User | None:
         return self.table.rows.get(user_id)
@@ -120,14 +154,75 @@ class InMemoryUserRepository(AbstractUserRepository):
         return next((user for user in self.table.rows.values() if user.email == email), None)
 
 
-def _email_taken(_email: str) -> DomainError:
-    return EmailTaken()
+class InMemoryOrderRepository(AbstractOrderRepository):
+    def __init__(self, store: InMemoryStore) -> None:
+        super().__init__()
+        self._store = store
+        self.table: _Table[int, Order] = _Table(store.orders, clone=_clone_order)
+
+    async def _add(self, order: Order) -> None:
+        if order.id is None:
+            order.id = self._store.next_id("orders")
+        for line in order.lines:
+            if line.id is None:
+                line.id = self._store.next_id("order_lines")
+        self.table.rows[order.id] = order
+
+    async def _get(self, order_id: int, *, for_update: bool) -> Order | None:
+        return self.table.rows.get(order_id)
+
+    async def _list(self, *, customer_id: int | None, skip: int, limit: int) -> Sequence[Order]:
+        mine = [
+            order
+            for order in self.table.rows.values()
+            if customer_id is None or order.customer_id == customer_id
+        ]
+        return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
+
+    async def _exists_for_item(self, item_id: int) -> bool:
+        return any(
+            line.item_id == item_id for order in self.table.rows.values() for line in order.lines
+        )
 
 
-def commit_to(
-    store: InMemoryStore, items: InMemoryItemRepository, users: InMemoryUserRepository
-) -> None:
-    """Check every constraint first, then publish everything: all or nothing."""
-    merged_items = items.table.merged_into(store.items)
-    merged_users = users.table.merged_into(store.users)
-    store.items, store.users = merged_items, merged_users
+class InMemoryIdempotencyRepository(AbstractIdempotencyRepository):
+    def __init__(self, store: InMemoryStore) -> None:
+        self.table: _Table[tuple[int, str], IdempotencyRecord] = _Table(
+            store.idempotency, on_key_clash=IdempotencyKeyTaken
+        )
+
+    async def get(self, customer_id: int, key: str) -> IdempotencyRecord | None:
+        return self.table.rows.get((customer_id, key))
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self.table.rows[(record.customer_id, record.key)] = record
+
+
+def _by_id(row: Item | Order) -> int:
+    return row.id or 0
+
+
+@dataclass
+class InMemoryRepositories:
+    """One unit's view of the store; ``commit`` publishes all of it or none of it."""
+
+    store: InMemoryStore
+    items: InMemoryItemRepository = field(init=False)
+    users: InMemoryUserRepository = field(init=False)
+    orders: InMemoryOrderRepository = field(init=False)
+    idempotency: InMemoryIdempotencyRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.items = InMemoryItemRepository(self.store)
+        self.users = InMemoryUserRepository(self.store)
+        self.orders = InMemoryOrderRepository(self.store)
+        self.idempotency = InMemoryIdempotencyRepository(self.store)
+
+    def commit(self) -> None:
+        merged = (
+            self.items.table.merged_into(self.store.items),
+            self.users.table.merged_into(self.store.users),
+            self.orders.table.merged_into(self.store.orders),
+            self.idempotency.table.merged_into(self.store.idempotency),
+        )
+        self.store.items, self.store.users, self.store.orders, self.store.idempotency = merged

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
     Enum,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
 )
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import registry, relationship
 
 from adapters.column_types import Cents, UtcDateTime
+from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 
 # Named constraints make migrations reproducible and let us translate violations by name.
@@ -44,6 +51,19 @@ items = Table(
     CheckConstraint("quantity >= 0", name="quantity_not_negative"),
 )
 
+
+def _string_enum(enum: type[StrEnum], name: str) -> Enum:
+    """A VARCHAR with a CHECK constraint: portable, and new values need no type migration."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
 users = Table(
     "users",
     metadata,
@@ -51,20 +71,48 @@ users = Table(
     # Stored lower-cased by the domain, so a plain unique constraint is case-insensitive.
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column(
-        "role",
-        Enum(
-            Role,
-            name="user_role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda roles: [role.value for role in roles],
-        ),
-        nullable=False,
-    ),
+    Column("role", _string_enum(Role, "user_role"), nullable=False),
     Column("is_active", Boolean(create_constraint=False), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column("status", _string_enum(OrderStatus, "order_status"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_orders_customer_id_id", "customer_id", "id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    # RESTRICT: an item that was ever sold keeps its row, so its orders can always be read
+    # and a cancellation always has somewhere to put the stock back.
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="RESTRICT"), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_cents", Cents, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    Index("ix_order_lines_order_id", "order_id"),
+    Index("ix_order_lines_item_id", "item_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # Keys are scoped to a customer: another customer's key can never replay your order.
+    Column("customer_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("customer_id", "key", name="pk_idempotency_keys"),
 )
 
 
@@ -74,3 +122,21 @@ def start_mappers() -> None:
         return
     mapper_registry.map_imperatively(Item, items, properties={"price": items.c.price_cents})
     mapper_registry.map_imperatively(User, users)
+    mapper_registry.map_imperatively(
+        OrderLine, order_lines, properties={"unit_price": order_lines.c.unit_price_cents}
+    )
+    mapper_registry.map_imperatively(
+        Order,
+        orders,
+        properties={
+            # selectin: lines arrive with the order inside the repository, so nothing is
+            # lazily loaded after the unit of work has closed its session.
+            "lines": relationship(
+                OrderLine,
+                lazy="selectin",
+                cascade="all, delete-orphan",
+                order_by=order_lines.c.id,
+            )
+        },
+    )
+    mapper_registry.map_imperatively(IdempotencyRecord, idempotency_keys)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.orm import items, users
-from adapters.repository import AbstractItemRepository, AbstractUserRepository
+from adapters.orm import idempotency_keys, items, order_lines, orders, users
+from adapters.repository import (
+    AbstractIdempotencyRepository,
+    AbstractItemRepository,
+    AbstractOrderRepository,
+    AbstractUserRepository,
+)
+from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.order import Order
 from domain.user import User
 
 
@@ -32,6 +39,19 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
     async def _delete(self, item: Item) -> None:
         await self._session.delete(item)
 
+    async def _lock(
+        self, *, skus: Sequence[str] | None, ids: Sequence[int] | None
+    ) -> Sequence[Item]:
+        statement = select(Item).order_by(items.c.id).with_for_update()
+        if skus is not None:
+            statement = statement.where(items.c.sku.in_(skus))
+        if ids is not None:
+            statement = statement.where(items.c.id.in_(ids))
+        # populate_existing: a row locked now must show its latest committed values, even if
+        # this session loaded it earlier.
+        statement = statement.execution_options(populate_existing=True)
+        return (await self._session.scalars(statement)).all()
+
 
 class SqlAlchemyUserRepository(AbstractUserRepository):
     def __init__(self, session: AsyncSession) -> None:
@@ -47,3 +67,44 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
     async def _get_by_email(self, email: str) -> User | None:
         statement = select(User).where(users.c.email == email)
         return (await self._session.scalars(statement)).one_or_none()
+
+
+class SqlAlchemyOrderRepository(AbstractOrderRepository):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def _add(self, order: Order) -> None:
+        self._session.add(order)
+        # Flushed now so the id exists for whatever else this unit records (an idempotency
+        # key); the statements would be sent at commit anyway, so this costs no round trip.
+        await self._session.flush()
+
+    async def _get(self, order_id: int, *, for_update: bool) -> Order | None:
+        return await self._session.get(
+            Order, order_id, with_for_update=for_update or None, populate_existing=for_update
+        )
+
+    async def _list(self, *, customer_id: int | None, skip: int, limit: int) -> Sequence[Order]:
+        statement = select(Order).order_by(orders.c.id.desc()).offset(skip).limit(limit)
+        if customer_id is not None:
+            statement = statement.where(orders.c.customer_id == customer_id)
+        return (await self._session.scalars(statement)).all()
+
+    async def _exists_for_item(self, item_id: int) -> bool:
+        statement = select(exists().where(order_lines.c.item_id == item_id))
+        return bool(await self._session.scalar(statement))
+
+
+class SqlAlchemyIdempotencyRepository(AbstractIdempotencyRepository):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, customer_id: int, key: str) -> IdempotencyRecord | None:
+        statement = select(IdempotencyRecord).where(
+            idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key
+        )
+        return (await self._session.scalars(statement)).one_or_none()
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._session.add(record)

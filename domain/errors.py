@@ -48,3 +48,52 @@ class InvalidCredentials(DomainError):
 
     def __init__(self) -> None:
         super().__init__("incorrect email or password")
+
+
+class UnknownSku(InvalidValue):
+    """An order names SKUs the catalog does not have: the request itself is wrong (422)."""
+
+    def __init__(self, skus: list[str]) -> None:
+        super().__init__(f"unknown SKU(s): {', '.join(skus)}", field="lines")
+        self.skus = skus
+
+
+class OutOfStock(DomainError):
+    """Not enough on the shelf for some lines; nothing was taken for any line."""
+
+    def __init__(self, skus: list[str]) -> None:
+        super().__init__(f"out of stock: {', '.join(skus)}")
+        self.skus = skus
+
+
+class UnknownOrder(DomainError, LookupError):
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"order {order_id} does not exist")
+        self.order_id = order_id
+
+
+class IllegalTransition(DomainError):
+    def __init__(self, current: str, action: str) -> None:
+        super().__init__(f"cannot {action} an order that is {current}")
+        self.current = current
+        self.action = action
+
+
+class ItemHasOrders(DomainError):
+    def __init__(self, item_id: int) -> None:
+        super().__init__(f"item {item_id} appears on orders and cannot be deleted")
+        self.item_id = item_id
+
+
+class IdempotencyKeyReused(InvalidValue):
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used with a different request", field="lines"
+        )
+
+
+class IdempotencyKeyTaken(DomainError):
+    """A concurrent request with the same Idempotency-Key committed first; answer as it did."""
+
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is already recorded")

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, OutOfStock
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
 TITLE_MAX_LENGTH = 200
@@ -114,6 +114,20 @@ class Item:
     def count_stock(self, quantity: int) -> None:
         """Set stock to a counted figure (a stock-take correction), not a relative change."""
         self.quantity = validate_quantity(quantity)
+
+    def take(self, quantity: int) -> None:
+        """Remove stock for an order; the shelf never goes below zero."""
+        if quantity <= 0:
+            raise InvalidValue("quantity to take must be positive", field="quantity")
+        if quantity > self.quantity:
+            raise OutOfStock([self.sku])
+        self.quantity -= quantity
+
+    def put_back(self, quantity: int) -> None:
+        """Return stock from a cancelled order."""
+        if quantity <= 0:
+            raise InvalidValue("quantity to put back must be positive", field="quantity")
+        self.quantity = validate_quantity(self.quantity + quantity)
 
     def restock(self, quantity: int) -> None:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from adapters.memory_repository import (
+    InMemoryIdempotencyRepository,
     InMemoryItemRepository,
+    InMemoryOrderRepository,
+    InMemoryRepositories,
     InMemoryStore,
     InMemoryUserRepository,
-    commit_to,
 )
 from service_layer.unit_of_work import AbstractUnitOfWork
 
@@ -20,6 +22,8 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     items: InMemoryItemRepository
     users: InMemoryUserRepository
+    orders: InMemoryOrderRepository
+    idempotency: InMemoryIdempotencyRepository
 
     def __init__(self, store: InMemoryStore | None = None) -> None:
         super().__init__()
@@ -35,11 +39,14 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self._open_repositories()
 
     def _open_repositories(self) -> None:
-        self.items = InMemoryItemRepository(self.store)
-        self.users = InMemoryUserRepository(self.store)
+        self._repositories = InMemoryRepositories(self.store)
+        self.items = self._repositories.items
+        self.users = self._repositories.users
+        self.orders = self._repositories.orders
+        self.idempotency = self._repositories.idempotency
 
     async def _commit(self) -> None:
-        commit_to(self.store, self.items, self.users)
+        self._repositories.commit()
         self.commits += 1
 
     async def _rollback(self) -> None:
@@ -49,4 +56,4 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     async def _end(self) -> None:
         # Whatever a commit did not publish is simply dropped with the working copies.
-        del self.items, self.users
+        del self.items, self.users, self.orders, self.idempotency, self._repositories

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters import integrity
-from adapters.sqlalchemy_repository import SqlAlchemyItemRepository, SqlAlchemyUserRepository
-from service_layer.unit_of_work import AbstractUnitOfWork
+from adapters.sqlalchemy_repository import (
+    SqlAlchemyIdempotencyRepository,
+    SqlAlchemyItemRepository,
+    SqlAlchemyOrderRepository,
+    SqlAlchemyUserRepository,
+)
+from service_layer.unit_of_work import AbstractUnitOfWork, TransientConflict
+
+# PostgreSQL SQLSTATEs meaning "the server gave up on this transaction to let another one
+# through; try again": serialization_failure and deadlock_detected.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
@@ -35,6 +44,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self._session = self._session_factory()
         self.items = SqlAlchemyItemRepository(self._session)
         self.users = SqlAlchemyUserRepository(self._session)
+        self.orders = SqlAlchemyOrderRepository(self._session)
+        self.idempotency = SqlAlchemyIdempotencyRepository(self._session)
 
     async def _commit(self) -> None:
         try:
@@ -44,6 +55,14 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             if translated is error:
                 raise
             raise translated from error
+
+    def _translate(self, error: BaseException) -> Exception | None:
+        if isinstance(error, IntegrityError):
+            translated = integrity.translate(error)
+            return None if translated is error else translated
+        if isinstance(error, DBAPIError) and _sqlstate(error) in TRANSIENT_SQLSTATES:
+            return TransientConflict(str(error.orig))
+        return None
 
     async def _rollback(self) -> None:
         await self.session.rollback()
@@ -57,3 +76,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             # Shielded: if the caller is cancelled (client went away, timeout), closing still
             # completes and the connection goes back to the pool instead of leaking.
             await asyncio.shield(session.close())
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code if isinstance(code, str) else None

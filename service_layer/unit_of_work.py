@@ -6,11 +6,22 @@ import abc
 from types import TracebackType
 from typing import Self
 
-from adapters.repository import AbstractItemRepository, AbstractUserRepository
+from adapters.repository import (
+    AbstractIdempotencyRepository,
+    AbstractItemRepository,
+    AbstractOrderRepository,
+    AbstractUserRepository,
+)
 
 
 class UnitOfWorkError(RuntimeError):
     """A unit of work was used outside its contract (nested entry, commit outside a block)."""
+
+
+class TransientConflict(Exception):
+    """The database aborted the unit to resolve a conflict with another transaction
+    (serialization failure, deadlock). Nothing was written; running the whole unit again,
+    from the start, may succeed. See ``service_layer.retry``."""
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -23,6 +34,8 @@ class AbstractUnitOfWork(abc.ABC):
 
     items: AbstractItemRepository
     users: AbstractUserRepository
+    orders: AbstractOrderRepository
+    idempotency: AbstractIdempotencyRepository
 
     def __init__(self) -> None:
         self._active = False
@@ -40,8 +53,11 @@ class AbstractUnitOfWork(abc.ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        translated = self._translate(exc) if exc is not None else None
         self._active = False
         await self._end()
+        if translated is not None:
+            raise translated from exc
 
     async def commit(self) -> None:
         if not self._active:
@@ -50,6 +66,10 @@ class AbstractUnitOfWork(abc.ABC):
 
     async def rollback(self) -> None:
         await self._rollback()
+
+    def _translate(self, error: BaseException) -> Exception | None:
+        """An exception to raise instead of ``error`` as it leaves the block, or ``None``."""
+        return None
 
     @abc.abstractmethod
     async def _begin(self) -> None:

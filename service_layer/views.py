@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.item import Item
+from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 
 
@@ -57,4 +58,42 @@ class UserView:
             role=user.role,
             is_active=user.is_active,
             created_at=user.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineView:
+    item_id: int
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    total: Decimal
+
+    @classmethod
+    def from_domain(cls, line: OrderLine) -> OrderLineView:
+        return cls(line.item_id, line.sku, line.quantity, line.unit_price, line.total)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: int
+    customer_id: int
+    status: OrderStatus
+    lines: tuple[OrderLineView, ...]
+    total: Decimal
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_domain(cls, order: Order) -> OrderView:
+        if order.id is None:
+            raise ValueError("an order without an id has not been stored")
+        return cls(
+            id=order.id,
+            customer_id=order.customer_id,
+            status=order.status,
+            lines=tuple(OrderLineView.from_domain(line) for line in order.lines),
+            total=order.total,
+            created_at=order.created_at,
+            updated_at=order.updated_at,
         )

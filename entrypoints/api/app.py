@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.routers import items, users
+from entrypoints.api.routers import items, orders, users
 from entrypoints.container import Container, build_container, dispose
 
 
@@ -31,6 +31,7 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     app.include_router(items.router)
     app.include_router(users.router)
+    app.include_router(orders.router)
     return app
 
 

@@ -13,9 +13,13 @@ from domain.errors import (
     DomainError,
     DuplicateSku,
     EmailTaken,
+    IllegalTransition,
     InvalidCredentials,
     InvalidValue,
+    ItemHasOrders,
+    OutOfStock,
     UnknownItem,
+    UnknownOrder,
     UnknownUser,
 )
 
@@ -23,6 +27,10 @@ from domain.errors import (
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     UnknownItem: status.HTTP_404_NOT_FOUND,
     UnknownUser: status.HTTP_404_NOT_FOUND,
+    UnknownOrder: status.HTTP_404_NOT_FOUND,
+    OutOfStock: status.HTTP_409_CONFLICT,
+    IllegalTransition: status.HTTP_409_CONFLICT,
+    ItemHasOrders: status.HTTP_409_CONFLICT,
     DuplicateSku: status.HTTP_409_CONFLICT,
     EmailTaken: status.HTTP_409_CONFLICT,
     InvalidCredentials: status.HTTP_401_UNAUTHORIZED,
@@ -43,7 +51,10 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
         return _unprocessable(error)
     code = status_for(error)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
-    return JSONResponse(status_code=code, content={"detail": str(error)}, headers=headers)
+    content: dict[str, Any] = {"detail": str(error)}
+    if isinstance(error, OutOfStock):
+        content["skus"] = error.skus  # machine-readable, for a client that adjusts its cart
+    return JSONResponse(status_code=code, content=content, headers=headers)
 
 
 def _unprocessable(error: InvalidValue) -> JSONResponse:

@@ -17,9 +17,10 @@ from pydantic import (
 )
 
 from domain.item import DESCRIPTION_MAX_LENGTH, MAX_PRICE, MAX_QUANTITY, TITLE_MAX_LENGTH
+from domain.order import MAX_LINE_QUANTITY, MAX_LINES, LineRequest
 from domain.user import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from service_layer.services.items import ItemChanges, NewItem
-from service_layer.views import ItemView, UserView
+from service_layer.views import ItemView, OrderLineView, OrderView, UserView
 
 # Prices travel as JSON numbers (what clients of a classic FastAPI API expect); they are
 # validated as Decimals so "19.99" stays 19.99 and never picks up binary-float noise.
@@ -133,6 +134,63 @@ class UserOut(BaseModel):
 class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
+
+
+class OrderLineIn(_Strict):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)]
+
+
+class OrderCreate(_Strict):
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES)]
+
+    def to_lines(self) -> list[LineRequest]:
+        return [LineRequest(line.sku, line.quantity) for line in self.lines]
+
+
+class OrderLineOut(BaseModel):
+    item_id: int
+    sku: str
+    quantity: int
+    unit_price: Price
+    total: Price
+
+    @classmethod
+    def from_view(cls, view: OrderLineView) -> OrderLineOut:
+        return cls(
+            item_id=view.item_id,
+            sku=view.sku,
+            quantity=view.quantity,
+            unit_price=view.unit_price,
+            total=view.total,
+        )
+
+
+class OrderOut(BaseModel):
+    id: int
+    customer_id: int
+    status: Literal["placed", "shipped", "cancelled"]
+    lines: list[OrderLineOut]
+    total: Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_view(cls, view: OrderView) -> OrderOut:
+        return cls(
+            id=view.id,
+            customer_id=view.customer_id,
+            status=view.status.value,
+            lines=[OrderLineOut.from_view(line) for line in view.lines],
+            total=view.total,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+        )
+
+
+class OutOfStockOut(BaseModel):
+    detail: str
+    skus: list[str]
 
 
 class ErrorOut(BaseModel):

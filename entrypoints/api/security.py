@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from adapters.tokens import InvalidToken
 from domain.errors import UnknownUser
 from entrypoints.api.dependencies import get_container, get_uow
+from service_layer.actor import Actor
 from service_layer.services import users as user_services
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.views import UserView
@@ -55,5 +56,11 @@ async def require_admin(user: Annotated[UserView, Depends(current_user)]) -> Use
     return user
 
 
+async def current_actor(user: Annotated[UserView, Depends(current_user)]) -> Actor:
+    """The caller as the service layer knows actors: an id and whether they are staff."""
+    return Actor(user_id=user.id, is_admin=user.is_admin)
+
+
 CurrentUser = Annotated[UserView, Depends(current_user)]
 AdminUser = Annotated[UserView, Depends(require_admin)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]

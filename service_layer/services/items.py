@@ -7,8 +7,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
-from domain.errors import DuplicateSku
+from domain.errors import DuplicateSku, ItemHasOrders
 from domain.item import Item, generate_sku
+from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.views import ItemView
 
@@ -76,6 +77,7 @@ async def list_items(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100
         return [ItemView.from_domain(item) for item in found]
 
 
+@retry_transient()
 async def update_item(uow: AbstractUnitOfWork, item_id: int, changes: ItemChanges) -> ItemView:
     async with uow:
         # Locked: a concurrent restock or order must not be overwritten by a stale copy.
@@ -94,13 +96,22 @@ async def update_item(uow: AbstractUnitOfWork, item_id: int, changes: ItemChange
         return ItemView.from_domain(item)
 
 
+@retry_transient()
 async def delete_item(uow: AbstractUnitOfWork, item_id: int) -> None:
+    """An item that was ever ordered stays: its orders must stay readable and cancellable.
+
+    The row lock makes the check race-free: an order for this item either committed before
+    we locked (and is seen here) or waits for us and then finds the item gone.
+    """
     async with uow:
         item = await uow.items.get_for_update(item_id)
+        if await uow.orders.exists_for_item(item_id):
+            raise ItemHasOrders(item_id)
         await uow.items.delete(item)
         await uow.commit()
 
 
+@retry_transient()
 async def restock(uow: AbstractUnitOfWork, item_id: int, quantity: int) -> ItemView:
     async with uow:
         item = await uow.items.get_for_update(item_id)

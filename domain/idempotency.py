@@ -1,0 +1,37 @@
+"""A record that a customer's request was already honoured, so a retry is answered, not redone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from domain.errors import InvalidValue
+from domain.order import LineRequest
+
+KEY_MAX_LENGTH = 255
+
+
+def validate_key(key: str) -> str:
+    if not key or len(key) > KEY_MAX_LENGTH or not key.isprintable():
+        raise InvalidValue(
+            f"Idempotency-Key must be 1-{KEY_MAX_LENGTH} printable characters", field="key"
+        )
+    return key
+
+
+def fingerprint(lines: Sequence[LineRequest]) -> str:
+    """A digest of the canonical request (see ``normalise_lines``): same order, same digest."""
+    canonical = json.dumps([[line.sku, line.quantity] for line in lines], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(eq=False)
+class IdempotencyRecord:
+    customer_id: int
+    key: str
+    request_fingerprint: str
+    order_id: int
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,70 @@
+"""``/orders``: buying, and following what was bought."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, status
+
+from entrypoints.api.dependencies import UnitOfWork
+from entrypoints.api.schemas import ErrorOut, OrderCreate, OrderOut, OutOfStockOut
+from entrypoints.api.security import CurrentActor, require_admin
+from service_layer.services import orders as services
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+OrderId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such order (or not yours)"}}
+CONFLICT: Responses = {409: {"model": ErrorOut, "description": "Not allowed in its status"}}
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": OutOfStockOut, "description": "Out of stock; names the SKUs"}},
+)
+async def place_order(
+    body: OrderCreate,
+    actor: CurrentActor,
+    uow: UnitOfWork,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="Retry-safe key: the same key and body return the original order.",
+        ),
+    ] = None,
+) -> OrderOut:
+    order = await services.place_order(uow, actor, body.to_lines(), idempotency_key=idempotency_key)
+    return OrderOut.from_view(order)
+
+
+@router.get("/")
+async def list_orders(
+    actor: CurrentActor,
+    uow: UnitOfWork,
+    skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
+) -> list[OrderOut]:
+    views = await services.list_orders(uow, actor, skip=skip, limit=limit)
+    return [OrderOut.from_view(view) for view in views]
+
+
+@router.get("/{order_id}", responses=NOT_FOUND)
+async def read_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderOut:
+    return OrderOut.from_view(await services.get_order(uow, actor, order_id))
+
+
+@router.post("/{order_id}/cancel", responses={**NOT_FOUND, **CONFLICT})
+async def cancel_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderOut:
+    return OrderOut.from_view(await services.cancel_order(uow, actor, order_id))
+
+
+@router.post(
+    "/{order_id}/ship",
+    responses={**NOT_FOUND, **CONFLICT},
+    dependencies=[Depends(require_admin)],
+)
+async def ship_order(order_id: OrderId, uow: UnitOfWork) -> OrderOut:
+    return OrderOut.from_view(await services.ship_order(uow, order_id))

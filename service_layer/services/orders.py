@@ -1,0 +1,115 @@
+"""Order use cases: one unit of work each, retried whole on a transient conflict.
+
+Concurrency control is pessimistic: the item rows an order touches are locked
+(``SELECT ... FOR UPDATE``) in id order before stock is checked, so two purchases of the last
+unit serialise on the row and the second sees what the first left. The benchmark in
+``bench/`` compares this with SERIALIZABLE isolation; the note in the README says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder
+from domain.idempotency import IdempotencyRecord, fingerprint, validate_key
+from domain.order import LineRequest, Order, normalise_lines
+from service_layer.actor import Actor
+from service_layer.metrics import IDEMPOTENT_REPLAYS
+from service_layer.retry import retry_transient
+from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.views import OrderView
+
+MAX_PAGE_SIZE = 100
+
+
+@retry_transient()
+async def place_order(
+    uow: AbstractUnitOfWork,
+    actor: Actor,
+    lines: Sequence[LineRequest],
+    *,
+    idempotency_key: str | None = None,
+) -> OrderView:
+    """Take stock for every line and record the order, or do nothing at all.
+
+    With an ``idempotency_key``, a repeat of the same request returns the order the first one
+    created, without taking stock again; the key is stored in the order's own transaction, so
+    it exists exactly when the order does.
+    """
+    requested = normalise_lines(lines)
+    key = validate_key(idempotency_key) if idempotency_key is not None else None
+    digest = fingerprint(requested)
+    try:
+        async with uow:
+            if key is not None and (earlier := await uow.idempotency.get(actor.user_id, key)):
+                return await _replay(uow, earlier, digest)
+            stock = await uow.items.lock_by_skus([line.sku for line in requested])
+            order = Order.place(actor.user_id, requested, stock)
+            await uow.orders.add(order)
+            if key is not None:
+                assert order.id is not None
+                await uow.idempotency.add(
+                    IdempotencyRecord(actor.user_id, key, digest, order_id=order.id)
+                )
+            await uow.commit()
+            return OrderView.from_domain(order)
+    except IdempotencyKeyTaken:
+        # A concurrent request with this key committed first (its twin raced ours); ours
+        # rolled back, so nothing was taken twice. Answer as the winner did.
+        assert key is not None
+        async with uow:
+            earlier = await uow.idempotency.get(actor.user_id, key)
+            assert earlier is not None, "the key was reported taken, so it is stored"
+            return await _replay(uow, earlier, digest)
+
+
+async def _replay(uow: AbstractUnitOfWork, earlier: IdempotencyRecord, digest: str) -> OrderView:
+    if earlier.request_fingerprint != digest:
+        raise IdempotencyKeyReused
+    IDEMPOTENT_REPLAYS.inc()
+    return OrderView.from_domain(await uow.orders.get(earlier.order_id))
+
+
+async def get_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> OrderView:
+    """Someone else's order is reported as unknown: its existence is not the caller's business."""
+    async with uow:
+        order = await uow.orders.get(order_id)
+        if not actor.may_see(order.customer_id):
+            raise UnknownOrder(order_id)
+        return OrderView.from_domain(order)
+
+
+async def list_orders(
+    uow: AbstractUnitOfWork, actor: Actor, *, skip: int = 0, limit: int = MAX_PAGE_SIZE
+) -> list[OrderView]:
+    """Newest first: a customer's own orders, or everyone's for an admin."""
+    customer = None if actor.is_admin else actor.user_id
+    async with uow:
+        found = await uow.orders.list(
+            customer_id=customer, skip=max(0, skip), limit=max(0, min(limit, MAX_PAGE_SIZE))
+        )
+        return [OrderView.from_domain(order) for order in found]
+
+
+@retry_transient()
+async def cancel_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> OrderView:
+    """The owner or an admin cancels a placed order; its quantities go back on the shelf."""
+    async with uow:
+        # Lock order: the order row, then its items in id order (as place_order locks items),
+        # so a cancel and a purchase can wait for each other but never deadlock.
+        order = await uow.orders.get_for_update(order_id)
+        if not actor.may_see(order.customer_id):
+            raise UnknownOrder(order_id)
+        order.cancel(await uow.items.lock_by_ids(order.item_ids))
+        await uow.commit()
+        return OrderView.from_domain(order)
+
+
+@retry_transient()
+async def ship_order(uow: AbstractUnitOfWork, order_id: int) -> OrderView:
+    """Staff only (the entrypoint checks the role); shipping is final."""
+    async with uow:
+        order = await uow.orders.get_for_update(order_id)
+        order.ship()
+        await uow.commit()
+        return OrderView.from_domain(order)
