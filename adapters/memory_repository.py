@@ -82,6 +82,12 @@ class _Table(Generic[K, T]):
         self._unique = unique
         self._on_duplicate = on_duplicate
         self._on_key_clash = on_key_clash
+        self._inserted: set[K] = set()
+
+    def insert(self, key: K, row: T) -> None:
+        """An INSERT: at commit it clashes with any committed row that has the same key."""
+        self._inserted.add(key)
+        self.rows[key] = row
 
     def merged_into(self, committed: dict[K, T]) -> dict[K, T]:
         """The committed rows with this unit's inserts, changes and deletes applied."""
@@ -89,8 +95,8 @@ class _Table(Generic[K, T]):
         for key in self._read.keys() - self.rows.keys():
             merged.pop(key, None)
         for key, row in self.rows.items():
-            if key not in self._read and key in committed:
-                raise self._on_key_clash()  # another unit inserted this key meanwhile
+            if key in self._inserted and key in committed:
+                raise self._on_key_clash()  # the key existed already, or another unit won
             if self._read.get(key) != _fingerprint(row):
                 merged[key] = self._clone(row)
         if self._unique is not None and self._on_duplicate is not None:
@@ -111,7 +117,7 @@ class InMemoryItemRepository(AbstractItemRepository):
     async def _add(self, item: Item) -> None:
         if item.id is None:
             item.id = self._store.next_id("items")
-        self.table.rows[item.id] = item
+        self.table.insert(item.id, item)
 
     async def _get(self, item_id: int, *, for_update: bool) -> Item | None:
         return self.table.rows.get(item_id)
@@ -145,7 +151,7 @@ class InMemoryUserRepository(AbstractUserRepository):
     async def _add(self, user: User) -> None:
         if user.id is None:
             user.id = self._store.next_id("users")
-        self.table.rows[user.id] = user
+        self.table.insert(user.id, user)
 
     async def _get(self, user_id: int) -> User | None:
         return self.table.rows.get(user_id)
@@ -166,7 +172,7 @@ class InMemoryOrderRepository(AbstractOrderRepository):
         for line in order.lines:
             if line.id is None:
                 line.id = self._store.next_id("order_lines")
-        self.table.rows[order.id] = order
+        self.table.insert(order.id, order)
 
     async def _get(self, order_id: int, *, for_update: bool) -> Order | None:
         return self.table.rows.get(order_id)
@@ -195,7 +201,7 @@ class InMemoryIdempotencyRepository(AbstractIdempotencyRepository):
         return self.table.rows.get((customer_id, key))
 
     async def add(self, record: IdempotencyRecord) -> None:
-        self.table.rows[(record.customer_id, record.key)] = record
+        self.table.insert((record.customer_id, record.key), record)
 
 
 def _by_id(row: Item | Order) -> int:

@@ -11,7 +11,16 @@ from decimal import Decimal
 
 import pytest
 
-from domain.errors import DuplicateSku, EmailTaken, UnknownItem, UnknownUser
+from domain.errors import (
+    DuplicateSku,
+    EmailTaken,
+    IdempotencyKeyTaken,
+    UnknownItem,
+    UnknownOrder,
+    UnknownUser,
+)
+from domain.idempotency import IdempotencyRecord
+from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 from tests.factories import ItemFactory
 from tests.integration.conftest import UowFactory
@@ -217,3 +226,97 @@ async def test_user_changes_persist_only_when_committed(uow_factory: UowFactory)
         await uow.commit()
     async with uow_factory() as uow:
         assert (await uow.users.get(stored.id)).role is Role.ADMIN  # type: ignore[arg-type]
+
+
+async def _stored_order(uow_factory: UowFactory, customer_id: int, *item_ids: int) -> Order:
+    order = Order(
+        customer_id=customer_id,
+        lines=[OrderLine(item_id, f"SKU-{item_id}", 2, Decimal("1.25")) for item_id in item_ids],
+    )
+    async with uow_factory() as uow:
+        await uow.orders.add(order)
+        assert order.id is not None  # ids exist as soon as add() returns
+        await uow.commit()
+    return order
+
+
+async def test_orders_round_trip_with_lines_readable_after_the_unit(
+    uow_factory: UowFactory,
+) -> None:
+    customer = await _store_user(uow_factory, "buyer@example.com")
+    first, second = await _store(uow_factory), await _store(uow_factory)
+    stored = await _stored_order(uow_factory, customer.id, first, second)  # type: ignore[arg-type]
+
+    async with uow_factory() as uow:
+        loaded = await uow.orders.get(stored.id)  # type: ignore[arg-type]
+    # The unit is over: the lines must already be loaded (no lazy IO on a closed session).
+    assert [(line.item_id, line.quantity, line.unit_price) for line in loaded.lines] == [
+        (first, 2, Decimal("1.25")),
+        (second, 2, Decimal("1.25")),
+    ]
+    assert loaded.total == Decimal("5.00")
+    assert loaded.status is OrderStatus.PLACED
+    assert loaded.created_at == stored.created_at
+
+
+async def test_orders_list_newest_first_per_customer(uow_factory: UowFactory) -> None:
+    ann = await _store_user(uow_factory, "ann@example.com")
+    bob = await _store_user(uow_factory, "bob@example.com")
+    item_id = await _store(uow_factory)
+    ann_orders = [await _stored_order(uow_factory, ann.id, item_id) for _ in range(3)]  # type: ignore[arg-type]
+    bob_order = await _stored_order(uow_factory, bob.id, item_id)  # type: ignore[arg-type]
+
+    async with uow_factory() as uow:
+        mine = [order.id for order in await uow.orders.list(customer_id=ann.id)]
+        everyone = [order.id for order in await uow.orders.list(customer_id=None, limit=2)]
+        second_page = [o.id for o in await uow.orders.list(customer_id=ann.id, skip=1, limit=1)]
+    assert mine == [order.id for order in reversed(ann_orders)]
+    assert everyone == [bob_order.id, ann_orders[-1].id]
+    assert second_page == [ann_orders[1].id]
+
+
+async def test_order_status_changes_persist(uow_factory: UowFactory) -> None:
+    customer = await _store_user(uow_factory, "ship@example.com")
+    stored = await _stored_order(uow_factory, customer.id, await _store(uow_factory))  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        (await uow.orders.get_for_update(stored.id)).ship()  # type: ignore[arg-type]
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert (await uow.orders.get(stored.id)).status is OrderStatus.SHIPPED  # type: ignore[arg-type]
+        with pytest.raises(UnknownOrder):
+            await uow.orders.get(999_999)
+
+
+async def test_exists_for_item_and_locking_by_sku(uow_factory: UowFactory) -> None:
+    customer = await _store_user(uow_factory, "lock@example.com")
+    ordered = await _store(uow_factory, sku="LOCK-B")
+    unordered = await _store(uow_factory, sku="LOCK-A")
+    await _stored_order(uow_factory, customer.id, ordered)  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        assert await uow.orders.exists_for_item(ordered)
+        assert not await uow.orders.exists_for_item(unordered)
+        locked = await uow.items.lock_by_skus(["LOCK-B", "LOCK-A", "NOPE"])
+        by_id = await uow.items.lock_by_ids([unordered, ordered])
+    assert [item.id for item in locked] == sorted([ordered, unordered])
+    assert [item.id for item in by_id] == sorted([ordered, unordered])
+
+
+async def test_idempotency_keys_are_per_customer_and_unique(uow_factory: UowFactory) -> None:
+    ann = await _store_user(uow_factory, "key-ann@example.com")
+    bob = await _store_user(uow_factory, "key-bob@example.com")
+    order = await _stored_order(uow_factory, ann.id, await _store(uow_factory))  # type: ignore[arg-type]
+    record = IdempotencyRecord(ann.id, "k-1", "f" * 64, order.id)  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        await uow.idempotency.add(record)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        found = await uow.idempotency.get(ann.id, "k-1")  # type: ignore[arg-type]
+        assert await uow.idempotency.get(bob.id, "k-1") is None  # type: ignore[arg-type]
+    assert found is not None
+    assert (found.order_id, found.request_fingerprint) == (order.id, "f" * 64)
+
+    async with uow_factory() as uow:
+        await uow.idempotency.add(IdempotencyRecord(ann.id, "k-1", "0" * 64, order.id))  # type: ignore[arg-type]
+        with pytest.raises(IdempotencyKeyTaken):
+            await uow.commit()
