@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.orm import start_mappers
@@ -93,3 +94,22 @@ def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessio
     # and nothing tries lazy IO once the unit of work has closed the session.
     # autoflush=False: SQL is sent when the unit of work asks for it, not as a side effect.
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+_COMMITTED = "stockroom.committed"
+
+
+@event.listens_for(Session, "after_begin")
+def _reset_commit_marker(session: Session, _transaction: object, _connection: object) -> None:
+    session.info.pop(_COMMITTED, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _mark_committed(session: Session) -> None:
+    # Fires once the database has acknowledged COMMIT, before any later after_commit hook.
+    session.info[_COMMITTED] = True
+
+
+def committed_to_database(session: Session) -> bool:
+    """Whether the last transaction of ``session`` reached the database as committed."""
+    return bool(session.info.get(_COMMITTED))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue, OutOfStock
+from domain.text import check_storable
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
 TITLE_MAX_LENGTH = 200
@@ -36,7 +37,7 @@ def generate_sku() -> str:
 
 
 def validate_title(raw: str) -> str:
-    title = raw.strip()
+    title = check_storable(raw, field="title").strip()
     if not title:
         raise InvalidValue("title must not be blank", field="title")
     if len(title) > TITLE_MAX_LENGTH:
@@ -47,6 +48,7 @@ def validate_title(raw: str) -> str:
 def validate_description(raw: str | None) -> str | None:
     if raw is None:
         return None
+    check_storable(raw, field="description")
     if len(raw) > DESCRIPTION_MAX_LENGTH:
         raise InvalidValue(
             f"description must be at most {DESCRIPTION_MAX_LENGTH} characters", field="description"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from domain.errors import InvalidValue
+from domain.text import check_storable
 
 EMAIL_MAX_LENGTH = 254
 PASSWORD_MIN_LENGTH = 8
@@ -25,13 +26,14 @@ class Role(StrEnum):
 
 def normalise_email(raw: str) -> str:
     """Emails are unique case-insensitively, so the canonical form is lower-case."""
-    email = raw.strip().lower()
+    email = check_storable(raw, field="email").strip().lower()
     if len(email) > EMAIL_MAX_LENGTH or not _EMAIL_SHAPE.fullmatch(email):
         raise InvalidValue("email must be a valid address", field="email")
     return email
 
 
 def check_password_policy(password: str) -> None:
+    check_storable(password, field="password")
     if len(password) < PASSWORD_MIN_LENGTH:
         raise InvalidValue(
             f"password must be at least {PASSWORD_MIN_LENGTH} characters", field="password"

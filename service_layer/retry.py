@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from service_layer.errors import TransientConflict
 from service_layer.metrics import TRANSACTION_RETRIES
-from service_layer.unit_of_work import TransientConflict
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters import integrity
+from adapters.database import committed_to_database
 from adapters.sqlalchemy_repository import (
     SqlAlchemyIdempotencyRepository,
     SqlAlchemyItemRepository,
     SqlAlchemyOrderRepository,
     SqlAlchemyUserRepository,
 )
-from service_layer.unit_of_work import AbstractUnitOfWork, TransientConflict
+from service_layer import failures
+from service_layer.unit_of_work import AbstractUnitOfWork
 
-# PostgreSQL SQLSTATEs meaning "the server gave up on this transaction to let another one
-# through; try again": serialization_failure and deadlock_detected.
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+log = logging.getLogger(__name__)
 
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
@@ -55,14 +56,16 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             if translated is error:
                 raise
             raise translated from error
+        except Exception:
+            if committed_to_database(self.session.sync_session):
+                # The COMMIT went through and something after it (an after_commit hook)
+                # failed: the write stands, so the caller must not be told it failed.
+                log.exception("a failure after COMMIT; the committed write stands")
+                return
+            raise
 
     def _translate(self, error: BaseException) -> Exception | None:
-        if isinstance(error, IntegrityError):
-            translated = integrity.translate(error)
-            return None if translated is error else translated
-        if isinstance(error, DBAPIError) and _sqlstate(error) in TRANSIENT_SQLSTATES:
-            return TransientConflict(str(error.orig))
-        return None
+        return failures.classify(error)
 
     async def _rollback(self) -> None:
         await self.session.rollback()
@@ -72,12 +75,13 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         # Unlike rollback(), it does not expire loaded objects: they are detached with the
         # values they had, so reading one after the unit never attempts lazy IO.
         session, self._session = self._session, None
-        if session is not None:
+        if session is None:
+            return
+        try:
             # Shielded: if the caller is cancelled (client went away, timeout), closing still
             # completes and the connection goes back to the pool instead of leaking.
             await asyncio.shield(session.close())
-
-
-def _sqlstate(error: DBAPIError) -> str | None:
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return code if isinstance(code, str) else None
+        except Exception:
+            # A dead connection can fail its ROLLBACK; SQLAlchemy has invalidated it and the
+            # pool replaces it. Whatever the block did or raised stands: nothing to add here.
+            log.warning("closing the session failed; its connection was discarded", exc_info=True)

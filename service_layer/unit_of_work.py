@@ -12,16 +12,11 @@ from adapters.repository import (
     AbstractOrderRepository,
     AbstractUserRepository,
 )
+from service_layer.errors import TransientConflict  # noqa: F401 - re-exported for callers
 
 
 class UnitOfWorkError(RuntimeError):
     """A unit of work was used outside its contract (nested entry, commit outside a block)."""
-
-
-class TransientConflict(Exception):
-    """The database aborted the unit to resolve a conflict with another transaction
-    (serialization failure, deadlock). Nothing was written; running the whole unit again,
-    from the start, may succeed. See ``service_layer.retry``."""
 
 
 class AbstractUnitOfWork(abc.ABC):

@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from entrypoints.api.errors import install_error_handlers
+from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
 from entrypoints.api.routers import items, orders, users
 from entrypoints.container import Container, build_container, dispose
+
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(container: Container) -> FastAPI:
@@ -26,7 +29,11 @@ def create_app(container: Container) -> FastAPI:
         version="0.1.0",
         summary="A shop's catalog, stock, customers and orders.",
         lifespan=lifespan,
+        # Our largest legitimate body (an order of 100 lines) is a few KiB; anything far
+        # beyond that is refused with 413 before it is read into memory.
+        max_body_size=MAX_BODY_BYTES,
     )
+    app.add_middleware(RequestIdMiddleware)
     app.state.container = container
     install_error_handlers(app)
     app.include_router(items.router)
@@ -36,4 +43,5 @@ def create_app(container: Container) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
+    configure_logging()
     return create_app(build_container())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -22,6 +23,7 @@ from domain.errors import (
     UnknownOrder,
     UnknownUser,
 )
+from service_layer.errors import DatabaseUnavailable, TransientConflict
 
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
 STATUS_BY_ERROR: dict[type[Exception], int] = {
@@ -99,6 +101,23 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 1
+
+
+async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """The database is unreachable, exhausted or contended: the request was fine and may be
+    sent again shortly, so 503 with Retry-After, never a 500 and never a hang."""
+    log.warning("503: %s: %s", type(error).__name__, error)
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={"detail": "the service is temporarily unavailable; retry shortly"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DatabaseUnavailable, _unavailable)
+    app.add_exception_handler(TransientConflict, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -29,6 +29,8 @@ Price = Annotated[
     Field(ge=0, le=MAX_PRICE, max_digits=10, decimal_places=2, allow_inf_nan=False),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
+# Outputs are not re-validated against input limits: a line total may exceed any one price.
+MoneyOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY, strict=True)]
 Sku = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*$")
@@ -152,8 +154,8 @@ class OrderLineOut(BaseModel):
     item_id: int
     sku: str
     quantity: int
-    unit_price: Price
-    total: Price
+    unit_price: MoneyOut
+    total: MoneyOut
 
     @classmethod
     def from_view(cls, view: OrderLineView) -> OrderLineOut:
@@ -171,7 +173,7 @@ class OrderOut(BaseModel):
     customer_id: int
     status: Literal["placed", "shipped", "cancelled"]
     lines: list[OrderLineOut]
-    total: Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+    total: MoneyOut
     created_at: datetime
     updated_at: datetime
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.errors import InvalidCredentials, InvalidValue, UnknownUser
+from domain.text import is_storable
 from domain.user import (
     PASSWORD_MAX_LENGTH,
     Role,
@@ -32,7 +33,7 @@ async def authenticate(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
 ) -> UserView:
     """The active user with these credentials, or ``InvalidCredentials`` (whatever was wrong)."""
-    if len(password) > PASSWORD_MAX_LENGTH:
+    if len(password) > PASSWORD_MAX_LENGTH or not is_storable(password):
         raise InvalidCredentials  # no account has such a password; skip the costly hash
     try:
         address: str | None = normalise_email(email)

@@ -1,0 +1,68 @@
+"""What can go wrong with the database, in one place: how each failure is classified, which
+are retried, and (in ``entrypoints/api/errors.py``) what a client is told.
+
+- serialization failure (40001), deadlock (40P01): ``TransientConflict``; the retry runner
+  runs the whole use case again, up to 5 times; still failing: 503 + Retry-After.
+- no pooled connection within the pool timeout: ``DatabaseUnavailable``; 503 + Retry-After.
+- connection refused or lost, server shutting down or starting (08xxx, 57P01-57P03):
+  ``DatabaseUnavailable``; not retried; 503 + Retry-After.
+- SQLite "database is locked" after the busy timeout: ``DatabaseUnavailable``; 503.
+- a unique violation on a known constraint: the domain error it stands for; 409.
+- anything else: not translated; a 500 (a bug to fix, never a client error).
+
+Why connection loss is not retried here: if the connection died during COMMIT, the outcome
+is unknown, and running a purchase again could buy twice. The client retries instead, with an
+``Idempotency-Key`` where it matters; a transient conflict, by contrast, is a guaranteed
+rollback, so running the whole unit again is always safe.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from adapters import integrity
+from service_layer.errors import DatabaseUnavailable, TransientConflict
+
+# PostgreSQL SQLSTATEs: the server gave up on this transaction to let another one through.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+# The server is going away or not there yet (admin_shutdown, crash_shutdown, cannot_connect_now).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def classify(error: BaseException) -> Exception | None:
+    """The exception a unit of work should raise instead of ``error``, or ``None`` to keep it."""
+    if isinstance(error, IntegrityError):
+        translated = integrity.translate(error)
+        return None if translated is error else translated
+    if isinstance(error, PoolTimeout):
+        return DatabaseUnavailable("no database connection became free in time")
+    if isinstance(error, DBAPIError):
+        code = _sqlstate(error)
+        if code in TRANSIENT_SQLSTATES:
+            return TransientConflict(str(error.orig))
+        if (
+            error.connection_invalidated
+            or code in UNAVAILABLE_SQLSTATES
+            or (code or "").startswith("08")
+            or _is_sqlite_lock_timeout(error)
+        ):
+            return DatabaseUnavailable(_first_line(error))
+        return None
+    if isinstance(error, OSError | ConnectionError):
+        # Raised by the driver while connecting (refused, reset, DNS): nothing was sent.
+        return DatabaseUnavailable(f"cannot connect to the database: {error}")
+    return None
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def _is_sqlite_lock_timeout(error: DBAPIError) -> bool:
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+
+
+def _first_line(error: DBAPIError) -> str:
+    return str(error.orig).splitlines()[0] if error.orig is not None else type(error).__name__
