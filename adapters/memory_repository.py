@@ -122,8 +122,11 @@ class InMemoryItemRepository(AbstractItemRepository):
     async def _get(self, item_id: int, *, for_update: bool) -> Item | None:
         return self.table.rows.get(item_id)
 
-    async def _list(self, *, skip: int, limit: int) -> Sequence[Item]:
-        return sorted(self.table.rows.values(), key=_by_id)[skip : skip + limit]
+    async def _list(self, *, skip: int, limit: int, after_id: int | None) -> Sequence[Item]:
+        rows = sorted(self.table.rows.values(), key=_by_id)
+        if after_id is not None:
+            rows = [item for item in rows if _by_id(item) > after_id]
+        return rows[skip : skip + limit]
 
     async def _delete(self, item: Item) -> None:
         if item.id is not None:

@@ -41,8 +41,12 @@ class AbstractItemRepository(abc.ABC):
         self.seen.add(item)
         return item
 
-    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[Item]:
-        found = await self._list(skip=skip, limit=limit)
+    async def list(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> Sequence[Item]:
+        """In id order. ``after_id`` pages by key (stable while rows come and go), ``skip``
+        by offset (what the classic CRUD contract offers)."""
+        found = await self._list(skip=skip, limit=limit, after_id=after_id)
         self.seen.update(found)
         return found
 
@@ -72,7 +76,7 @@ class AbstractItemRepository(abc.ABC):
     async def _get(self, item_id: int, *, for_update: bool) -> Item | None: ...
 
     @abc.abstractmethod
-    async def _list(self, *, skip: int, limit: int) -> Sequence[Item]: ...
+    async def _list(self, *, skip: int, limit: int, after_id: int | None) -> Sequence[Item]: ...
 
     @abc.abstractmethod
     async def _delete(self, item: Item) -> None: ...

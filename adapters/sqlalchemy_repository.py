@@ -32,8 +32,10 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
         # with_for_update is ignored by SQLite, whose write transactions hold the database lock.
         return await self._session.get(Item, item_id, with_for_update=for_update or None)
 
-    async def _list(self, *, skip: int, limit: int) -> Sequence[Item]:
+    async def _list(self, *, skip: int, limit: int, after_id: int | None) -> Sequence[Item]:
         statement = select(Item).order_by(items.c.id).offset(skip).limit(limit)
+        if after_id is not None:
+            statement = statement.where(items.c.id > after_id)
         return (await self._session.scalars(statement)).all()
 
     async def _delete(self, item: Item) -> None:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     pool_recycle: int = Field(default=1800, ge=-1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
+    low_stock_threshold: int = Field(default=5, ge=0)
 
     # Authentication. Without a secret key, development mode keeps a generated one in a file
     # (see entrypoints.secret_key); production refuses to start without one.

@@ -13,3 +13,7 @@ IDEMPOTENT_REPLAYS = Counter(
     "stockroom_idempotent_replays",
     "Requests answered from an earlier request with the same Idempotency-Key.",
 )
+LOW_STOCK_ALERTS = Counter(
+    "stockroom_low_stock_alerts",
+    "Items found at or below the low-stock threshold after a sale.",
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -75,6 +76,35 @@ async def list_items(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100
     async with uow:
         found = await uow.items.list(skip=max(0, skip), limit=limit)
         return [ItemView.from_domain(item) for item in found]
+
+
+async def export_items(
+    uow_factory: Callable[[], AbstractUnitOfWork], *, page_size: int = 500
+) -> AsyncIterator[ItemView]:
+    """Every item, in id order, one short unit of work per page.
+
+    For streaming responses: no session or connection is held while the client reads, so a
+    slow or vanished client ties up nothing, and a failure mid-stream leaves nothing open.
+    """
+    after_id: int | None = None
+    while True:
+        async with uow_factory() as uow:
+            found = await uow.items.list(limit=page_size, after_id=after_id)
+            page = [ItemView.from_domain(item) for item in found]
+        for view in page:
+            yield view
+        if len(page) < page_size:
+            return
+        after_id = page[-1].id
+
+
+async def low_stock(
+    uow: AbstractUnitOfWork, item_ids: Sequence[int], *, threshold: int
+) -> list[ItemView]:
+    """Items among ``item_ids`` at or below ``threshold``: for alerts after a sale."""
+    async with uow:
+        found = [await uow.items.get(item_id) for item_id in sorted(set(item_ids))]
+        return [ItemView.from_domain(item) for item in found if item.quantity <= threshold]
 
 
 @retry_transient()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
-from entrypoints.api.dependencies import UnitOfWork
+from entrypoints.api.dependencies import UnitOfWork, get_container
 from entrypoints.api.schemas import ErrorOut, ItemCreate, ItemOut, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
 from service_layer.services import items as services
 
 router = APIRouter(prefix="/items", tags=["items"])
+NDJSON = "application/x-ndjson"
 
 # Ids and offsets are bounded so absurd values are a 422, not an integer overflow in the driver.
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -42,6 +45,22 @@ async def list_items(
     return [
         ItemOut.from_view(view) for view in await services.list_items(uow, skip=skip, limit=limit)
     ]
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}},
+)
+async def export_items(request: Request) -> StreamingResponse:
+    """The whole catalog as NDJSON, streamed page by page (each page its own unit of work)."""
+    container = get_container(request)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for view in services.export_items(container.uow):
+            yield ItemOut.from_view(view).model_dump_json().encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type=NDJSON)
 
 
 @router.get("/{item_id}", response_model=ItemOut, responses=NOT_FOUND)

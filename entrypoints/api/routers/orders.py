@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, status
 
-from entrypoints.api.dependencies import UnitOfWork
+from entrypoints.api.background import alert_low_stock
+from entrypoints.api.dependencies import UnitOfWork, get_container
 from entrypoints.api.schemas import ErrorOut, OrderCreate, OrderOut, OutOfStockOut
 from entrypoints.api.security import CurrentActor, require_admin
 from service_layer.services import orders as services
@@ -28,15 +29,22 @@ async def place_order(
     body: OrderCreate,
     actor: CurrentActor,
     uow: UnitOfWork,
+    request: Request,
+    background: BackgroundTasks,
     idempotency_key: Annotated[
         str | None,
         Header(
+            min_length=1,
             max_length=255,
+            pattern=r"^[\x21-\x7e]+$",  # visible ASCII: what a header can carry unambiguously
             description="Retry-safe key: the same key and body return the original order.",
         ),
     ] = None,
 ) -> OrderOut:
     order = await services.place_order(uow, actor, body.to_lines(), idempotency_key=idempotency_key)
+    # After the response: a short unit of work of its own, never the request's.
+    item_ids = [line.item_id for line in order.lines]
+    background.add_task(alert_low_stock, get_container(request), item_ids)
     return OrderOut.from_view(order)
 
 
