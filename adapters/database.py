@@ -84,9 +84,21 @@ def _sqlite_engine(url: str | URL, *, busy_timeout_ms: int, echo: bool) -> Async
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         begin = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, SQLITE_DEFAULT_BEGIN)
-        connection.exec_driver_sql(begin)
+        if begin is not None:  # None: statements run in autocommit (the lean read path)
+            connection.exec_driver_sql(begin)
 
     return engine
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for statements that need no transaction.
+
+    PostgreSQL: AUTOCOMMIT, so a read is one round trip instead of BEGIN, SELECT, ROLLBACK.
+    SQLite: no BEGIN at all (not even a deferred one), so reads never queue for the lock.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{SQLITE_BEGIN_OPTION: None})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,6 +17,8 @@ from adapters.sqlalchemy_repository import (
     SqlAlchemyUserRepository,
 )
 from service_layer import failures
+from service_layer.read_views import AbstractReadViews
+from service_layer.sqlalchemy_read_views import SqlAlchemyReadViews
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -30,10 +32,16 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     block ends, whatever happened inside it.
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        views: AbstractReadViews | None = None,
+    ) -> None:
         super().__init__()
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        # The container shares one views object; built here when a caller did not pass one.
+        self.views = views or SqlAlchemyReadViews(session_factory.kw["bind"])
 
     @property
     def session(self) -> AsyncSession:

@@ -13,6 +13,7 @@ from adapters.repository import (
     AbstractUserRepository,
 )
 from service_layer.errors import TransientConflict  # noqa: F401 - re-exported for callers
+from service_layer.read_views import AbstractReadViews
 
 
 class UnitOfWorkError(RuntimeError):
@@ -25,8 +26,12 @@ class AbstractUnitOfWork(abc.ABC):
     Nothing is written unless ``commit()`` is awaited inside the block; leaving the block any
     other way (normally or through an exception) rolls back. A unit may be entered again after
     it has exited, but never while it is open: each ``async with`` is one transaction.
+
+    ``views`` is the lean read path (see ``read_views``): usable without entering the unit,
+    each call one statement on committed data, outside any transaction.
     """
 
+    views: AbstractReadViews
     items: AbstractItemRepository
     users: AbstractUserRepository
     orders: AbstractOrderRepository

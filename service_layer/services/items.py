@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
-from domain.errors import DuplicateSku, ItemHasOrders
+from domain.errors import DuplicateSku, ItemHasOrders, UnknownItem
 from domain.item import Item, generate_sku
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
@@ -67,30 +67,30 @@ async def _commit_naming_sku(uow: AbstractUnitOfWork, sku: str) -> None:
 
 
 async def get_item(uow: AbstractUnitOfWork, item_id: int) -> ItemView:
-    async with uow:
-        return ItemView.from_domain(await uow.items.get(item_id))
+    """A pure read: the lean path, one statement, no transaction (see ``read_views``)."""
+    view = await uow.views.item(item_id)
+    if view is None:
+        raise UnknownItem(item_id)
+    return view
 
 
 async def list_items(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100) -> list[ItemView]:
     limit = max(0, min(limit, MAX_PAGE_SIZE))
-    async with uow:
-        found = await uow.items.list(skip=max(0, skip), limit=limit)
-        return [ItemView.from_domain(item) for item in found]
+    return await uow.views.items(skip=max(0, skip), limit=limit)
 
 
 async def export_items(
     uow_factory: Callable[[], AbstractUnitOfWork], *, page_size: int = 500
 ) -> AsyncIterator[ItemView]:
-    """Every item, in id order, one short unit of work per page.
+    """Every item, in id order, one short read per page from a fresh unit of work.
 
     For streaming responses: no session or connection is held while the client reads, so a
     slow or vanished client ties up nothing, and a failure mid-stream leaves nothing open.
+    Pages are keyed by id, so rows added or removed meanwhile never shift a page.
     """
     after_id: int | None = None
     while True:
-        async with uow_factory() as uow:
-            found = await uow.items.list(limit=page_size, after_id=after_id)
-            page = [ItemView.from_domain(item) for item in found]
+        page = await uow_factory().views.items(limit=page_size, after_id=after_id)
         for view in page:
             yield view
         if len(page) < page_size:
@@ -102,9 +102,7 @@ async def low_stock(
     uow: AbstractUnitOfWork, item_ids: Sequence[int], *, threshold: int
 ) -> list[ItemView]:
     """Items among ``item_ids`` at or below ``threshold``: for alerts after a sale."""
-    async with uow:
-        found = [await uow.items.get(item_id) for item_id in sorted(set(item_ids))]
-        return [ItemView.from_domain(item) for item in found if item.quantity <= threshold]
+    return await uow.views.low_stock(item_ids, threshold=threshold)
 
 
 @retry_transient()

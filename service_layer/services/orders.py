@@ -41,9 +41,12 @@ async def place_order(
     digest = fingerprint(requested)
     try:
         async with uow:
+            stock = await uow.items.lock_by_skus([line.sku for line in requested])
+            # Looked up only once the items are locked: a twin of this request that got the
+            # locks first has committed by now, so we answer with its order instead of
+            # trying to buy again (and, for the last unit, wrongly reporting out of stock).
             if key is not None and (earlier := await uow.idempotency.get(actor.user_id, key)):
                 return await _replay(uow, earlier, digest)
-            stock = await uow.items.lock_by_skus([line.sku for line in requested])
             order = Order.place(actor.user_id, requested, stock)
             await uow.orders.add(order)
             if key is not None:

@@ -252,3 +252,25 @@ async def test_without_the_retry_runner_the_deadlock_surfaces_as_transient(
     outcomes = await asyncio.gather(lock_in_order("UP", "DOWN"), lock_in_order("DOWN", "UP"))
     assert sorted(outcomes) == ["committed", "transient"]
     assert await _stock(wide_engine) == {"UP": 1, "DOWN": 1}
+
+
+async def test_twins_racing_for_the_last_unit_both_get_the_one_order(
+    sessions: Sessions, wide_engine: AsyncEngine, fast_hasher: Argon2PasswordHasher
+) -> None:
+    """Regression: the twin that waited for the row lock used to find no stock left and
+    answer 409, though its own request had succeeded; now it sees the key once it holds the
+    lock and answers with the order."""
+    await _items(sessions, LAST=1)
+    [actor] = await _customers(sessions, fast_hasher, 1)
+
+    views = await asyncio.gather(
+        *(
+            order_services.place_order(
+                uow(sessions), actor, [LineRequest("LAST", 1)], idempotency_key="twin"
+            )
+            for _ in range(10)
+        )
+    )
+
+    assert len({view.id for view in views}) == 1
+    assert await _stock(wide_engine) == {"LAST": 0}
