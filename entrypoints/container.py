@@ -13,6 +13,8 @@ from adapters.tokens import JwtTokenCodec
 from entrypoints.secret_key import development_key_path, load_or_create_key
 from entrypoints.settings import Settings
 from service_layer.ports import PasswordHasher
+from service_layer.read_views import AbstractReadViews
+from service_layer.sqlalchemy_read_views import SqlAlchemyReadViews
 from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.unit_of_work import AbstractUnitOfWork
 
@@ -47,8 +49,11 @@ class Container(containers.DeclarativeContainer):
     session_factory: providers.Provider[async_sessionmaker[AsyncSession]] = providers.Singleton(
         build_session_factory, engine=engine
     )
+    views: providers.Provider[AbstractReadViews] = providers.Singleton(
+        SqlAlchemyReadViews, engine=engine
+    )
     uow: providers.Provider[AbstractUnitOfWork] = providers.Factory(
-        SqlAlchemyUnitOfWork, session_factory=session_factory
+        SqlAlchemyUnitOfWork, session_factory=session_factory, views=views
     )
     password_hasher: providers.Provider[PasswordHasher] = providers.Singleton(Argon2PasswordHasher)
     token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(

@@ -320,3 +320,41 @@ async def test_idempotency_keys_are_per_customer_and_unique(uow_factory: UowFact
         await uow.idempotency.add(IdempotencyRecord(ann.id, "k-1", "0" * 64, order.id))  # type: ignore[arg-type]
         with pytest.raises(IdempotencyKeyTaken):
             await uow.commit()
+
+
+async def test_views_read_committed_data_only(uow_factory: UowFactory) -> None:
+    """The lean read path sees what was committed, never a unit's work in progress."""
+    item_id = await _store(uow_factory, quantity=4, price=Decimal("3.50"), sku="VIEW-1")
+    uow = uow_factory()
+    async with uow:
+        (await uow.items.get(item_id)).restock(10)
+        if hasattr(uow, "session"):
+            await uow.session.flush()  # even flushed, it is not committed
+        seen_meanwhile = await uow_factory().views.item(item_id)
+    assert seen_meanwhile is not None
+    assert (seen_meanwhile.sku, seen_meanwhile.quantity, seen_meanwhile.price) == (
+        "VIEW-1",
+        4,
+        Decimal("3.50"),
+    )
+    assert await uow_factory().views.item(999_999) is None
+
+
+async def test_views_page_by_offset_and_by_key(uow_factory: UowFactory) -> None:
+    ids = [await _store(uow_factory, quantity=n) for n in range(5)]
+    views = uow_factory().views
+    assert [view.id for view in await views.items()] == ids
+    assert [view.id for view in await views.items(skip=1, limit=2)] == ids[1:3]
+    assert [view.id for view in await views.items(after_id=ids[2], limit=10)] == ids[3:]
+    low = await views.low_stock([ids[0], ids[1], ids[4], ids[1]], threshold=1)
+    assert [view.id for view in low] == ids[:2]
+
+
+async def test_views_read_users_without_their_hash(uow_factory: UowFactory) -> None:
+    stored = await _store_user(uow_factory, "viewer@example.com", Role.ADMIN)
+    view = await uow_factory().views.user(stored.id)  # type: ignore[arg-type]
+    assert view is not None
+    assert (view.email, view.role, view.is_active) == ("viewer@example.com", Role.ADMIN, True)
+    assert view.created_at == stored.created_at
+    assert not hasattr(view, "password_hash")
+    assert await uow_factory().views.user(424_242) is None
