@@ -29,6 +29,10 @@ class RetryPolicy:
     base_delay: float = 0.005
     max_delay: float = 0.25
 
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("a retry policy needs at least one attempt")
+
     def delay(self, attempt: int) -> float:
         """Full jitter: concurrent losers of one conflict spread out instead of colliding again."""
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311

@@ -42,6 +42,7 @@ class Rule:
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/items/"): Rule(PUBLIC, 200),
     ("GET", "/items/{item_id}"): Rule(PUBLIC, 200),
+    ("GET", "/items/export"): Rule(PUBLIC, 200),
     ("POST", "/items/"): Rule(ADMIN, 201),
     ("PUT", "/items/{item_id}"): Rule(ADMIN, 200),
     ("DELETE", "/items/{item_id}"): Rule(ADMIN, 204),
@@ -49,6 +50,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/users/"): Rule(PUBLIC, 201),
     ("POST", "/token"): Rule(PUBLIC, 200),
     ("GET", "/users/me"): Rule(SIGNED_IN, 200),
+    ("POST", "/orders/"): Rule(SIGNED_IN, 201),
+    ("GET", "/orders/"): Rule(SIGNED_IN, 200),
+    ("GET", "/orders/{order_id}"): Rule(SIGNED_IN, 200),
+    ("POST", "/orders/{order_id}/cancel"): Rule(SIGNED_IN, 200),
+    ("POST", "/orders/{order_id}/ship"): Rule(ADMIN, 200),
 }
 
 
@@ -104,17 +110,26 @@ async def _sample_request(
     caller: Account,
     admin: Account,
 ) -> httpx.Response:
-    """A request that succeeds for a caller who is allowed in: fresh item, fresh body."""
+    """A request that succeeds for a caller who is allowed in: fresh item, fresh body, and
+    for an order route an order the caller placed (whether or not the request carries the
+    caller's token)."""
     method, path = route
-    created = await client.post("/items/", json=item_payload(), headers=admin.headers)
+    created = await client.post("/items/", json=item_payload(quantity=5), headers=admin.headers)
     assert created.status_code == 201
     url = path.replace("{item_id}", str(created.json()["id"]))
+    purchase = {"lines": [{"sku": created.json()["sku"], "quantity": 1}]}
+    if "{order_id}" in path:
+        placed = await client.post("/orders/", json=purchase, headers=caller.headers)
+        assert placed.status_code == 201, placed.text
+        url = url.replace("{order_id}", str(placed.json()["id"]))
     body: dict[str, Any] | None = None
     data: dict[str, str] | None = None
     if (method, path) == ("POST", "/items/"):
         body = item_payload()
     elif (method, path) == ("PUT", "/items/{item_id}"):
         body = {"title": "Renamed"}
+    elif (method, path) == ("POST", "/orders/"):
+        body = purchase
     elif path.endswith("/restock"):
         body = {"quantity": 1}
     elif path == "/users/":
