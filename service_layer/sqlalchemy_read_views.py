@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.database import read_only
 from adapters.orm import items, users
+from service_layer import failures
 from service_layer.read_views import AbstractReadViews
 from service_layer.views import ItemView, UserView
 
@@ -48,9 +49,16 @@ class SqlAlchemyReadViews(AbstractReadViews):
         self._engine = read_only(engine)
 
     async def _rows(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row[Any]]:
-        async with self._engine.connect() as connection:
-            result = await connection.execute(statement, parameters)
-            return list(result.all())
+        try:
+            async with self._engine.connect() as connection:
+                result = await connection.execute(statement, parameters)
+                return list(result.all())
+        except Exception as error:
+            # Same policy as a unit of work (failures.py): unreachable or exhausted -> 503.
+            translated = failures.classify(error)
+            if translated is None:
+                raise
+            raise translated from error
 
     async def item(self, item_id: int) -> ItemView | None:
         rows = await self._rows(_ITEM_BY_ID, {"item_id": item_id})

@@ -64,12 +64,17 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             if translated is error:
                 raise
             raise translated from error
-        except Exception:
+        except BaseException:
             if committed_to_database(self.session.sync_session):
                 # The COMMIT went through and something after it (an after_commit hook)
                 # failed: the write stands, so the caller must not be told it failed.
                 log.exception("a failure after COMMIT; the committed write stands")
                 return
+            # The COMMIT itself failed or was interrupted. SQLAlchemy then considers the
+            # transaction finished without rolling it back, so close() would hand the
+            # connection back to the pool still inside it, for the next unit to commit
+            # someone else's rejected writes. The connection is discarded instead.
+            await asyncio.shield(self.session.invalidate())
             raise
 
     def _translate(self, error: BaseException) -> Exception | None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
@@ -14,6 +15,13 @@ from entrypoints.api.routers import items, orders, users
 from entrypoints.container import Container, build_container, dispose
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class _StockroomAPI(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, so that every response carries the request id, including the 500s and
+        # 413s that FastAPI's own error and body-size layers produce.
+        return RequestIdMiddleware(super().build_middleware_stack())
 
 
 def create_app(container: Container) -> FastAPI:
@@ -24,7 +32,7 @@ def create_app(container: Container) -> FastAPI:
         finally:
             await dispose(container)
 
-    app = FastAPI(
+    app = _StockroomAPI(
         title="Stockroom",
         version="0.1.0",
         summary="A shop's catalog, stock, customers and orders.",
@@ -33,7 +41,6 @@ def create_app(container: Container) -> FastAPI:
         # beyond that is refused with 413 before it is read into memory.
         max_body_size=MAX_BODY_BYTES,
     )
-    app.add_middleware(RequestIdMiddleware)
     app.state.container = container
     install_error_handlers(app)
     app.include_router(items.router)

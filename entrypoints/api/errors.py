@@ -116,7 +116,17 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _internal_error(_request: Request, _error: Exception) -> JSONResponse:
+    """A bug: JSON like every other error, and nothing about its cause (the traceback is
+    logged by the server, with the request id)."""
+    return JSONResponse(
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        content={"detail": "internal server error"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DatabaseUnavailable, _unavailable)
     app.add_exception_handler(TransientConflict, _unavailable)

@@ -43,6 +43,8 @@ async def wide_engine(
     conftest._engines.append(engine)
     yield engine
     conftest._engines.remove(engine)
+    # The autouse guard runs after this teardown, so this engine checks itself.
+    assert engine.pool.checkedout() == 0, "a connection was left checked out"  # type: ignore[attr-defined]
     await engine.dispose()
 
 

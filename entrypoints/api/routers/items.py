@@ -12,6 +12,7 @@ from entrypoints.api.dependencies import UnitOfWork, get_container
 from entrypoints.api.schemas import ErrorOut, ItemCreate, ItemOut, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
 from service_layer.services import items as services
+from service_layer.views import ItemView
 
 router = APIRouter(prefix="/items", tags=["items"])
 NDJSON = "application/x-ndjson"
@@ -53,14 +54,24 @@ async def list_items(
     responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}},
 )
 async def export_items(request: Request) -> StreamingResponse:
-    """The whole catalog as NDJSON, streamed page by page (each page its own unit of work)."""
-    container = get_container(request)
+    """The whole catalog as NDJSON, streamed page by page (each page its own short read)."""
+    pages = services.export_items(get_container(request).uow)
+    # The first page is read before the response starts: if the database is unreachable the
+    # client gets a 503, not a 200 with an empty body that looks like an empty catalog.
+    first = await anext(pages, None)
 
     async def lines() -> AsyncIterator[bytes]:
-        async for view in services.export_items(container.uow):
-            yield ItemOut.from_view(view).model_dump_json().encode() + b"\n"
+        if first is None:
+            return
+        yield _ndjson(first)
+        async for view in pages:
+            yield _ndjson(view)
 
     return StreamingResponse(lines(), media_type=NDJSON)
+
+
+def _ndjson(view: ItemView) -> bytes:
+    return ItemOut.from_view(view).model_dump_json().encode() + b"\n"
 
 
 @router.get("/{item_id}", response_model=ItemOut, responses=NOT_FOUND)

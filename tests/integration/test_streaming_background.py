@@ -1,0 +1,454 @@
+"""Work that outlives the request's own unit: the NDJSON export, streamed page by page, and the
+low-stock alert that runs after ``POST /orders/`` has answered.
+
+Both must hold no connection while the client reads, get a fresh unit of work from the
+container for each piece of database work, and leave nothing checked out and no session
+``idle in transaction`` however they end: finished, failed halfway, or abandoned by the client.
+
+Faults are injected at the engine (``before_cursor_execute`` rewrites the one statement that
+should fail), so they strike inside the database on the very connection the application
+uses, whichever repository or read view sends the query. The streaming tests call the ASGI
+app directly (``failure_support.exchange``) rather than through httpx, to see each chunk at
+the moment it is sent and to vanish mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+from prometheus_client import REGISTRY
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Message
+
+from adapters.database import build_session_factory
+from adapters.orm import items
+from entrypoints.api.app import create_app
+from entrypoints.container import Container
+from service_layer.services import items as item_services
+from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
+from tests.api_support import Account, make_account
+from tests.integration.conftest import BACKENDS
+from tests.integration.failure_support import (
+    assert_nothing_holds_the_database,
+    checked_out,
+    container_on,
+    exchange,
+    scalar,
+    stock,
+    tracked_engine,
+)
+
+EXPORT_PAGE = 500  # the page size the route uses (export_items' default)
+# The keyset predicate only a page after the first carries (`WHERE items.id > :after_id`).
+LATER_PAGE = re.compile(r"\bitems\.id > ")
+MISSING_TABLE = "no_such_table_injected_fault"
+BROKEN_ITEMS = f"FROM {MISSING_TABLE} AS items"  # the same query, failing in the database
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The run's migrated SQLite file or PostgreSQL database."""
+    request.getfixturevalue(f"{request.param}_engine")  # migrates the schema
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """Overrides the suite's ``engine``: a pool of its own, closed when the test ends."""
+    async with tracked_engine(database_url) as engine:
+        yield engine
+
+
+class Checkouts:
+    """Counts connections taken from the engine's pool."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def checkouts(engine: AsyncEngine) -> Iterator[Checkouts]:
+    counter = Checkouts()
+    event.listen(engine.sync_engine.pool, "checkout", counter)
+    yield counter
+    event.remove(engine.sync_engine.pool, "checkout", counter)
+
+
+@contextmanager
+def rewritten(
+    engine: AsyncEngine, chosen: Callable[[str], object], old: str, new: str
+) -> Iterator[list[str]]:
+    """Every statement ``chosen`` picks is sent with ``old`` replaced by ``new`` (its
+    parameters untouched); yields the statements it rewrote."""
+    hits: list[str] = []
+
+    def rewrite(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> tuple[str, Any]:
+        if chosen(statement):
+            hits.append(statement)
+            statement = statement.replace(old, new, 1)
+        return statement, parameters
+
+    event.listen(engine.sync_engine, "before_cursor_execute", rewrite, retval=True)
+    try:
+        yield hits
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", rewrite)
+
+
+class RecordingUnitOfWork(SqlAlchemyUnitOfWork):
+    """A real SQLAlchemy unit of work that records every one the container makes."""
+
+    made: list[RecordingUnitOfWork]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made.append(self)
+
+
+@pytest.fixture
+def units() -> list[RecordingUnitOfWork]:
+    return []
+
+
+@pytest.fixture
+def container(engine: AsyncEngine, units: list[RecordingUnitOfWork]) -> Container:
+    container = container_on(engine)
+    recording = type("Recording", (RecordingUnitOfWork,), {"made": units})
+    container.uow.override(
+        providers.Factory(
+            recording, session_factory=container.session_factory, views=container.views
+        )
+    )
+    return container
+
+
+async def _add_items(engine: AsyncEngine, count: int) -> list[dict[str, Any]]:
+    """``count`` items in one statement (the API would take a request each), as stored."""
+    rows = [
+        {
+            "sku": f"EXP-{n:05d}",
+            "title": f"Item {n}",
+            "price_cents": Decimal(n) / 100,
+            "quantity": n % 7,
+        }
+        for n in range(count)
+    ]
+    if rows:
+        async with engine.begin() as connection:
+            await connection.execute(insert(items), rows)
+    async with engine.connect() as connection:
+        stored = await connection.execute(
+            text("SELECT id, sku, title, quantity FROM items ORDER BY id")
+        )
+        return [dict(row._mapping) for row in stored]
+
+
+def _lines(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+# ---- the export, complete and ordered ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "pages"), [(0, 1), (1, 1), (4, 3), (5, 3)])
+async def test_export_service_yields_every_item_in_id_order_a_fresh_unit_per_page(
+    engine: AsyncEngine, checkouts: Checkouts, count: int, pages: int
+) -> None:
+    """Pages of 2: a full last page costs one more (empty) page to know it was the last."""
+    stored = await _add_items(engine, count)
+    made: list[SqlAlchemyUnitOfWork] = []
+    sessions = build_session_factory(engine)
+
+    def new_unit() -> SqlAlchemyUnitOfWork:
+        made.append(SqlAlchemyUnitOfWork(sessions))
+        return made[-1]
+
+    checkouts.count = 0
+    exported = []
+    async for view in item_services.export_items(new_unit, page_size=2):
+        assert checked_out(engine) == 0, "a connection is held while the consumer reads"
+        exported.append(view)
+
+    assert [(v.id, v.sku, v.title, v.quantity) for v in exported] == [
+        (row["id"], row["sku"], row["title"], row["quantity"]) for row in stored
+    ]
+    assert len(made) == pages
+    assert checkouts.count == pages
+    await assert_nothing_holds_the_database(engine)
+
+
+async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_between_chunks(
+    engine: AsyncEngine,
+    container: Container,
+    units: list[RecordingUnitOfWork],
+    checkouts: Checkouts,
+) -> None:
+    stored = await _add_items(engine, 2 * EXPORT_PAGE + 1)
+    held_while_sending: list[int] = []
+
+    async def watch(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            held_while_sending.append(checked_out(engine))
+
+    checkouts.count = 0
+    result = await exchange(create_app(container), "GET", "/items/export", on_send=watch)
+
+    assert result.error is None
+    assert result.status == 200
+    assert result.headers["content-type"] == "application/x-ndjson"
+    assert result.finished
+    assert [(line["id"], line["sku"], line["quantity"]) for line in _lines(result.body)] == [
+        (row["id"], row["sku"], row["quantity"]) for row in stored
+    ]
+    assert len(units) == 3, "a fresh unit of work for each page of 500"
+    assert checkouts.count == 3
+    assert len(held_while_sending) == len(stored) + 1
+    assert set(held_while_sending) == {0}
+    await assert_nothing_holds_the_database(engine)
+
+
+# ---- the export, ending badly ------------------------------------------------------------
+
+
+async def test_a_stream_whose_second_page_fails_in_the_database_leaves_nothing_open(
+    engine: AsyncEngine, container: Container
+) -> None:
+    stored = await _add_items(engine, EXPORT_PAGE + 3)
+
+    with rewritten(engine, LATER_PAGE.search, "FROM items", BROKEN_ITEMS) as hits:
+        result = await exchange(create_app(container), "GET", "/items/export")
+
+    assert len(hits) == 1, "the second page was never asked for"
+    assert result.error is not None, "the failure vanished instead of reaching the server"
+    assert MISSING_TABLE in str(result.error)
+    assert result.status == 200  # the first page was on its way before the second failed
+    assert not result.finished, "a truncated export must not be ended as if complete"
+    assert [line["id"] for line in _lines(result.body)] == [
+        row["id"] for row in stored[:EXPORT_PAGE]
+    ]
+    await assert_nothing_holds_the_database(engine)
+
+
+async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
+    engine: AsyncEngine, container: Container, units: list[RecordingUnitOfWork]
+) -> None:
+    await _add_items(engine, 2 * EXPORT_PAGE + 1)
+    gone = asyncio.Event()
+    sent = 0
+
+    async def vanish_after_ten_lines(message: Message) -> None:
+        nonlocal sent
+        if message["type"] == "http.response.body":
+            sent += 1
+            if sent == 10:
+                gone.set()
+            await asyncio.sleep(0)  # a real socket write yields to the loop
+
+    result = await exchange(
+        create_app(container),
+        "GET",
+        "/items/export",
+        on_send=vanish_after_ten_lines,
+        disconnect=gone,
+    )
+
+    assert result.error is None
+    assert not result.finished
+    assert 10 <= sent < EXPORT_PAGE, "the stream went on after the client left"
+    assert len(units) == 1, "a page was read for a client that had gone"
+    await assert_nothing_holds_the_database(engine)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_client_that_vanishes_while_a_page_is_read_leaves_nothing_open(
+    engine: AsyncEngine, container: Container
+) -> None:
+    """The client leaves while the second page's query runs in the server (the query is made
+    to take 30 s): the request is cancelled inside the read, and the connection must still
+    come back, with no transaction left open and the abandoned query no longer running."""
+    await _add_items(engine, EXPORT_PAGE + 1)
+    reading = asyncio.Event()
+
+    def signal_reading(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if LATER_PAGE.search(statement):
+            reading.set()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", signal_reading)
+    try:
+        with rewritten(engine, LATER_PAGE.search, "FROM items", "FROM items, pg_sleep(30)") as hits:
+            result = await exchange(
+                create_app(container), "GET", "/items/export", disconnect=reading
+            )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", signal_reading)
+
+    assert len(hits) == 1
+    assert result.error is None
+    assert not result.finished
+    for _ in range(100):  # the server notices the cancelled query within moments
+        if not await _sleeping_backends(engine):
+            break
+        await asyncio.sleep(0.1)
+    assert await _sleeping_backends(engine) == 0, "the abandoned page query is still running"
+    await assert_nothing_holds_the_database(engine)
+
+
+async def _sleeping_backends(engine: AsyncEngine) -> int:
+    return await scalar(
+        engine,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+    )
+
+
+# ---- the low-stock alert after a sale ----------------------------------------------------
+
+
+def _alerts() -> float:
+    value = REGISTRY.get_sample_value("stockroom_low_stock_alerts_total")
+    return 0.0 if value is None else value
+
+
+@pytest.fixture
+async def admin(container: Container) -> Account:
+    return await make_account(container, admin=True)
+
+
+@pytest.fixture
+async def customer(container: Container) -> Account:
+    return await make_account(container, admin=False)
+
+
+async def _create(container: Container, admin: Account, sku: str, quantity: int) -> None:
+    result = await exchange(
+        create_app(container),
+        "POST",
+        "/items/",
+        headers=admin.headers,
+        json_body={"title": sku, "sku": sku, "quantity": quantity},
+    )
+    assert result.status == 201, result.body
+
+
+class AfterTheResponse:
+    """Watches a request's messages; records what happens once the body has been sent."""
+
+    def __init__(self, units: list[RecordingUnitOfWork], checkouts: Checkouts) -> None:
+        self.units = units
+        self.checkouts = checkouts
+        self.sent = False
+        self.units_before: list[RecordingUnitOfWork] = []
+        self.checkouts_before = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.sent = True
+            self.units_before = list(self.units)
+            self.checkouts_before = self.checkouts.count
+
+    @property
+    def units_after(self) -> list[RecordingUnitOfWork]:
+        return self.units[len(self.units_before) :]
+
+    @property
+    def checkouts_after(self) -> int:
+        return self.checkouts.count - self.checkouts_before
+
+
+async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
+    engine: AsyncEngine,
+    container: Container,
+    units: list[RecordingUnitOfWork],
+    checkouts: Checkouts,
+    admin: Account,
+    customer: Account,
+) -> None:
+    threshold = container.settings().low_stock_threshold
+    assert threshold == 5  # the default the alert is specified against
+    for sku in ("ABOVE", "AT", "BELOW", "EMPTY"):
+        await _create(container, admin, sku, 7)
+    alerts_before = _alerts()
+    units.clear()
+    after = AfterTheResponse(units, checkouts)
+
+    order = {
+        "lines": [
+            {"sku": "ABOVE", "quantity": 1},  # 6 left: above the threshold
+            {"sku": "AT", "quantity": 2},  # 5 left: at it
+            {"sku": "BELOW", "quantity": 3},  # 4 left
+            {"sku": "EMPTY", "quantity": 7},  # 0 left
+        ]
+    }
+    result = await exchange(
+        create_app(container),
+        "POST",
+        "/orders/",
+        headers=customer.headers,
+        json_body=order,
+        on_send=after,
+    )
+
+    assert result.error is None
+    assert result.status == 201, result.body
+    assert after.sent
+    assert await stock(engine) == {"ABOVE": 6, "AT": 5, "BELOW": 4, "EMPTY": 0}
+    # The alert read the database after the response, through a unit the request never had.
+    assert after.units_before, "the request used no unit of work"
+    assert len(after.units_after) == 1
+    assert after.units_after[0] not in after.units_before
+    assert after.checkouts_after >= 1
+    assert _alerts() - alerts_before == 3
+    await assert_nothing_holds_the_database(engine)
+
+
+async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
+    engine: AsyncEngine,
+    container: Container,
+    units: list[RecordingUnitOfWork],
+    checkouts: Checkouts,
+    admin: Account,
+    customer: Account,
+) -> None:
+    """Every statement after the response fails inside the database: the sale is committed
+    and answered already, so nothing changes for the client, no alert is counted, and the
+    alert's connection still goes back."""
+    await _create(container, admin, "LAST", 1)
+    alerts_before = _alerts()
+    after = AfterTheResponse(units, checkouts)
+
+    def after_the_response(_statement: str) -> bool:
+        return after.sent
+
+    with rewritten(engine, after_the_response, "FROM items", BROKEN_ITEMS) as hits:
+        result = await exchange(
+            create_app(container),
+            "POST",
+            "/orders/",
+            headers=customer.headers,
+            json_body={"lines": [{"sku": "LAST", "quantity": 1}]},
+            on_send=after,
+        )
+
+    assert result.error is None
+    assert result.status == 201, result.body
+    assert hits, "the alert sent no statement after the response"
+    assert all(MISSING_TABLE not in hit for hit in hits)  # rewritten on the way out only
+    assert _alerts() == alerts_before
+    assert await stock(engine) == {"LAST": 0}
+    assert await scalar(engine, "SELECT count(*) FROM orders") == 1
+    await assert_nothing_holds_the_database(engine)
