@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -25,8 +27,20 @@ class Role(StrEnum):
 
 
 def normalise_email(raw: str) -> str:
-    """Emails are unique case-insensitively, so the canonical form is lower-case."""
-    email = check_storable(raw, field="email").strip().lower()
+    """One canonical form per address, whichever way it was typed: Unicode NFC, domain labels
+    in Unicode rather than punycode (as the registration edge's validator stores them), and
+    lower-case, since addresses are unique case-insensitively."""
+    email = unicodedata.normalize("NFC", check_storable(raw, field="email").strip()).lower()
+    local, at, domain = email.rpartition("@")
+    if at and "xn--" in domain:
+        try:
+            domain = ".".join(
+                codecs.decode(label.encode("ascii"), "idna") if label.startswith("xn--") else label
+                for label in domain.split(".")
+            )
+        except (UnicodeError, ValueError):
+            raise InvalidValue("email must be a valid address", field="email") from None
+        email = f"{local}@{domain}".lower()
     if len(email) > EMAIL_MAX_LENGTH or not _EMAIL_SHAPE.fullmatch(email):
         raise InvalidValue("email must be a valid address", field="email")
     return email

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from entrypoints.api.body_guard import ContentLengthGuard
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
 from entrypoints.api.routers import items, orders, users
@@ -21,7 +22,8 @@ class _StockroomAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, so that every response carries the request id, including the 500s and
         # 413s that FastAPI's own error and body-size layers produce.
-        return RequestIdMiddleware(super().build_middleware_stack())
+        stack = ContentLengthGuard(super().build_middleware_stack(), MAX_BODY_BYTES)
+        return RequestIdMiddleware(stack)
 
 
 def create_app(container: Container) -> FastAPI:

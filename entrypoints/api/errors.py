@@ -7,8 +7,10 @@ import math
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
     DomainError,
@@ -125,8 +127,25 @@ async def _internal_error(_request: Request, _error: Exception) -> JSONResponse:
     )
 
 
+# FastAPI answers a body it cannot decode (not UTF-8, nested too deep, a 5000-digit number)
+# with a bare HTTPException(400) carrying this text; nothing else in the app raises it.
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == status.HTTP_400_BAD_REQUEST and error.detail == _UNPARSEABLE_BODY:
+        # One kind of 422 for every malformed body, as the OpenAPI document promises.
+        problem = {"type": "json_invalid", "loc": ["body"], "msg": "request body is not valid JSON"}
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
+        )
+    return await http_exception_handler(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DatabaseUnavailable, _unavailable)
     app.add_exception_handler(TransientConflict, _unavailable)

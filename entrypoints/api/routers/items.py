@@ -93,7 +93,10 @@ async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> Ite
     "/{item_id}",
     dependencies=ADMIN_ONLY,
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorOut, "description": "The item appears on orders"},
+    },
     response_class=Response,
 )
 async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
