@@ -36,3 +36,19 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+
+# Benchmarks (bench/README.md); never part of `make test`. bench/setup.sh installs wrk
+# (Debian) and the bench-only Python packages (bench/requirements.txt) into the venv first.
+bench: $(INSTALLED)
+	VENV=$(VENV) bash bench/setup.sh
+	$(BIN)/python -m bench full
+
+bench-quick: $(INSTALLED)
+	VENV=$(VENV) bash bench/setup.sh
+	$(BIN)/python -m bench quick
+
+# One short GET case on Stockroom + SQLite, asserting zero errors (CI); needs no PostgreSQL.
+.PHONY: bench-smoke
+bench-smoke: $(INSTALLED)
+	VENV=$(VENV) BENCH_SMOKE=1 bash bench/setup.sh
+	$(BIN)/python -m bench smoke

@@ -68,6 +68,37 @@ def cpu_seconds(pid: int) -> float:
     return 0.0
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent not idle since boot (user, nice, system, irq, steal)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def postgres_cpu(database: str | None) -> dict[int, float]:
+    """CPU time so far of the PostgreSQL processes that work for ``database``: its backends
+    and the server's own background processes, not other databases' backends (someone
+    else's tests on the same server are not ours to count)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            title = cmdline(int(entry.name))
+            # A backend's title is "postgres: 15/main: USER DATABASE HOST(PORT) STATE".
+            is_backend = "(" in title and ")" in title
+            if not is_backend or (database is not None and f" {database} " in title):
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used in between by the processes alive at the end (new ones count from zero)."""
+    return sum(max(0.0, spent - before.get(pid, 0.0)) for pid, spent in after.items())
+
+
 def worker_pids(server_pid: int) -> list[int]:
     """uvicorn's worker processes: the spawned children, not multiprocessing's resource tracker."""
     return [pid for pid in descendants(server_pid) if "resource_tracker" not in cmdline(pid)]
@@ -90,7 +121,7 @@ class Server:
     def cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.workers)
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_tail(self, lines: int = 60) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""

@@ -14,16 +14,14 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import dev_schema
-from domain.item import MAX_QUANTITY
+from domain.item import MAX_QUANTITY, Item
 from entrypoints.container import build_container, dispose
 from entrypoints.settings import Settings
-from service_layer.services import items as item_services
 from service_layer.services import users as user_services
 
 ITEM_COUNT = 1000
 CUSTOMER_EMAIL = "bench-customer@example.com"
-CUSTOMER_PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway account in a throwaway database
+CUSTOMER_PASSWORD = "bench-password-1"
 TOKEN_LIFETIME_MINUTES = 24 * 60
 
 
@@ -59,14 +57,9 @@ async def _orders_tables_exist(database_url: str) -> bool:
         await engine.dispose()
 
 
-async def _seed(database_url: str, secret_key: str, *, allow_missing_orders: bool) -> Seeded:
-    if not await _orders_tables_exist(database_url):
-        if not allow_missing_orders:
-            raise RuntimeError(
-                "the schema has no orders/order_lines tables: POST /orders/ has not landed. "
-                "Set BENCH_ALLOW_MISSING_ORDERS=1 to develop the harness without it."
-            )
-        await dev_schema.create_orders_tables(database_url)
+async def _seed(database_url: str, secret_key: str, *, require_orders: bool) -> Seeded:
+    if require_orders and not await _orders_tables_exist(database_url):
+        raise RuntimeError("the migrated schema has no orders/order_lines tables")
     settings = Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -74,15 +67,18 @@ async def _seed(database_url: str, secret_key: str, *, allow_missing_orders: boo
     )
     container = build_container(settings)
     try:
-        for number in range(1, ITEM_COUNT + 1):
-            command = item_services.NewItem(
-                title=f"Bench item {number}",
-                sku=sku(number),
-                description=f"Item number {number}, seeded for the benchmarks. " * 2,
-                price=Decimal(100 + number % 900) + Decimal("0.99"),
-                quantity=MAX_QUANTITY,  # never runs out, whatever the run orders
-            )
-            await item_services.add_item(container.uow(), command)
+        # One unit of work for the whole catalog: ids 1..ITEM_COUNT, in SKU order.
+        async with container.uow() as uow:
+            for number in range(1, ITEM_COUNT + 1):
+                item = Item(
+                    title=f"Bench item {number}",
+                    sku=sku(number),
+                    description=f"Item number {number}, seeded for the benchmarks. " * 2,
+                    price=Decimal(100 + number % 900) + Decimal("0.99"),
+                    quantity=MAX_QUANTITY,  # never runs out, whatever the run orders
+                )
+                await uow.items.add(item)
+            await uow.commit()
         customer = await user_services.register(
             container.uow(), container.password_hasher(), CUSTOMER_EMAIL, CUSTOMER_PASSWORD
         )
@@ -105,6 +101,18 @@ async def _checkpoint_sqlite(database_url: str) -> None:
         await engine.dispose()
 
 
-def seed(database_url: str, secret_key: str, repo: Path, *, allow_missing_orders: bool) -> Seeded:
+def seed(
+    database_url: str,
+    secret_key: str,
+    repo: Path,
+    *,
+    require_orders: bool,
+) -> Seeded:
     migrate(database_url, repo)
-    return asyncio.run(_seed(database_url, secret_key, allow_missing_orders=allow_missing_orders))
+    return asyncio.run(
+        _seed(
+            database_url,
+            secret_key,
+            require_orders=require_orders,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Stockroom's benchmarks: `make bench` (full), `make bench-quick`, `make bench-smoke`."""

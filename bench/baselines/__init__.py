@@ -1,0 +1,1 @@
+"""Comparators served exactly like Stockroom (uvicorn, same workers, same tables and rows)."""

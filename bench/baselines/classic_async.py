@@ -1,0 +1,111 @@
+"""Classic async: the tutorial's pattern with ``AsyncSession``.
+
+``async_sessionmaker(expire_on_commit=False)``, ``async with SessionLocal() as db: yield db``
+in the dependency, and ``async def`` endpoints doing the CRUD with ``select()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from bench.baselines.classic_models import Item, ItemOut, Order, OrderLine, OrderOut, User
+from bench.baselines.common import (
+    ORDER_STATUS,
+    Config,
+    OrderIn,
+    not_found,
+    now,
+    out_of_stock,
+    unauthenticated,
+    unknown_sku,
+    user_id_from_header,
+)
+
+config = Config.from_env()
+engine = create_async_engine(
+    config.database_url, pool_size=config.pool_size, max_overflow=config.max_overflow
+)
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_db() -> AsyncIterator[AsyncSession]:
+    async with SessionLocal() as db:
+        yield db
+
+
+async def get_current_user(
+    db: Annotated[AsyncSession, Depends(get_db)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> User:
+    user = await db.get(User, user_id_from_header(authorization, config.secret_key))
+    if user is None or not user.is_active:
+        raise unauthenticated()
+    return user
+
+
+app = FastAPI(title="classic async")
+
+
+@app.get("/items/{item_id}", response_model=ItemOut)
+async def read_item(item_id: int, db: Annotated[AsyncSession, Depends(get_db)]) -> Item:
+    item = (await db.execute(select(Item).where(Item.id == item_id))).scalars().first()
+    if item is None:
+        raise not_found(item_id)
+    return item
+
+
+@app.get("/items/", response_model=list[ItemOut])
+async def list_items(
+    db: Annotated[AsyncSession, Depends(get_db)], skip: int = 0, limit: int = 100
+) -> list:
+    statement = select(Item).order_by(Item.id).offset(skip).limit(min(limit, 100))
+    return list((await db.execute(statement)).scalars().all())
+
+
+@app.post("/orders/", response_model=OrderOut, status_code=status.HTTP_201_CREATED)
+async def place_order(
+    body: OrderIn,
+    user: Annotated[User, Depends(get_current_user)],
+    db: Annotated[AsyncSession, Depends(get_db)],
+) -> Order:
+    wanted = {line.sku.strip().upper(): line.quantity for line in body.lines}
+    statement = select(Item).where(Item.sku.in_(wanted)).order_by(Item.id).with_for_update()
+    items = list((await db.execute(statement)).scalars().all())
+    found = {item.sku: item for item in items}
+    for sku, quantity in wanted.items():
+        if sku not in found:
+            raise unknown_sku(sku)
+        if found[sku].quantity < quantity:
+            raise out_of_stock(sku)
+    created = now()
+    # Lines are built in Python and stay loaded after commit (expire_on_commit=False): no
+    # lazy load, which AsyncSession could not do implicitly anyway.
+    order = Order(
+        customer_id=user.id,
+        status=ORDER_STATUS,
+        created_at=created,
+        updated_at=created,
+        lines=[
+            OrderLine(
+                item_id=item.id,
+                sku=item.sku,
+                quantity=wanted[item.sku],
+                unit_price_cents=item.price_cents,
+            )
+            for item in items
+        ],
+    )
+    for item in items:
+        item.quantity -= wanted[item.sku]
+    db.add(order)
+    await db.commit()
+    return order
+
+
+def create_app() -> FastAPI:
+    return app

@@ -1,0 +1,124 @@
+"""What every baseline shares with Stockroom: the same environment variables, the same token
+format, the same JSON shapes and the same order rules."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from fastapi import HTTPException, status
+from pydantic import BaseModel, Field
+
+ORDER_STATUS = "placed"  # what a new order is in Stockroom's schema
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    secret_key: str
+    pool_size: int
+    max_overflow: int
+
+    @classmethod
+    def from_env(cls) -> Config:
+        # The same variables Stockroom reads, so one environment serves every comparator.
+        return cls(
+            database_url=os.environ["STOCKROOM_DATABASE_URL"],
+            secret_key=os.environ["STOCKROOM_SECRET_KEY"],
+            pool_size=int(os.environ.get("STOCKROOM_POOL_SIZE", "5")),
+            max_overflow=int(os.environ.get("STOCKROOM_POOL_MAX_OVERFLOW", "10")),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class LineIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=1_000_000_000)
+
+
+class OrderIn(BaseModel):
+    lines: list[LineIn] = Field(min_length=1, max_length=100)
+
+
+def unauthenticated() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="invalid or expired token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def user_id_from_header(authorization: str | None, secret_key: str) -> int:
+    """Bearer JWT, HS256 only, ``sub``/``exp``/``iat`` required: what Stockroom checks."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise unauthenticated()
+    try:
+        claims = jwt.decode(
+            authorization[7:],
+            secret_key,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp", "iat"]},
+        )
+        return int(claims["sub"])
+    except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as error:
+        raise unauthenticated() from error
+
+
+def out_of_stock(sku: str) -> HTTPException:
+    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=f"{sku} is out of stock")
+
+
+def unknown_sku(sku: str) -> HTTPException:
+    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no item with SKU {sku}")
+
+
+def not_found(item_id: int) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_404_NOT_FOUND, detail=f"item {item_id} does not exist"
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def item_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "sku": row["sku"],
+        "title": row["title"],
+        "description": row["description"],
+        "price": row["price_cents"] / 100,
+        "quantity": row["quantity"],
+    }
+
+
+def line_json(item_id: int, sku: str, quantity: int, unit_price_cents: int) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "sku": sku,
+        "quantity": quantity,
+        "unit_price": unit_price_cents / 100,
+        "total": unit_price_cents * quantity / 100,
+    }
+
+
+def order_json(
+    order_id: int, customer_id: int, created: datetime, lines: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Stockroom's OrderOut shape."""
+    return {
+        "id": order_id,
+        "customer_id": customer_id,
+        "status": ORDER_STATUS,
+        "lines": lines,
+        "total": sum(line["total"] for line in lines),
+        "created_at": created.isoformat(),
+        "updated_at": created.isoformat(),
+    }
