@@ -16,8 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKROOM_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    pool_size: int = Field(default=5, ge=1)
-    pool_max_overflow: int = Field(default=10, ge=0)
+    # Per process (uvicorn worker). Fixed size by default: see adapters.database.PoolSettings.
+    pool_size: int = Field(default=PoolSettings.size, ge=1)
+    pool_max_overflow: int = Field(default=PoolSettings.max_overflow, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)
     pool_recycle: int = Field(default=1800, ge=-1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -83,9 +84,14 @@ class OrderView:
     total: Decimal
     created_at: datetime
     updated_at: datetime
+    # Filled by place_order only: (item id, stock left) for each item right after the sale,
+    # as seen inside its transaction, so the caller can decide on follow-up work (the API's
+    # low-stock alert) without another query. Not part of what the order is, so it is left
+    # out of equality; empty for any other read, and for an idempotent replay.
+    stock_left: tuple[tuple[int, int], ...] = field(default=(), compare=False)
 
     @classmethod
-    def from_domain(cls, order: Order) -> OrderView:
+    def from_domain(cls, order: Order, stock: Iterable[Item] = ()) -> OrderView:
         if order.id is None:
             raise ValueError("an order without an id has not been stored")
         return cls(
@@ -96,4 +102,5 @@ class OrderView:
             total=order.total,
             created_at=order.created_at,
             updated_at=order.updated_at,
+            stock_left=tuple(sorted((item.id, item.quantity) for item in stock if item.id)),
         )

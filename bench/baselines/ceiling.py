@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request, status
 
+from adapters.database import PoolSettings
 from bench.baselines.ceiling_pg import PgBackend
 from bench.baselines.ceiling_sqlite import SqliteBackend
 from bench.baselines.common import (
@@ -26,7 +27,11 @@ from bench.baselines.common import (
 
 
 def create_app() -> FastAPI:
-    config = Config.from_env()
+    # The same connection budget as Stockroom's default pool (a fixed size per worker).
+    stockroom_pool = PoolSettings()
+    config = Config.from_env(
+        default_size=stockroom_pool.size, default_overflow=stockroom_pool.max_overflow
+    )
     backend = SqliteBackend(config) if config.is_sqlite else PgBackend(config)
 
     @asynccontextmanager

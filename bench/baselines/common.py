@@ -23,13 +23,17 @@ class Config:
     max_overflow: int
 
     @classmethod
-    def from_env(cls) -> Config:
-        # The same variables Stockroom reads, so one environment serves every comparator.
+    def from_env(cls, *, default_size: int = 5, default_overflow: int = 10) -> Config:
+        """The same variables Stockroom reads, so one environment serves every comparator.
+
+        Unset, the pool is what the comparator's pattern uses: SQLAlchemy's own 5 + 10 for the
+        classic tutorial apps; the ceiling passes Stockroom's default budget instead.
+        """
         return cls(
             database_url=os.environ["STOCKROOM_DATABASE_URL"],
             secret_key=os.environ["STOCKROOM_SECRET_KEY"],
-            pool_size=int(os.environ.get("STOCKROOM_POOL_SIZE", "5")),
-            max_overflow=int(os.environ.get("STOCKROOM_POOL_MAX_OVERFLOW", "10")),
+            pool_size=int(os.environ.get("STOCKROOM_POOL_SIZE", default_size)),
+            max_overflow=int(os.environ.get("STOCKROOM_POOL_MAX_OVERFLOW", default_overflow)),
         )
 
     @property

@@ -32,6 +32,8 @@ async def place_order(
 ) -> OrderView:
     """Take stock for every line and record the order, or do nothing at all.
 
+    The view's ``stock_left`` reports what each item had left right after this sale.
+
     With an ``idempotency_key``, a repeat of the same request returns the order the first one
     created, without taking stock again; the key is stored in the order's own transaction, so
     it exists exactly when the order does.
@@ -55,7 +57,7 @@ async def place_order(
                     IdempotencyRecord(actor.user_id, key, digest, order_id=order.id)
                 )
             await uow.commit()
-            return OrderView.from_domain(order)
+            return OrderView.from_domain(order, stock)
     except IdempotencyKeyTaken:
         # A concurrent request with this key committed first (its twin raced ours); ours
         # rolled back, so nothing was taken twice. Answer as the winner did.

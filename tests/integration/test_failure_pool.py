@@ -3,9 +3,9 @@
 Requests queue for a connection instead of failing or deadlocking; a request that cannot get
 one within the pool timeout is told 503 with Retry-After, never a 500 and never a hang.
 
-PostgreSQL only: ``build_engine`` applies ``PoolSettings`` to server databases; the embedded
-SQLite engine keeps SQLAlchemy's own pool and is exercised under concurrent writers in
-``test_sqlite_writers.py``.
+PostgreSQL only: ``SELECT pg_sleep`` makes the held connections honest load. The SQLite file
+engine gets the same ``PoolSettings`` (``test_pool_sizing.py``) and is exercised under
+concurrent writers in ``test_sqlite_writers.py``.
 """
 
 from __future__ import annotations

@@ -416,6 +416,40 @@ async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
     await assert_nothing_holds_the_database(engine)
 
 
+async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
+    engine: AsyncEngine,
+    container: Container,
+    units: list[RecordingUnitOfWork],
+    checkouts: Checkouts,
+    admin: Account,
+    customer: Account,
+) -> None:
+    """The service reports the stock it saw inside the sale's transaction, so a sale that
+    leaves every item above the threshold schedules no low-stock check: no unit of work and
+    no connection after the response."""
+    await _create(container, admin, "PLENTY", 7)
+    alerts_before = _alerts()
+    units.clear()
+    after = AfterTheResponse(units, checkouts)
+
+    result = await exchange(
+        create_app(container),
+        "POST",
+        "/orders/",
+        headers=customer.headers,
+        json_body={"lines": [{"sku": "PLENTY", "quantity": 1}]},  # 6 left: above 5
+        on_send=after,
+    )
+
+    assert result.error is None
+    assert result.status == 201, result.body
+    assert after.sent
+    assert await stock(engine) == {"PLENTY": 6}
+    assert after.units_after == [], "a unit of work ran after the response"
+    assert after.checkouts_after == 0, "a connection was used after the response"
+    assert _alerts() == alerts_before
+
+
 async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
     engine: AsyncEngine,
     container: Container,

@@ -75,6 +75,20 @@ async def test_place_order_takes_stock_records_the_order_and_commits_once(
     assert OrderView.from_domain(store.orders[view.id]) == view
 
 
+async def test_place_order_reports_the_stock_each_item_has_left_after_the_sale(
+    store: InMemoryStore,
+) -> None:
+    apple, pear, _ = await shelf(store, ("APPLE", 5, "1"), ("PEAR", 4, "1"), ("FIG", 3, "1"))
+    alice = await add_user(store)
+
+    view = await place(store, alice, ("pear", 4), ("apple", 1), key="sale-1")
+    replay = await place(store, alice, ("pear", 4), ("apple", 1), key="sale-1")
+
+    assert view.stock_left == ((item_id(apple), 4), (item_id(pear), 0))
+    assert replay == view
+    assert replay.stock_left == ()  # a replay took nothing, so it reports nothing
+
+
 async def test_place_order_merges_repeated_skus_into_one_line(store: InMemoryStore) -> None:
     await shelf(store, ("APPLE", 5, "1.00"))
     alice = await add_user(store)
