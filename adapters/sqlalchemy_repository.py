@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.orm import idempotency_keys, items, order_lines, orders, users
@@ -18,6 +19,25 @@ from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.order import Order
 from domain.user import User
+
+
+@cache
+def _locking_select(column: str) -> Select[Item]:
+    """Items whose ``column`` is in the bound list, locked in id order; built once per column
+    (after the mappers exist), since constructing a select() costs more Python time per call
+    than executing its cached compiled form.
+
+    populate_existing: a row locked now must show its latest committed values, even if this
+    session loaded it earlier. with_for_update is ignored by SQLite, whose write
+    transactions hold the database lock.
+    """
+    return (
+        select(Item)
+        .where(items.c[column].in_(bindparam("values", expanding=True)))
+        .order_by(items.c.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 class SqlAlchemyItemRepository(AbstractItemRepository):
@@ -44,15 +64,12 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
     async def _lock(
         self, *, skus: Sequence[str] | None, ids: Sequence[int] | None
     ) -> Sequence[Item]:
-        statement = select(Item).order_by(items.c.id).with_for_update()
+        values: list[str] | list[int]
         if skus is not None:
-            statement = statement.where(items.c.sku.in_(skus))
-        if ids is not None:
-            statement = statement.where(items.c.id.in_(ids))
-        # populate_existing: a row locked now must show its latest committed values, even if
-        # this session loaded it earlier.
-        statement = statement.execution_options(populate_existing=True)
-        return (await self._session.scalars(statement)).all()
+            statement, values = _locking_select("sku"), list(skus)
+        else:
+            statement, values = _locking_select("id"), list(ids or ())
+        return (await self._session.scalars(statement, {"values": values})).all()
 
 
 class SqlAlchemyUserRepository(AbstractUserRepository):
