@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters import sqlite_writers
 from adapters.orm import start_mappers
 
 # SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
@@ -134,6 +135,7 @@ def _sqlite_engine(
         if begin is not None:  # None: statements run in autocommit (the lean read path)
             connection.exec_driver_sql(begin)
 
+    sqlite_writers.install(engine, timeout=busy_timeout_ms / 1000)
     return engine
 
 

@@ -8,7 +8,7 @@ import logging
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters import integrity
+from adapters import integrity, sqlite_writers
 from adapters.database import committed_to_database
 from adapters.sqlalchemy_repository import (
     SqlAlchemyIdempotencyRepository,
@@ -17,6 +17,7 @@ from adapters.sqlalchemy_repository import (
     SqlAlchemyUserRepository,
 )
 from service_layer import failures
+from service_layer.errors import DatabaseUnavailable
 from service_layer.read_views import AbstractReadViews
 from service_layer.sqlalchemy_read_views import SqlAlchemyReadViews
 from service_layer.unit_of_work import AbstractUnitOfWork
@@ -40,8 +41,12 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         super().__init__()
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        engine = session_factory.kw["bind"]
+        # SQLite only: units of this process queue here for the database's one write lock.
+        self._writer_gate = sqlite_writers.gate_for(engine)
+        self._in_gate = False
         # The container shares one views object; built here when a caller did not pass one.
-        self.views = views or SqlAlchemyReadViews(session_factory.kw["bind"])
+        self.views = views or SqlAlchemyReadViews(engine)
 
     @property
     def session(self) -> AsyncSession:
@@ -50,6 +55,12 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         return self._session
 
     async def _begin(self) -> None:
+        if self._writer_gate is not None:
+            if not await self._writer_gate.enter():
+                raise DatabaseUnavailable(
+                    "database is locked: other writers held it for longer than the busy timeout"
+                )
+            self._in_gate = True
         self._session = self._session_factory()
         self.items = SqlAlchemyItemRepository(self._session)
         self.users = SqlAlchemyUserRepository(self._session)
@@ -88,8 +99,15 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         # Unlike rollback(), it does not expire loaded objects: they are detached with the
         # values they had, so reading one after the unit never attempts lazy IO.
         session, self._session = self._session, None
-        if session is None:
-            return
+        try:
+            if session is not None:
+                await self._close(session)
+        finally:
+            if self._in_gate and self._writer_gate is not None:
+                self._in_gate = False
+                self._writer_gate.leave()  # only once the transaction is over
+
+    async def _close(self, session: AsyncSession) -> None:
         try:
             # Shielded: if the caller is cancelled (client went away, timeout), closing still
             # completes and the connection goes back to the pool instead of leaking.

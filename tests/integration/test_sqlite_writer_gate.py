@@ -1,0 +1,102 @@
+"""SQLite units of work of one process queue for the write lock in asyncio, in arrival order.
+
+Without the gate they would all wait inside SQLite's busy handler, which polls with sleeps of
+up to 100 ms, so the order writers got in was luck and the slowest waited for seconds
+(bench/README.md). With it: arrival order, at most one waiter per process at SQLite's level,
+a timeout that ends in the same 503 error SQLite's busy timeout gives, and a gate that is let
+go however the unit ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.database import build_engine, build_session_factory
+from service_layer.errors import DatabaseUnavailable
+from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
+from tests.integration.failure_support import NO_HANG_SECONDS
+
+BUSY_TIMEOUT_MS = 300
+
+
+@pytest.fixture
+async def engine(sqlite_engine: AsyncEngine, sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    """The run's migrated SQLite file, on an engine with a short busy timeout."""
+    engine = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    yield engine
+    await engine.dispose()
+
+
+def unit(engine: AsyncEngine) -> SqlAlchemyUnitOfWork:
+    return SqlAlchemyUnitOfWork(build_session_factory(engine))
+
+
+async def test_writers_get_in_in_the_order_they_arrived(engine: AsyncEngine) -> None:
+    entered: list[int] = []
+    inside = 0
+
+    async def writer(number: int) -> None:
+        nonlocal inside
+        async with unit(engine):
+            inside += 1
+            assert inside == 1, "two units of one process were open at once"
+            entered.append(number)
+            await asyncio.sleep(0.002)
+            inside -= 1
+
+    tasks = []
+    for number in range(20):
+        tasks.append(asyncio.create_task(writer(number)))
+        await asyncio.sleep(0)  # let it arrive before the next one
+    await asyncio.wait_for(asyncio.gather(*tasks), NO_HANG_SECONDS)
+
+    assert entered == list(range(20))
+
+
+async def test_a_writer_that_waits_past_the_busy_timeout_is_told_the_database_is_locked(
+    engine: AsyncEngine,
+) -> None:
+    async with unit(engine):
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable, match="database is locked"):
+            async with unit(engine):
+                pytest.fail("entered while another unit of this process held the lock")
+        waited = time.monotonic() - started
+    assert BUSY_TIMEOUT_MS / 1000 * 0.9 <= waited < NO_HANG_SECONDS
+    # Once the holder is gone, the next unit gets in at once.
+    async with unit(engine):
+        pass
+
+
+async def test_the_gate_is_let_go_however_the_unit_ends(engine: AsyncEngine) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with unit(engine):
+            raise Boom
+    holder = asyncio.create_task(asyncio.sleep(10))
+    try:
+        async with unit(engine):
+            # Cancelled while inside: the gate is released on the way out.
+            inner = asyncio.create_task(_enter_and_wait(engine))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
+        inner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await inner
+    finally:
+        holder.cancel()
+    async with asyncio.timeout(1):
+        async with unit(engine):
+            pass
+
+
+async def _enter_and_wait(engine: AsyncEngine) -> None:
+    async with unit(engine):
+        await asyncio.sleep(10)
