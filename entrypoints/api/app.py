@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from entrypoints.api.body_guard import ContentLengthGuard
+from entrypoints.api.body_guard import BodySizeGuard
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
 from entrypoints.api.routers import items, orders, users
@@ -20,9 +20,9 @@ MAX_BODY_BYTES = 64 * 1024
 
 class _StockroomAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
-        # Outermost, so that every response carries the request id, including the 500s and
-        # 413s that FastAPI's own error and body-size layers produce.
-        stack = ContentLengthGuard(super().build_middleware_stack(), MAX_BODY_BYTES)
+        # Outermost, so that every response carries the request id, including the 500s that
+        # FastAPI's error layer and the 413s that the body-size guard produce.
+        stack = BodySizeGuard(super().build_middleware_stack(), MAX_BODY_BYTES)
         return RequestIdMiddleware(stack)
 
 
@@ -39,9 +39,9 @@ def create_app(container: Container) -> FastAPI:
         version="0.1.0",
         summary="A shop's catalog, stock, customers and orders.",
         lifespan=lifespan,
-        # Our largest legitimate body (an order of 100 lines) is a few KiB; anything far
-        # beyond that is refused with 413 before it is read into memory.
-        max_body_size=MAX_BODY_BYTES,
+        # No max_body_size: BodySizeGuard (above) is the limit. Our largest legitimate body
+        # (an order of 100 lines) is a few KiB; anything far beyond that is refused with 413
+        # before it is read into memory.
     )
     app.state.container = container
     install_error_handlers(app)

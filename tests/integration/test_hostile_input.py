@@ -396,12 +396,16 @@ async def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(
 
     placed = await client.post("/orders/", content=exact, headers=headers)
     assert placed.status_code == 201, placed.text
-    await refused(
-        engine,
-        client.post("/orders/", content=exact + b" ", headers=headers),
-        expected=413,
-        json_error=False,
-    )
+    streamed = await client.post("/orders/", content=chunked(exact), headers=headers)
+    assert streamed.status_code == 201, streamed.text  # a chunked body is replayed whole
+    assert streamed.json()["lines"] == placed.json()["lines"]
+    for body in (exact + b" ", chunked(exact + b" ")):
+        await refused(
+            engine,
+            client.post("/orders/", content=body, headers=headers),
+            expected=413,
+            json_error=False,
+        )
 
 
 async def test_a_413_is_json_like_every_other_error(
