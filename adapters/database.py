@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
-from adapters import sqlite_writers
+from adapters import sqlite_reader, sqlite_writers
 from adapters.orm import start_mappers
 
 # SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
@@ -116,8 +116,7 @@ def _sqlite_engine(
         **sizing,
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    def configure(dbapi_connection: Any) -> None:
         # Take transaction control away from the sqlite3 module so that our BEGIN is the one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -129,6 +128,10 @@ def _sqlite_engine(
         finally:
             cursor.close()
 
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        configure(dbapi_connection)
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         begin = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, SQLITE_DEFAULT_BEGIN)
@@ -136,7 +139,35 @@ def _sqlite_engine(
             connection.exec_driver_sql(begin)
 
     sqlite_writers.install(engine, timeout=busy_timeout_ms / 1000)
+    if not _is_memory(url):  # a second engine on ":memory:" would be another, empty database
+        sqlite_reader.install(
+            engine,
+            url,
+            pool_size=pool.size,
+            pool_timeout=pool.timeout,
+            busy_timeout_ms=busy_timeout_ms,
+            configure=configure,
+        )
     return engine
+
+
+def engines_behind(engine: AsyncEngine) -> list[Engine]:
+    """Every engine that sends ``engine``'s statements: its own sync engine, plus its SQLite
+    reader (``adapters.sqlite_reader``) if it has one. Events, pools and statistics that should
+    see every statement go through these."""
+    reader = sqlite_reader.reader_for(engine)
+    return [engine.sync_engine] + ([reader.engine] if reader is not None else [])
+
+
+def connection_pools(engine: AsyncEngine) -> list[Pool]:
+    return [behind.pool for behind in engines_behind(engine)]
+
+
+def checked_out(engine: AsyncEngine) -> int:
+    """Connections of ``engine``'s pools in use right now (0 when nothing holds any)."""
+    # checkedout() belongs to the queue pools that build_engine configures, not to Pool.
+    counts: list[int] = [pool.checkedout() for pool in connection_pools(engine)]  # type: ignore[attr-defined]
+    return sum(counts)
 
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Row, bindparam, select
+from sqlalchemy import Engine, Executable, Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.database import read_only
 from adapters.orm import items, users
+from adapters.sqlite_reader import reader_for
 from service_layer import failures
 from service_layer.read_views import AbstractReadViews
 from service_layer.views import ItemView, UserView
@@ -45,11 +46,20 @@ _USER_BY_ID = select(
 
 class SqlAlchemyReadViews(AbstractReadViews):
     def __init__(self, engine: AsyncEngine) -> None:
-        # The same pool as the units of work, with reads outside transactions (see read_only).
+        # The same pool as the units of work, with reads outside transactions (see read_only);
+        # on a SQLite file, the engine's sync reader instead (see adapters.sqlite_reader).
         self._engine = read_only(engine)
+        self._sqlite_reader = reader_for(engine)
 
     async def _rows(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row[Any]]:
         try:
+            if self._sqlite_reader is not None:
+
+                def read(engine: Engine) -> list[Row[Any]]:
+                    with engine.connect() as connection:
+                        return list(connection.execute(statement, parameters).all())
+
+                return await self._sqlite_reader.run(read)
             async with self._engine.connect() as connection:
                 result = await connection.execute(statement, parameters)
                 return list(result.all())

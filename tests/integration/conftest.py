@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import build_engine, build_session_factory
+from adapters.database import build_engine, build_session_factory, checked_out
 from adapters.memory_repository import InMemoryStore
 from adapters.orm import metadata
 from entrypoints import migrations
@@ -129,9 +129,9 @@ async def no_connection_leaks() -> AsyncIterator[None]:
     """Fail the test that leaves a connection checked out of any pool, then reset the data."""
     yield
     leaks = {
-        engine.url.render_as_string(): engine.pool.checkedout()  # type: ignore[attr-defined]
+        engine.url.render_as_string(): checked_out(engine)
         for engine in _engines
-        if engine.pool.checkedout() != 0  # type: ignore[attr-defined]
+        if checked_out(engine) != 0
     }
     # A leaked connection may hold locks that would hang the clean-up, so report it first.
     assert not leaks, f"connections still checked out after the test: {leaks}"

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from starlette.types import Message
 
+from adapters import database
 from adapters.database import PoolSettings, build_engine, build_session_factory
 from entrypoints.container import Container
 from tests.api_support import assert_no_secrets, build_test_container
@@ -92,7 +93,7 @@ def reporting_client(app: FastAPI) -> httpx.AsyncClient:
 
 
 def checked_out(engine: AsyncEngine) -> int:
-    return int(engine.pool.checkedout())  # type: ignore[attr-defined]
+    return database.checked_out(engine)
 
 
 @asynccontextmanager

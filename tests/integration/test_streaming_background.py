@@ -29,7 +29,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Message
 
-from adapters.database import build_session_factory
+from adapters.database import build_session_factory, connection_pools, engines_behind
 from adapters.orm import items
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
@@ -69,7 +69,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 class Checkouts:
-    """Counts connections taken from the engine's pool."""
+    """Counts connections taken from the engine's pools (its SQLite reader's included)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -81,9 +81,12 @@ class Checkouts:
 @pytest.fixture
 def checkouts(engine: AsyncEngine) -> Iterator[Checkouts]:
     counter = Checkouts()
-    event.listen(engine.sync_engine.pool, "checkout", counter)
+    pools = connection_pools(engine)
+    for pool in pools:
+        event.listen(pool, "checkout", counter)
     yield counter
-    event.remove(engine.sync_engine.pool, "checkout", counter)
+    for pool in pools:
+        event.remove(pool, "checkout", counter)
 
 
 @contextmanager
@@ -102,11 +105,14 @@ def rewritten(
             statement = statement.replace(old, new, 1)
         return statement, parameters
 
-    event.listen(engine.sync_engine, "before_cursor_execute", rewrite, retval=True)
+    behind = engines_behind(engine)
+    for sync_engine in behind:
+        event.listen(sync_engine, "before_cursor_execute", rewrite, retval=True)
     try:
         yield hits
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", rewrite)
+        for sync_engine in behind:
+            event.remove(sync_engine, "before_cursor_execute", rewrite)
 
 
 class RecordingUnitOfWork(SqlAlchemyUnitOfWork):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import build_session_factory
+from adapters.database import build_session_factory, checked_out
 from adapters.orm import items
 from domain.errors import DuplicateSku
 from service_layer.services import items as services
@@ -37,7 +37,7 @@ async def _quantity(engine: AsyncEngine, sku: str) -> int:
 
 
 def _checked_out(engine: AsyncEngine) -> int:
-    return int(engine.pool.checkedout())  # type: ignore[attr-defined]
+    return checked_out(engine)
 
 
 async def test_commit_persists(engine: AsyncEngine) -> None:
