@@ -75,10 +75,22 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
+def reaped_children_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the children ``pid`` has waited for (they have exited)."""
+    with contextlib.suppress(OSError, IndexError):
+        fields = _stat_fields(pid)
+        return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return 0.0
+
+
 def postgres_cpu(database: str | None) -> dict[int, float]:
     """CPU time so far of the PostgreSQL processes that work for ``database``: its backends
     and the server's own background processes, not other databases' backends (someone
-    else's tests on the same server are not ours to count)."""
+    else's tests on the same server are not ours to count).
+
+    A backend that exits during a case (a connection closed by a churning pool) is gone from
+    /proc by the end; its CPU is still counted, through the postmaster, which reaps it, under
+    the key ``-postmaster_pid`` (whatever database it served: /proc does not say)."""
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -91,6 +103,8 @@ def postgres_cpu(database: str | None) -> dict[int, float]:
             is_backend = "(" in title and ")" in title
             if not is_backend or (database is not None and f" {database} " in title):
                 found[int(entry.name)] = cpu_seconds(int(entry.name))
+            if not is_backend and (reaped := reaped_children_cpu_seconds(int(entry.name))):
+                found[-int(entry.name)] = reaped
     return found
 
 
