@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -138,8 +139,10 @@ def _sqlite_engine(
         if begin is not None:  # None: statements run in autocommit (the lean read path)
             connection.exec_driver_sql(begin)
 
-    sqlite_writers.install(engine, timeout=busy_timeout_ms / 1000)
-    if not _is_memory(url):  # a second engine on ":memory:" would be another, empty database
+    memory = _is_memory(url)
+    database_file = None if memory else Path(make_url(url).database or "")
+    sqlite_writers.install(engine, timeout=busy_timeout_ms / 1000, database_file=database_file)
+    if not memory:  # a second engine on ":memory:" would be another, empty database
         sqlite_reader.install(
             engine,
             url,

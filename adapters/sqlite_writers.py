@@ -1,33 +1,102 @@
-"""One SQLite writer at a time per process, queued in asyncio instead of in SQLite.
+"""One SQLite writer at a time, queued where waiting is cheap and fair instead of in SQLite.
 
 Every unit of work on SQLite starts with ``BEGIN IMMEDIATE`` (see ``database``), so only one
 can be open in the whole database at a time anyway. Left to SQLite, the others wait in its
 busy handler, which polls the lock with sleeps of up to 100 ms: a waiter that wakes just after
 the lock was taken again sleeps once more, so who gets in next is luck, and under 32 writers
-the slowest waited for seconds (bench/README.md: p99 1.7 s, and busy timeouts). Queued on an
-``asyncio.Lock`` first, the writers of one process go in arrival order and only one of them at
-a time waits at SQLite's level, against the other processes' one.
+the slowest waited for seconds (bench/README.md: p99 1.7 s, and busy timeouts).
+
+So a unit of work first takes its turn here, in two steps:
+
+1. within the process, an ``asyncio.Lock``: the writers of one process go in arrival order,
+   and only one of them at a time goes on to step 2;
+2. across processes (uvicorn workers, a CLI next to the server), an exclusive ``flock`` on a
+   lock file beside the database, waited for in a thread: the kernel wakes the next waiter
+   the moment the holder lets go, so the database's write lock passes from one process to
+   the next without anyone polling for it.
+
+Once through both, ``BEGIN IMMEDIATE`` finds the database free (unless a program that does not
+use this gate holds it, in which case SQLite's busy timeout still applies). Both steps give up
+after the busy timeout, and the unit of work reports what SQLite would have: database locked.
+A process that dies holding the file lock loses it with its file descriptors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import threading
+import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
-class WriterGate:
-    """The per-process queue for one SQLite database's write lock."""
+class _FileLock:
+    """An exclusive ``flock`` on one file, waited for on a thread, never on the event loop."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # One thread: only the holder of the process's asyncio lock ever waits here.
+        self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._guard = threading.Lock()
+        self._wanted = False  # whether someone still waits for the lock
+        self._held = False  # whether this process holds it for someone
+
+    def _take(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks this thread until the lock is ours
+        with self._guard:
+            if self._wanted:
+                self._held = True
+            else:  # the caller gave up meanwhile: let the next process have it
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    async def acquire(self, within: float) -> bool:
+        """Wait up to ``within`` seconds for the lock; ``False`` if it did not come."""
+        with self._guard:
+            self._wanted = True
+        waiting = asyncio.get_running_loop().run_in_executor(self._waiter, self._take)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), within)
+        except BaseException as error:  # timed out, or the caller was cancelled
+            with self._guard:
+                got_it = self._held
+                if not got_it:
+                    self._wanted = False  # _take gives it straight back when it comes
+            if got_it and not isinstance(error, TimeoutError):
+                self.release()  # cancelled just as it came: nobody will use it
+            if isinstance(error, TimeoutError):
+                return got_it
+            raise
+        return True
+
+    def release(self) -> None:
+        with self._guard:
+            self._held = False
+            self._wanted = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._waiter.shutdown(wait=False)
+        os.close(self._fd)
+
+
+class WriterGate:
+    """The turn-taking for one SQLite database's write lock, as seen from one process."""
+
+    def __init__(self, timeout: float, lock_file: Path | None) -> None:
         self.timeout = timeout  # as long as SQLite's own busy timeout would wait
-        # One lock per event loop: an asyncio.Lock belongs to the loop that first waits on it,
-        # and a process may run more than one loop over the same engine (a CLI, a test).
+        # One asyncio lock per event loop: an asyncio.Lock belongs to the loop that first
+        # waits on it, and a process may run more than one loop over the same engine.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        self._file_lock = _FileLock(lock_file) if lock_file is not None else None
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -37,22 +106,45 @@ class WriterGate:
         return lock
 
     async def enter(self) -> bool:
-        """Wait for this process's turn; ``False`` if it did not come within the timeout."""
+        """Wait for this unit's turn; ``False`` if it did not come within the timeout."""
+        deadline = time.monotonic() + self.timeout
+        lock = self._lock()
         try:
-            await asyncio.wait_for(self._lock().acquire(), self.timeout)
+            await asyncio.wait_for(lock.acquire(), self.timeout)
         except TimeoutError:
             return False
-        return True
+        if self._file_lock is None:
+            return True
+        try:
+            taken = await self._file_lock.acquire(max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            lock.release()
+            raise
+        if not taken:
+            lock.release()
+        return taken
 
     def leave(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.release()
         self._lock().release()
+
+    def close(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.close()
 
 
 _gates: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
 
 
-def install(engine: AsyncEngine, timeout: float) -> None:
-    _gates[engine.sync_engine] = WriterGate(timeout)
+def install(engine: AsyncEngine, timeout: float, database_file: Path | None) -> None:
+    """Give ``engine`` its gate; with ``database_file``, also the cross-process file lock."""
+    lock_file = (
+        database_file.with_name(database_file.name + "-writer.lock") if database_file else None
+    )
+    gate = WriterGate(timeout, lock_file)
+    _gates[engine.sync_engine] = gate
+    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: gate.close())
 
 
 def gate_for(engine: AsyncEngine) -> WriterGate | None:

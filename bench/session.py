@@ -65,7 +65,7 @@ class Workspace:
             try:
                 yield str(path)
             finally:
-                for suffix in ("", "-wal", "-shm"):
+                for suffix in ("", "-wal", "-shm", "-writer.lock"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
 
     def server_env(self, database_url: str) -> dict[str, str]:
@@ -75,6 +75,11 @@ class Workspace:
             STOCKROOM_SECRET_KEY=self.secret,
             PYTHONPATH=str(self.repo),  # the baselines import bench.baselines from the repo
         )
+        # One pool for every comparator, when asked for (BENCH_POOL_SIZE=10
+        # BENCH_POOL_MAX_OVERFLOW=0): otherwise each keeps the pool its pattern ships with.
+        for name in ("POOL_SIZE", "POOL_MAX_OVERFLOW"):
+            if (value := os.environ.get(f"BENCH_{name}")) is not None:
+                env[f"STOCKROOM_{name}"] = value
         return env
 
 

@@ -100,3 +100,75 @@ async def test_the_gate_is_let_go_however_the_unit_ends(engine: AsyncEngine) -> 
 async def _enter_and_wait(engine: AsyncEngine) -> None:
     async with unit(engine):
         await asyncio.sleep(10)
+
+
+# ---- across processes: the file lock ------------------------------------------------------
+# Two engines on one file stand for two processes: each has its own gate and its own open
+# file description, and flock locks of different descriptions exclude each other even within
+# one process.
+
+
+async def test_a_unit_of_another_process_waits_for_the_file_lock_and_gets_in_at_once(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    other = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS * 10)
+    try:
+        entered = asyncio.Event()
+        left_at = 0.0
+
+        async def other_process() -> float:
+            async with unit(other):
+                entered.set()
+                return time.monotonic()
+
+        async with unit(engine):
+            waiter = asyncio.create_task(other_process())
+            await asyncio.sleep(0.1)
+            assert not entered.is_set(), "got in while another process held the lock"
+            left_at = time.monotonic()
+        got_in_at = await asyncio.wait_for(waiter, NO_HANG_SECONDS)
+        # Woken by the kernel, not by SQLite's busy handler polling every 100 ms.
+        assert got_in_at - left_at < 0.05
+    finally:
+        await other.dispose()
+
+
+async def test_a_process_that_gave_up_waiting_does_not_keep_the_file_lock(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    impatient = build_engine(sqlite_url, sqlite_busy_timeout_ms=100)
+    third = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    try:
+        async with unit(engine):
+            with pytest.raises(DatabaseUnavailable, match="database is locked"):
+                async with unit(impatient):
+                    pytest.fail("entered while another process held the lock")
+        await asyncio.sleep(0.05)  # the abandoned wait gets the lock now, and must give it up
+        started = time.monotonic()
+        async with unit(third):
+            assert time.monotonic() - started < 0.05
+        async with unit(impatient):  # and the impatient one is not stuck either
+            pass
+    finally:
+        await impatient.dispose()
+        await third.dispose()
+
+
+async def test_a_cancelled_waiter_leaves_the_file_lock_free(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    other = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS * 10)
+    try:
+        async with unit(engine):
+            waiter = asyncio.create_task(_enter_and_wait(other))
+            await asyncio.sleep(0.05)
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+        async with asyncio.timeout(1):
+            async with unit(other):
+                pass
+            async with unit(engine):
+                pass
+    finally:
+        await other.dispose()
