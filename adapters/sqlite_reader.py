@@ -31,17 +31,26 @@ T = TypeVar("T")
 class SqliteReader:
     def __init__(self, engine: Engine, threads: int) -> None:
         self.engine = engine
-        # Its own threads, as many as the pool has connections: reads never queue behind
-        # other work sent to the event loop's default executor (password hashing, say).
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-read")
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
 
     async def run(self, read: Callable[[Engine], T]) -> T:
         """``read(engine)`` on a reader thread; the event loop stays free meanwhile."""
+        if self._executor is None:
+            # Its own threads, as many as the pool has connections: reads never queue behind
+            # other work sent to the event loop's default executor (password hashing, say).
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._threads, thread_name_prefix="sqlite-read"
+            )
         return await asyncio.get_running_loop().run_in_executor(self._executor, read, self.engine)
 
     def dispose(self) -> None:
+        """Close the pooled connections and stop the threads; like a disposed engine, the
+        reader starts afresh if it is used again."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
         self.engine.dispose()
-        self._executor.shutdown(wait=False)
 
 
 _readers: weakref.WeakKeyDictionary[Engine, SqliteReader] = weakref.WeakKeyDictionary()

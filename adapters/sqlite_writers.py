@@ -24,7 +24,6 @@ A process that dies holding the file lock loses it with its file descriptors.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import threading
 import time
@@ -36,31 +35,42 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): writers of one process still queue in step 1
+    fcntl = None  # type: ignore[assignment]
+
 
 class _FileLock:
     """An exclusive ``flock`` on one file, waited for on a thread, never on the event loop."""
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        # One thread: only the holder of the process's asyncio lock ever waits here.
-        self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._path = path
+        self._fd: int | None = None  # opened at first use, and again after close()
+        self._waiter: ThreadPoolExecutor | None = None
         self._guard = threading.Lock()
         self._wanted = False  # whether someone still waits for the lock
         self._held = False  # whether this process holds it for someone
 
-    def _take(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks this thread until the lock is ours
+    def _take(self, fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks this thread until the lock is ours
         with self._guard:
             if self._wanted:
                 self._held = True
             else:  # the caller gave up meanwhile: let the next process have it
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     async def acquire(self, within: float) -> bool:
         """Wait up to ``within`` seconds for the lock; ``False`` if it did not come."""
         with self._guard:
             self._wanted = True
-        waiting = asyncio.get_running_loop().run_in_executor(self._waiter, self._take)
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            if self._waiter is None:
+                # One thread: only the holder of the process's asyncio lock waits here.
+                self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            fd, waiter = self._fd, self._waiter
+        waiting = asyncio.get_running_loop().run_in_executor(waiter, self._take, fd)
         try:
             await asyncio.wait_for(asyncio.shield(waiting), within)
         except BaseException as error:  # timed out, or the caller was cancelled
@@ -79,11 +89,19 @@ class _FileLock:
         with self._guard:
             self._held = False
             self._wanted = False
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        self._waiter.shutdown(wait=False)
-        os.close(self._fd)
+        """Let go of the file (and of the lock, if held); reopened if used again."""
+        with self._guard:
+            fd, self._fd = self._fd, None
+            waiter, self._waiter = self._waiter, None
+            self._held = False
+        if waiter is not None:
+            waiter.shutdown(wait=False)
+        if fd is not None:
+            os.close(fd)
 
 
 class WriterGate:
@@ -139,9 +157,9 @@ _gates: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionar
 
 def install(engine: AsyncEngine, timeout: float, database_file: Path | None) -> None:
     """Give ``engine`` its gate; with ``database_file``, also the cross-process file lock."""
-    lock_file = (
-        database_file.with_name(database_file.name + "-writer.lock") if database_file else None
-    )
+    lock_file = None
+    if database_file is not None and fcntl is not None:
+        lock_file = database_file.with_name(database_file.name + "-writer.lock")
     gate = WriterGate(timeout, lock_file)
     _gates[engine.sync_engine] = gate
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: gate.close())

@@ -69,15 +69,22 @@ async def test_reader_connections_are_configured_like_the_engines(engine: AsyncE
         assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
 
 
-async def test_disposing_the_engine_disposes_its_reader(sqlite_url: str) -> None:
+async def test_disposing_the_engine_disposes_its_reader_which_starts_afresh_if_used_again(
+    sqlite_url: str,
+) -> None:
     engine = build_engine(sqlite_url)
     reader = reader_for(engine)
     assert reader is not None
-    assert await reader.run(lambda sync: _pragma(sync, "foreign_keys")) == 1
-    await engine.dispose()
-    assert reader.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
-    with pytest.raises(RuntimeError, match="shutdown"):
-        await reader.run(lambda sync: _pragma(sync, "foreign_keys"))
+    try:
+        assert await reader.run(lambda sync: _pragma(sync, "foreign_keys")) == 1
+        assert reader.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+        await engine.dispose()
+        assert reader.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+        # Like a disposed engine, it makes new connections (and threads) when used again.
+        assert await SqlAlchemyReadViews(engine).item(10**9) is None
+        assert reader.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
 
 
 async def test_an_in_memory_database_has_no_reader() -> None:

@@ -172,3 +172,21 @@ async def test_a_cancelled_waiter_leaves_the_file_lock_free(
                 pass
     finally:
         await other.dispose()
+
+
+async def test_the_gate_works_again_after_the_engine_is_disposed(sqlite_url: str) -> None:
+    """A disposed engine can be used again (SQLAlchemy's contract); so can its gate, whose
+    lock file is closed on dispose and reopened at the next unit."""
+    engine = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    other = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    try:
+        async with unit(engine):
+            pass
+        await engine.dispose()
+        async with unit(engine):  # reopened, and holding the file lock again...
+            with pytest.raises(DatabaseUnavailable, match="database is locked"):
+                async with unit(other):  # ...so another process still has to wait
+                    pytest.fail("entered while another process held the lock")
+    finally:
+        await engine.dispose()
+        await other.dispose()
