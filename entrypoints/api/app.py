@@ -3,6 +3,7 @@ for uvicorn (each worker process builds its own container and pool)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,4 +54,10 @@ def create_app(container: Container) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     configure_logging()
-    return create_app(build_container())
+    app = create_app(build_container())
+    # What exists now (the imported modules, the app, its routes and schemas) lives as long as
+    # the worker. Frozen, it is out of the cyclic collector's sight: a full collection no
+    # longer walks ~100,000 objects (28 ms measured) in the middle of somebody's request.
+    gc.collect()
+    gc.freeze()
+    return app
