@@ -27,6 +27,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ async def _fill(engine: AsyncEngine) -> None:
             "sku": seed.sku(number),
             "title": f"Item {number}",
             "description": "x" * 80,
-            "price_cents": 1999,
+            "price_cents": Decimal("19.99"),
             "quantity": 10,
         }
         for number in range(1, ROWS + 1)
@@ -192,14 +193,14 @@ def main() -> None:
     try:
         url = pg.url(name)
         seed.migrate(url, REPO)
-        _print("PostgreSQL: one SELECT by id", asyncio.run(_postgres(url, reads)))
+        _print("PostgreSQL, one SELECT by id:", asyncio.run(_postgres(url, reads)))
     finally:
         databases.drop_pg(name)
     with tempfile.TemporaryDirectory(prefix="stockroom-cost-") as tmp:
         path = Path(tmp) / "cost.db"
         url = databases.sqlite_url(path)
         seed.migrate(url, REPO)
-        _print("SQLite: one SELECT by id", asyncio.run(_sqlite(url, path, reads)))
+        _print("SQLite, one SELECT by id:", asyncio.run(_sqlite(url, path, reads)))
 
 
 if __name__ == "__main__":
