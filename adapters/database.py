@@ -93,7 +93,22 @@ def _pre_ping_locally(dbapi_connection: Any, _record: ConnectionPoolEntry, _prox
 
 def _is_memory(url: str | URL) -> bool:
     parsed = make_url(url)
-    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+    database = parsed.database or ""
+    return (
+        database in ("", ":memory:")
+        or ":memory:" in database
+        or (parsed.query.get("mode") == "memory")
+    )
+
+
+def _plain_file(url: str | URL) -> Path | None:
+    """The database file, when the URL names one by a plain path (not memory, not a ``file:``
+    URI, whose path and options SQLite itself interprets)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if _is_memory(url) or database.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return Path(database)
 
 
 def _sqlite_engine(
@@ -139,10 +154,10 @@ def _sqlite_engine(
         if begin is not None:  # None: statements run in autocommit (the lean read path)
             connection.exec_driver_sql(begin)
 
-    memory = _is_memory(url)
-    database_file = None if memory else Path(make_url(url).database or "")
+    database_file = _plain_file(url)
     sqlite_writers.install(engine, timeout=busy_timeout_ms / 1000, database_file=database_file)
-    if not memory:  # a second engine on ":memory:" would be another, empty database
+    # Only for a known file: a second engine on ":memory:" would be another, empty database.
+    if database_file is not None:
         sqlite_reader.install(
             engine,
             url,

@@ -18,7 +18,8 @@ So a unit of work first takes its turn here, in two steps:
 Once through both, ``BEGIN IMMEDIATE`` finds the database free (unless a program that does not
 use this gate holds it, in which case SQLite's busy timeout still applies). Both steps give up
 after the busy timeout, and the unit of work reports what SQLite would have: database locked.
-A process that dies holding the file lock loses it with its file descriptors.
+A process that dies holding the file lock loses it with its file descriptors. Database paths
+given as ``file:`` URIs get no file lock (nor a reader): only plain paths are known files.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,37 +42,39 @@ except ImportError:  # not POSIX (Windows): writers of one process still queue i
 
 
 class _FileLock:
-    """An exclusive ``flock`` on one file, waited for on a thread, never on the event loop."""
+    """An exclusive ``flock`` on one file, waited for on a thread, never on the event loop.
+
+    The file stays open for as long as the engine exists (closed when the gate is garbage
+    collected), not just until ``dispose()``: closing it under a waiting thread could let that
+    thread lock, or unlock, whatever file next got the same descriptor number.
+    """
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd: int | None = None  # opened at first use, and again after close()
-        self._waiter: ThreadPoolExecutor | None = None
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        weakref.finalize(self, os.close, self._fd)
+        # One thread: only the holder of the process's asyncio lock waits here.
+        self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._guard = threading.Lock()
         self._wanted = False  # whether someone still waits for the lock
         self._held = False  # whether this process holds it for someone
 
-    def _take(self, fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks this thread until the lock is ours
+    def _take(self) -> bool:
+        """Block this thread until the lock is ours; keep it only if still wanted."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
         with self._guard:
             if self._wanted:
                 self._held = True
-            else:  # the caller gave up meanwhile: let the next process have it
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                return True
+            fcntl.flock(self._fd, fcntl.LOCK_UN)  # the caller gave up: next process's turn
+            return False
 
     async def acquire(self, within: float) -> bool:
         """Wait up to ``within`` seconds for the lock; ``False`` if it did not come."""
         with self._guard:
             self._wanted = True
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            if self._waiter is None:
-                # One thread: only the holder of the process's asyncio lock waits here.
-                self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-            fd, waiter = self._fd, self._waiter
-        waiting = asyncio.get_running_loop().run_in_executor(waiter, self._take, fd)
+        waiting = asyncio.get_running_loop().run_in_executor(self._waiter, self._take)
         try:
-            await asyncio.wait_for(asyncio.shield(waiting), within)
+            return await asyncio.wait_for(asyncio.shield(waiting), within)
         except BaseException as error:  # timed out, or the caller was cancelled
             with self._guard:
                 got_it = self._held
@@ -83,25 +85,12 @@ class _FileLock:
             if isinstance(error, TimeoutError):
                 return got_it
             raise
-        return True
 
     def release(self) -> None:
         with self._guard:
             self._held = False
             self._wanted = False
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        """Let go of the file (and of the lock, if held); reopened if used again."""
-        with self._guard:
-            fd, self._fd = self._fd, None
-            waiter, self._waiter = self._waiter, None
-            self._held = False
-        if waiter is not None:
-            waiter.shutdown(wait=False)
-        if fd is not None:
-            os.close(fd)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class WriterGate:
@@ -110,7 +99,9 @@ class WriterGate:
     def __init__(self, timeout: float, lock_file: Path | None) -> None:
         self.timeout = timeout  # as long as SQLite's own busy timeout would wait
         # One asyncio lock per event loop: an asyncio.Lock belongs to the loop that first
-        # waits on it, and a process may run more than one loop over the same engine.
+        # waits on it, and a process may run loops one after another over the same engine (a
+        # CLI, a test session). Like SQLAlchemy's AsyncEngine itself, one engine serves one
+        # running loop at a time: two loops at once would share the file lock below.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -147,10 +138,6 @@ class WriterGate:
             self._file_lock.release()
         self._lock().release()
 
-    def close(self) -> None:
-        if self._file_lock is not None:
-            self._file_lock.close()
-
 
 _gates: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
 
@@ -160,9 +147,7 @@ def install(engine: AsyncEngine, timeout: float, database_file: Path | None) -> 
     lock_file = None
     if database_file is not None and fcntl is not None:
         lock_file = database_file.with_name(database_file.name + "-writer.lock")
-    gate = WriterGate(timeout, lock_file)
-    _gates[engine.sync_engine] = gate
-    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: gate.close())
+    _gates[engine.sync_engine] = WriterGate(timeout, lock_file)
 
 
 def gate_for(engine: AsyncEngine) -> WriterGate | None:

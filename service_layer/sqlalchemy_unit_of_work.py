@@ -61,11 +61,15 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
                     "database is locked: other writers held it for longer than the busy timeout"
                 )
             self._in_gate = True
-        self._session = self._session_factory()
-        self.items = SqlAlchemyItemRepository(self._session)
-        self.users = SqlAlchemyUserRepository(self._session)
-        self.orders = SqlAlchemyOrderRepository(self._session)
-        self.idempotency = SqlAlchemyIdempotencyRepository(self._session)
+        try:
+            self._session = self._session_factory()
+            self.items = SqlAlchemyItemRepository(self._session)
+            self.users = SqlAlchemyUserRepository(self._session)
+            self.orders = SqlAlchemyOrderRepository(self._session)
+            self.idempotency = SqlAlchemyIdempotencyRepository(self._session)
+        except BaseException:
+            await self._end()  # the block never starts, so __aexit__ will not end it
+            raise
 
     async def _commit(self) -> None:
         try:

@@ -1,8 +1,8 @@
 """Refuse an oversized request body before anything parses it, with a JSON 413.
 
-The one body-size limit of the API, outermost: a body announced by ``Content-Length`` is
-judged from the header alone (the server never delivers more than it announced); a chunked
-body, whose size nobody announced, is read here up to the limit and handed on only if it fits.
+The one body-size limit of the API, outermost: a body announced by ``Content-Length`` alone is
+judged from the header (the server never delivers more than it announced); any other body
+(chunked, or with no length given) is read here up to the limit and handed on only if it fits.
 FastAPI's own ``max_body_size`` is not used: it wraps the app, every router and every route in
 two more layers each (paid by every request, measured in bench/README.md), and answers an
 announced oversize in plain text where every error of this API is JSON.
@@ -25,15 +25,14 @@ class BodySizeGuard:
             await self.app(scope, receive, send)
             return
         announced, chunked = _framing(scope)
-        if announced is not None:
+        if announced is not None and not chunked:
             if announced > self.max_body_bytes:
                 await self._refuse(send)
                 return
             await self.app(scope, receive, send)
             return
-        if not chunked:  # no body at all
-            await self.app(scope, receive, send)
-            return
+        # Chunked (which overrides any Content-Length, RFC 9112 6.3), or no length at all
+        # (HTTP/2, or simply no body): nobody vouched for the size, so count it here.
         buffered = await self._read_up_to_limit(receive)
         if buffered is None:
             await self._refuse(send)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
@@ -62,11 +63,13 @@ def _pragma(engine: Engine, name: str) -> object:
 async def test_reader_connections_are_configured_like_the_engines(engine: AsyncEngine) -> None:
     reader = reader_for(engine)
     assert reader is not None
-    assert await reader.run(lambda sync: _pragma(sync, "journal_mode")) == "wal"
+    # Per-connection settings (journal_mode is the file's, busy_timeout also comes from the
+    # driver's own timeout): these two are there only if the connect hook ran.
     assert await reader.run(lambda sync: _pragma(sync, "foreign_keys")) == 1
-    assert await reader.run(lambda sync: _pragma(sync, "busy_timeout")) == 5000
+    assert await reader.run(lambda sync: _pragma(sync, "synchronous")) == 1  # NORMAL
     async with engine.connect() as connection:
-        assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+        assert (await connection.execute(text("PRAGMA synchronous"))).scalar() == 1
+    assert await reader.run(lambda sync: _pragma(sync, "journal_mode")) == "wal"
 
 
 async def test_disposing_the_engine_disposes_its_reader_which_starts_afresh_if_used_again(
@@ -92,5 +95,19 @@ async def test_an_in_memory_database_has_no_reader() -> None:
     engine = build_engine("sqlite+aiosqlite:///:memory:")
     try:
         assert reader_for(engine) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_a_file_uri_gets_no_reader_and_its_units_still_work(tmp_path: Path) -> None:
+    """A ``file:`` URI is SQLite's to interpret (it may even name a memory database), so no
+    second engine and no lock file are derived from it."""
+    engine = build_engine(f"sqlite+aiosqlite:///file:{tmp_path / 'uri.db'}?uri=true")
+    try:
+        assert reader_for(engine) is None
+        async with SqlAlchemyUnitOfWork(build_session_factory(engine)) as uow:
+            await uow.session.execute(text("CREATE TABLE t (x INTEGER)"))
+            await uow.commit()
+        assert not list(tmp_path.glob("*writer.lock"))  # noqa: ASYNC240 - one listing, in a test
     finally:
         await engine.dispose()
