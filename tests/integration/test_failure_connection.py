@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from adapters.database import PoolSettings
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from tests.api_support import Account, make_account
+from tests.api_support import Account
 from tests.integration.failure_support import (
     backend_exists,
     backends_in_transaction,
@@ -94,16 +94,6 @@ def container(pool: AsyncEngine, backend_killer: BackendKiller) -> Container:
     event.listen(session_class, "after_begin", backend_killer.after_begin)
     event.listen(session_class, "after_flush", backend_killer.after_flush)
     return container_on(pool, session_class)
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def customer(container: Container) -> Account:
-    return await make_account(container, admin=False)
 
 
 async def _create(client: Any, admin: Account, **body: Any) -> dict[str, Any]:

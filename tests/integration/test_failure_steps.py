@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from tests.api_support import Account, make_account
+from tests.api_support import Account
 from tests.integration.conftest import BACKENDS
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
@@ -127,16 +127,6 @@ def fault(
 @pytest.fixture
 def container(engine: AsyncEngine, session_class: type[Session]) -> Container:
     return container_on(engine, session_class)
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def customer(container: Container) -> Account:
-    return await make_account(container, admin=False)
 
 
 @pytest.fixture

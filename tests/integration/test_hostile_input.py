@@ -56,14 +56,13 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from entrypoints.api.app import MAX_BODY_BYTES, create_app
+from entrypoints.api.app import MAX_BODY_BYTES
 from entrypoints.container import Container
 from tests.api_support import (
     ISSUED_PASSWORDS,
     Account,
     api_client,
     build_test_container,
-    make_account,
     new_password,
 )
 
@@ -82,24 +81,9 @@ def container(engine: AsyncEngine) -> Container:
 
 
 @pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container)
-
-
-@pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(app) as client:
         yield client
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def customer(container: Container) -> Account:
-    return await make_account(container, admin=False)
 
 
 async def row_counts(engine: AsyncEngine) -> dict[str, int]:

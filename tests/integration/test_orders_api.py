@@ -31,11 +31,6 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
 async def ann(container: Container) -> Account:
     return await make_account(container, admin=False)
 

@@ -17,7 +17,7 @@ from adapters.database import build_engine
 from entrypoints.api.app import MAX_BODY_BYTES, create_app
 from entrypoints.container import Container
 from service_layer.services import items as item_services
-from tests.api_support import Account, make_account
+from tests.api_support import Account
 from tests.integration.failure_support import container_on, exchange, reporting_client
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
@@ -42,24 +42,9 @@ def container(sqlite_engine: AsyncEngine) -> Container:
 
 
 @pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container)
-
-
-@pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with reporting_client(app) as client:
         yield client
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def customer(container: Container) -> Account:
-    return await make_account(container, admin=False)
 
 
 @pytest.mark.parametrize("given", SANE)

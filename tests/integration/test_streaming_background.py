@@ -35,7 +35,7 @@ from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from service_layer.services import items as item_services
 from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
-from tests.api_support import Account, make_account
+from tests.api_support import Account
 from tests.integration.conftest import BACKENDS
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
@@ -328,16 +328,6 @@ async def _sleeping_backends(engine: AsyncEngine) -> int:
 def _alerts() -> float:
     value = REGISTRY.get_sample_value("stockroom_low_stock_alerts_total")
     return 0.0 if value is None else value
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def customer(container: Container) -> Account:
-    return await make_account(container, admin=False)
 
 
 async def _create(container: Container, admin: Account, sku: str, quantity: int) -> None:

@@ -21,11 +21,10 @@ from fastapi import FastAPI
 
 from adapters.memory_repository import InMemoryStore
 from adapters.tokens import JwtTokenCodec
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services import users as user_services
-from tests.api_support import Account, api_client, build_test_container, make_account, new_password
+from tests.api_support import Account, api_client, build_test_container, new_password
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import item_payload
 
@@ -76,24 +75,9 @@ def container(store: InMemoryStore) -> Container:
 
 
 @pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container)
-
-
-@pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(app) as client:
         yield client
-
-
-@pytest.fixture
-async def admin(container: Container) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def customer(container: Container) -> Account:
-    return await make_account(container, admin=False)
 
 
 def test_every_route_has_a_rule(app: FastAPI) -> None:
