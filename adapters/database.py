@@ -1,46 +1,44 @@
-"""Engine and session factory, each backend configured the way production needs it."""
+"""The database as the application uses it: one object that owns every driver detail.
+
+``Database`` is built once per process by the container (``entrypoints/container.py``) and
+disposed on shutdown. It owns the engine and its pool, the session factory, everything that
+differs between SQLite and PostgreSQL, the read port's way of running a statement, and what
+a driver error means to the service layer. The unit of work (``adapters.unit_of_work``) gets
+its sessions and its error classification from here and from nowhere else.
+
+Each setting below says why in a line; the measurements behind them are in
+``docs/session-lifecycle.md``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy import Executable, RowMapping, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import ConnectionPoolEntry, Pool
+from sqlalchemy.pool import QueuePool
 
-from adapters import sqlite_reader, sqlite_writers
+from adapters import database_errors, postgres, sqlite
 from adapters.orm import start_mappers
+from adapters.sqlite_reader import SqliteReader
+from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
+from service_layer.errors import DatabaseUnavailable
 
-# SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
-# committed in between, the upgrade fails at once with "database is locked" and busy_timeout
-# cannot help. BEGIN IMMEDIATE takes the lock up front, so writers queue instead of failing.
-SQLITE_BEGIN_OPTION = "stockroom_sqlite_begin"
-SQLITE_DEFAULT_BEGIN = "BEGIN IMMEDIATE"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """A fixed-size pool per process by default: ``max_overflow=0``.
-
-    SQLAlchemy closes an overflow connection as soon as it comes back to a pool that already
-    holds ``size`` idle ones, and opens a new one at the next burst. Under steady load with
-    more requests in flight than ``size`` that is a connect (a PostgreSQL backend fork, an
-    aiosqlite thread) for a large share of requests: measured here, 450 backends opened in
-    12 s and GET /items/{id} at 1,290 req/s with 5 + 10, against 2,930 req/s with a fixed 20
-    and 2,720 with a fixed 10 (bench/README.md). Requests beyond ``size`` wait for a
-    connection (up to ``timeout``, then 503) instead of opening more: the database does not
-    get faster with more connections than it has cores to run them.
-    """
+    """Per process (uvicorn worker). Fixed size by default (``max_overflow=0``): SQLAlchemy
+    closes an overflow connection as soon as it comes back to a pool holding ``size`` idle
+    ones and opens a new one at the next burst, so under steady load a large share of
+    requests paid for a connect. Requests beyond ``size`` wait (up to ``timeout``, then 503)."""
 
     size: int = 10
     max_overflow: int = 0
@@ -48,178 +46,173 @@ class PoolSettings:
     recycle: int = 1800
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+class UnitSession(Session):
+    """The sessions of units of work: each remembers whether the database acknowledged the
+    COMMIT of its current transaction, which is how a unit of work tells "the COMMIT failed"
+    (nothing written) from "something after the COMMIT failed" (the write stands). The two
+    listeners below are on this class only; no other session in the process is touched."""
+
+    commit_acknowledged = False
 
 
-def build_engine(
-    url: str | URL,
-    *,
-    pool: PoolSettings | None = None,
-    sqlite_busy_timeout_ms: int = 5000,
-    echo: bool = False,
-) -> AsyncEngine:
-    start_mappers()
-    pool = pool or PoolSettings()
-    if is_sqlite(url):
-        return _sqlite_engine(url, pool=pool, busy_timeout_ms=sqlite_busy_timeout_ms, echo=echo)
-    engine = create_async_engine(
-        url,
-        pool_size=pool.size,
-        max_overflow=pool.max_overflow,
-        pool_timeout=pool.timeout,
-        pool_recycle=pool.recycle,
-        # Not SQLAlchemy's pre-ping: on asyncpg it costs three round trips per checkout
-        # (BEGIN, ";", ROLLBACK), more than the query a read makes. See _pre_ping_locally.
-        pool_pre_ping=False,
-        echo=echo,
-    )
-    event.listen(engine.sync_engine, "checkout", _pre_ping_locally)
-    return engine
+@event.listens_for(UnitSession, "after_begin")
+def _transaction_began(session: UnitSession, _transaction: object, _connection: object) -> None:
+    session.commit_acknowledged = False
 
 
-def _pre_ping_locally(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
-    """Pre-ping without a round trip: a connection the server closed (restart, idle kill,
-    pg_terminate_backend) is already marked closed by asyncpg once the event loop has read
-    the server's goodbye, so it is discarded here and the pool hands out a fresh one
-    (raising DisconnectionError in "checkout" is SQLAlchemy's documented way to do that).
-    A connection that dies silently is caught at first use instead: SQLAlchemy invalidates
-    it, and the unit of work reports DatabaseUnavailable (503) for that one request."""
-    driver_connection = getattr(dbapi_connection, "driver_connection", None)
-    is_closed = getattr(driver_connection, "is_closed", None)
-    if is_closed is not None and is_closed():
-        raise DisconnectionError("connection closed by the server")
-
-
-def _is_memory(url: str | URL) -> bool:
-    parsed = make_url(url)
-    database = parsed.database or ""
-    return (
-        database in ("", ":memory:")
-        or ":memory:" in database
-        or (parsed.query.get("mode") == "memory")
-    )
-
-
-def _plain_file(url: str | URL) -> Path | None:
-    """The database file, when the URL names one by a plain path (not memory, not a ``file:``
-    URI, whose path and options SQLite itself interprets)."""
-    parsed = make_url(url)
-    database = parsed.database or ""
-    if _is_memory(url) or database.startswith("file:") or parsed.query.get("uri"):
-        return None
-    return Path(database)
-
-
-def _sqlite_engine(
-    url: str | URL, *, pool: PoolSettings, busy_timeout_ms: int, echo: bool
-) -> AsyncEngine:
-    # A file database gets the same fixed-size queue pool as a server (each aiosqlite
-    # connection is a thread, so churn costs here too); an in-memory one keeps SQLAlchemy's
-    # single shared connection, since each new connection would be a new, empty database.
-    sizing: dict[str, Any] = {}
-    if not _is_memory(url):
-        sizing = {
-            "pool_size": pool.size,
-            "max_overflow": pool.max_overflow,
-            "pool_timeout": pool.timeout,
-        }
-    engine = create_async_engine(
-        url,
-        # sqlite3's own timeout is the busy handler for the connection: wait, don't fail.
-        connect_args={"timeout": busy_timeout_ms / 1000},
-        echo=echo,
-        **sizing,
-    )
-
-    def configure(dbapi_connection: Any) -> None:
-        # Take transaction control away from the sqlite3 module so that our BEGIN is the one.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough under WAL, much faster
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        configure(dbapi_connection)
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        begin = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, SQLITE_DEFAULT_BEGIN)
-        if begin is not None:  # None: statements run in autocommit (the lean read path)
-            connection.exec_driver_sql(begin)
-
-    database_file = _plain_file(url)
-    sqlite_writers.install(engine, timeout=busy_timeout_ms / 1000, database_file=database_file)
-    # Only for a known file: a second engine on ":memory:" would be another, empty database.
-    if database_file is not None:
-        sqlite_reader.install(
-            engine,
-            url,
-            pool_size=pool.size,
-            pool_timeout=pool.timeout,
-            busy_timeout_ms=busy_timeout_ms,
-            configure=configure,
-        )
-    return engine
-
-
-def engines_behind(engine: AsyncEngine) -> list[Engine]:
-    """Every engine that sends ``engine``'s statements: its own sync engine, plus its SQLite
-    reader (``adapters.sqlite_reader``) if it has one. Events, pools and statistics that should
-    see every statement go through these."""
-    reader = sqlite_reader.reader_for(engine)
-    return [engine.sync_engine] + ([reader.engine] if reader is not None else [])
-
-
-def connection_pools(engine: AsyncEngine) -> list[Pool]:
-    return [behind.pool for behind in engines_behind(engine)]
-
-
-def checked_out(engine: AsyncEngine) -> int:
-    """Connections of ``engine``'s pools in use right now (0 when nothing holds any)."""
-    # checkedout() belongs to the queue pools that build_engine configures, not to Pool.
-    counts: list[int] = [pool.checkedout() for pool in connection_pools(engine)]  # type: ignore[attr-defined]
-    return sum(counts)
-
-
-def read_only(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine and pool, for statements that need no transaction.
-
-    PostgreSQL: AUTOCOMMIT, so a read is one round trip instead of BEGIN, SELECT, ROLLBACK.
-    SQLite: no BEGIN at all (not even a deferred one), so reads never queue for the lock.
-    """
-    if engine.dialect.name == "sqlite":
-        return engine.execution_options(**{SQLITE_BEGIN_OPTION: None})
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    # expire_on_commit=False: objects stay readable after commit without a refresh round trip,
-    # and nothing tries lazy IO once the unit of work has closed the session.
-    # autoflush=False: SQL is sent when the unit of work asks for it, not as a side effect.
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-_COMMITTED = "stockroom.committed"
-
-
-@event.listens_for(Session, "after_begin")
-def _reset_commit_marker(session: Session, _transaction: object, _connection: object) -> None:
-    session.info.pop(_COMMITTED, None)
-
-
-@event.listens_for(Session, "after_commit")
-def _mark_committed(session: Session) -> None:
+@event.listens_for(UnitSession, "after_commit")
+def _commit_acknowledged(session: UnitSession) -> None:
     # Fires once the database has acknowledged COMMIT, before any later after_commit hook.
-    session.info[_COMMITTED] = True
+    session.commit_acknowledged = True
 
 
-def committed_to_database(session: Session) -> bool:
-    """Whether the last transaction of ``session`` reached the database as committed."""
-    return bool(session.info.get(_COMMITTED))
+class Database:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        pool: PoolSettings = PoolSettings(),
+        sqlite_busy_timeout_ms: int = 5000,
+        echo: bool = False,
+    ) -> None:
+        start_mappers()
+        self.url = make_url(url)
+        # SQLite only (``None`` elsewhere); public so that tests can watch them work.
+        self.writer_queue: WriterQueue | None = None
+        self.sqlite_reader: SqliteReader | None = None
+        if self.url.get_backend_name() == "sqlite":
+            self.engine = sqlite.create_engine(
+                self.url,
+                pool_size=pool.size,
+                max_overflow=pool.max_overflow,
+                pool_timeout=pool.timeout,
+                busy_timeout_ms=sqlite_busy_timeout_ms,
+                echo=echo,
+            )
+            # Units of work take turns for the one write lock here, in arrival order,
+            # instead of polling for it in SQLite's busy handler.
+            database_file = sqlite.plain_file(self.url)
+            self.writer_queue = WriterQueue(
+                sqlite_busy_timeout_ms / 1000, lock_file_for(database_file)
+            )
+            # Reads of a file go through a sync engine in one thread hop (see sqlite_reader);
+            # not for ":memory:", where a second engine would be another, empty database.
+            if database_file is not None:
+                self.sqlite_reader = SqliteReader(
+                    self.url,
+                    max_threads=pool.size,
+                    pool_timeout=pool.timeout,
+                    busy_timeout_ms=sqlite_busy_timeout_ms,
+                    configure=lambda connection: sqlite.configure_connection(
+                        connection, busy_timeout_ms=sqlite_busy_timeout_ms
+                    ),
+                )
+            # A read needs no transaction: not even a deferred BEGIN, so it never queues.
+            self._read_engine = self.engine.execution_options(**sqlite.NO_BEGIN)
+        else:
+            self.engine = postgres.create_engine(
+                self.url,
+                pool_size=pool.size,
+                max_overflow=pool.max_overflow,
+                pool_timeout=pool.timeout,
+                pool_recycle=pool.recycle,
+                echo=echo,
+            )
+            # A read needs no transaction: AUTOCOMMIT makes it one round trip, not three.
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.sessions = async_sessionmaker(
+            self.engine,
+            # Objects stay readable after commit without a refresh round trip, and nothing
+            # tries lazy IO once the unit of work has closed the session.
+            expire_on_commit=False,
+            # SQL is sent when the unit of work asks for it, not as a side effect of a query.
+            autoflush=False,
+            sync_session_class=UnitSession,
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # --- units of work -----------------------------------------------------------------
+
+    async def open_session(self) -> AsyncSession:
+        """A new session for one unit of work; on SQLite, once it is this unit's turn to write."""
+        if self.writer_queue is not None and not await self.writer_queue.enter():
+            raise DatabaseUnavailable(
+                "database is locked: other writers held it for longer than the busy timeout"
+            )
+        try:
+            return self.sessions()
+        except BaseException:
+            self._leave_writer_queue()
+            raise
+
+    async def close_session(self, session: AsyncSession) -> None:
+        """Roll back whatever is uncommitted and give the connection back to the pool.
+
+        close(), not rollback(): it ends the transaction the same way, but leaves loaded
+        objects detached with the values they had instead of expired, so reading one after
+        the unit never attempts lazy IO.
+        """
+        try:
+            # Shielded: if the caller is cancelled (client went away, timeout), closing still
+            # completes and the connection goes back to the pool instead of leaking.
+            await asyncio.shield(session.close())
+        except Exception:
+            # A dead connection can fail its ROLLBACK; SQLAlchemy has invalidated it and the
+            # pool replaces it. Whatever the block did or raised stands: nothing to add here.
+            log.warning("closing the session failed; its connection was discarded", exc_info=True)
+        finally:
+            self._leave_writer_queue()  # only once the transaction is over
+
+    def _leave_writer_queue(self) -> None:
+        if self.writer_queue is not None:
+            self.writer_queue.leave()
+
+    # --- the read port -----------------------------------------------------------------
+
+    async def fetch_all(
+        self, statement: Executable, parameters: Mapping[str, Any]
+    ) -> list[RowMapping]:
+        """One statement on committed data, outside any transaction; the connection is held
+        only while it runs. Errors are classified as a unit of work's are."""
+        try:
+            if self.sqlite_reader is not None:
+                return await self.sqlite_reader.fetch_all(statement, parameters)
+            async with self._read_engine.connect() as connection:
+                return list((await connection.execute(statement, parameters)).mappings())
+        except Exception as error:
+            classified = self.classify(error)
+            if classified is None:
+                raise
+            raise classified from error
+
+    # --- errors ------------------------------------------------------------------------
+
+    def classify(self, error: BaseException) -> Exception | None:
+        """The service layer's error for a driver error, or ``None`` (``database_errors``)."""
+        return database_errors.classify(error)
+
+    # --- operations --------------------------------------------------------------------
+
+    def pools(self) -> list[QueuePool]:
+        """Every pool behind this database: the engine's, and the SQLite reader's if any."""
+        engines = [self.engine.sync_engine]
+        if self.sqlite_reader is not None:
+            engines.append(self.sqlite_reader.engine)
+        return [engine.pool for engine in engines if isinstance(engine.pool, QueuePool)]
+
+    def checked_out(self) -> int:
+        """Connections in use right now (0 when nothing holds any)."""
+        return sum(pool.checkedout() for pool in self.pools())
+
+    async def dispose(self) -> None:
+        """Close every pooled connection and stop the reader's threads. Like an engine, the
+        database can be used again afterwards, from another event loop too (a CLI runs one
+        loop per command): pools, threads and the writer queue start afresh."""
+        if self.sqlite_reader is not None:
+            self.sqlite_reader.dispose()
+        if self.writer_queue is not None:
+            self.writer_queue.reset()
+        await self.engine.dispose()

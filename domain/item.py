@@ -31,6 +31,11 @@ def normalise_sku(raw: str) -> str:
     return sku
 
 
+def is_running_low(quantity: int, threshold: int) -> bool:
+    """The low-stock rule, in one place: ``threshold`` or fewer units left calls for a restock."""
+    return quantity <= threshold
+
+
 def generate_sku() -> str:
     """A fresh SKU for items created without one; 48 random bits make a clash negligible."""
     return f"SKU-{secrets.token_hex(6).upper()}"

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
-from adapters.database import is_sqlite
+from adapters.sqlite import is_sqlite
 from domain.errors import DomainError
 from entrypoints import migrations
 from entrypoints.container import Container, build_container, dispose
@@ -120,7 +120,7 @@ def serve(
 
 def _require_current_schema(container: Container, url: str) -> None:
     # Production schemas change only through an explicit `stockroom db upgrade`.
-    current = _run(container, lambda: migrations.current_revision(container.engine()))
+    current = _run(container, lambda: migrations.current_revision(container.database().engine))
     head = migrations.head_revision(url)
     if current != head:
         errors.print(
@@ -181,7 +181,7 @@ def items_list(
     """List catalog items."""
     container = _container(ctx)
     views = _run(
-        container, lambda: item_services.list_items(container.uow(), skip=skip, limit=limit)
+        container, lambda: item_services.list_items(container.reads(), skip=skip, limit=limit)
     )
     _print_items(views)
 

@@ -7,8 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from adapters.database import build_engine, is_sqlite
+from adapters.database import Database
 from adapters.orm import metadata
+from adapters.sqlite import is_sqlite
 
 config = context.config
 target_metadata = metadata
@@ -32,12 +33,12 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = build_engine(config.get_main_option("sqlalchemy.url") or "")
+    database = Database(config.get_main_option("sqlalchemy.url") or "")
     try:
-        async with engine.connect() as connection:
+        async with database.engine.connect() as connection:
             await connection.run_sync(do_run_migrations)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def run_migrations_offline() -> None:

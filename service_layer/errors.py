@@ -1,5 +1,8 @@
-"""Failures of the infrastructure, as the service layer reports them (see ``failures.py``
-for how database errors are classified into these)."""
+"""Failures of the storage, as the service layer sees them.
+
+Which driver errors become which of these is decided in one place,
+``adapters/database_errors.py``; what a client is told, in ``entrypoints/api/errors.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,5 +14,7 @@ class TransientConflict(Exception):
 
 
 class DatabaseUnavailable(Exception):
-    """The database could not be reached, or dropped the connection mid-unit. Nothing of this
-    unit is visible to anyone unless the failure struck during COMMIT itself."""
+    """The database could not be reached, was too busy to answer in time, or dropped the
+    connection mid-unit. Nothing of this unit is visible to anyone unless the failure struck
+    during COMMIT itself. Not retried here: the client may retry (with an Idempotency-Key
+    where it matters), since only it knows whether a repeat is safe."""

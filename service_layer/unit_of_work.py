@@ -1,4 +1,8 @@
-"""The Unit of Work port: one transaction, explicit commit, rollback by default."""
+"""The Unit of Work port: one transaction, explicit commit, rollback by default.
+
+Why each rule, and how the SQLAlchemy unit (``adapters.unit_of_work``) keeps it:
+``docs/session-lifecycle.md``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import abc
 from types import TracebackType
 from typing import Self
 
-from adapters.repository import (
+from service_layer.repositories import (
     AbstractIdempotencyRepository,
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
-from service_layer.errors import TransientConflict  # noqa: F401 - re-exported for callers
-from service_layer.read_views import AbstractReadViews
 
 
 class UnitOfWorkError(RuntimeError):
@@ -24,14 +26,17 @@ class AbstractUnitOfWork(abc.ABC):
     """An async context manager around one transaction.
 
     Nothing is written unless ``commit()`` is awaited inside the block; leaving the block any
-    other way (normally or through an exception) rolls back. A unit may be entered again after
-    it has exited, but never while it is open: each ``async with`` is one transaction.
+    other way (normally or through an exception) rolls back. There is no ``rollback()``: no
+    use case needs one, and leaving the block is the one way to discard work. A unit may be
+    entered again after it has exited, but never while it is open: each ``async with`` is one
+    transaction.
 
-    ``views`` is the lean read path (see ``read_views``): usable without entering the unit,
-    each call one statement on committed data, outside any transaction.
+    Failures of the storage leave as the service layer's own errors (``service_layer.errors``)
+    or as the domain errors they stand for, the same whether ``commit()`` raised them inside
+    the block or they surfaced as the block ended: an implementation classifies each error
+    once, in ``_classify``.
     """
 
-    views: AbstractReadViews
     items: AbstractItemRepository
     users: AbstractUserRepository
     orders: AbstractOrderRepository
@@ -53,22 +58,20 @@ class AbstractUnitOfWork(abc.ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        translated = self._translate(exc) if exc is not None else None
+        classified = self._classify(exc) if exc is not None else None
         self._active = False
         await self._end()
-        if translated is not None:
-            raise translated from exc
+        if classified is not None:
+            raise classified from exc
 
     async def commit(self) -> None:
         if not self._active:
             raise UnitOfWorkError("commit() outside 'async with uow'")
         await self._commit()
 
-    async def rollback(self) -> None:
-        await self._rollback()
-
-    def _translate(self, error: BaseException) -> Exception | None:
-        """An exception to raise instead of ``error`` as it leaves the block, or ``None``."""
+    def _classify(self, error: BaseException) -> Exception | None:
+        """The exception to raise instead of ``error``, or ``None`` to let ``error`` through
+        (it means nothing to the storage, or it was classified already)."""
         return None
 
     @abc.abstractmethod
@@ -76,10 +79,8 @@ class AbstractUnitOfWork(abc.ABC):
         """Open the transaction's resources and build the repositories."""
 
     @abc.abstractmethod
-    async def _commit(self) -> None: ...
-
-    @abc.abstractmethod
-    async def _rollback(self) -> None: ...
+    async def _commit(self) -> None:
+        """Make the work durable; raise classified errors (see ``_classify``)."""
 
     @abc.abstractmethod
     async def _end(self) -> None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
 
 from entrypoints.api.body_guard import BodySizeGuard
 from entrypoints.api.errors import install_error_handlers
@@ -19,14 +18,6 @@ from entrypoints.container import Container, build_container, dispose
 MAX_BODY_BYTES = 64 * 1024
 
 
-class _StockroomAPI(FastAPI):
-    def build_middleware_stack(self) -> ASGIApp:
-        # Outermost, so that every response carries the request id, including the 500s that
-        # FastAPI's error layer and the 413s that the body-size guard produce.
-        stack = BodySizeGuard(super().build_middleware_stack(), MAX_BODY_BYTES)
-        return RequestIdMiddleware(stack)
-
-
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -35,16 +26,19 @@ def create_app(container: Container) -> FastAPI:
         finally:
             await dispose(container)
 
-    app = _StockroomAPI(
+    app = FastAPI(
         title="Stockroom",
         version="0.1.0",
         summary="A shop's catalog, stock, customers and orders.",
         lifespan=lifespan,
-        # No max_body_size: BodySizeGuard (above) is the limit. Our largest legitimate body
-        # (an order of 100 lines) is a few KiB; anything far beyond that is refused with 413
-        # before it is read into memory.
     )
     app.state.container = container
+    # The last middleware added is the outermost: the request id is set before anything else
+    # runs, so the body guard's 413s carry it too (500s get it from their handler, since
+    # Starlette's ServerErrorMiddleware sits outside every middleware added here). Our
+    # largest legitimate body, an order of 100 lines, is a few KiB.
+    app.add_middleware(BodySizeGuard, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(items.router)
     app.include_router(users.router)

@@ -1,7 +1,7 @@
 """Work that runs after the response is sent, each piece in a unit of work of its own.
 
 The request's unit of work is long closed by then (its service committed and returned), so a
-background task never touches the request's session: it asks the container for a fresh one.
+background task never touches the request's session: it asks the container for what it needs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 async def alert_low_stock(container: Container, item_ids: Sequence[int]) -> None:
     threshold = container.settings().low_stock_threshold
     try:
-        running_low = await item_services.low_stock(container.uow(), item_ids, threshold=threshold)
+        running_low = await item_services.low_stock(
+            container.reads(), item_ids, threshold=threshold
+        )
     except Exception:
         # The sale already succeeded; a missed alert must not turn into an error anywhere.
         log.exception("low-stock check failed for items %s", list(item_ids))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from entrypoints.container import Container
+from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 
@@ -26,3 +27,11 @@ async def get_uow(request: Request) -> AbstractUnitOfWork:
 
 
 UnitOfWork = Annotated[AbstractUnitOfWork, Depends(get_uow)]
+
+
+async def get_reads(request: Request) -> AbstractReads:
+    """The read port, for routes that only read: no unit of work, no transaction."""
+    return get_container(request).reads()
+
+
+Reads = Annotated[AbstractReads, Depends(get_reads)]

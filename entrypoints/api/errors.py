@@ -25,6 +25,8 @@ from domain.errors import (
     UnknownOrder,
     UnknownUser,
 )
+from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
+from entrypoints.api.request_id import STATE_KEY
 from service_layer.errors import DatabaseUnavailable, TransientConflict
 
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
@@ -118,12 +120,15 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _internal_error(_request: Request, _error: Exception) -> JSONResponse:
+async def _internal_error(request: Request, _error: Exception) -> JSONResponse:
     """A bug: JSON like every other error, and nothing about its cause (the traceback is
-    logged by the server, with the request id)."""
+    logged by the server). Starlette answers it outside every middleware, so the request id
+    header is added here, from what the request-id middleware left in the request's state."""
+    given = getattr(request.state, STATE_KEY, None)
     return JSONResponse(
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
         content={"detail": "internal server error"},
+        headers={REQUEST_ID_HEADER: given} if given else None,
     )
 
 

@@ -19,6 +19,7 @@ HEADER = "X-Request-ID"
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+STATE_KEY = "request_id"
 
 
 class RequestIdMiddleware:
@@ -32,6 +33,9 @@ class RequestIdMiddleware:
         given = dict(scope["headers"]).get(HEADER.lower().encode(), b"").decode("latin-1")
         current = given if _ACCEPTABLE.fullmatch(given) else uuid.uuid4().hex
         token = request_id.set(current)
+        # Also in the request's state, for the 500 handler: it runs after this middleware has
+        # been left (Starlette's ServerErrorMiddleware is outside it), with the scope only.
+        scope.setdefault("state", {})[STATE_KEY] = current
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

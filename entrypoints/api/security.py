@@ -13,10 +13,10 @@ from fastapi.security import OAuth2PasswordBearer
 
 from adapters.tokens import InvalidToken
 from domain.errors import UnknownUser
-from entrypoints.api.dependencies import get_container, get_uow
+from entrypoints.api.dependencies import get_container, get_reads
 from service_layer.actor import Actor
+from service_layer.reads import AbstractReads
 from service_layer.services import users as user_services
-from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.views import UserView
 
 # auto_error=False: a missing token must be our 401 with our JSON body, not FastAPI's.
@@ -34,7 +34,7 @@ def _unauthenticated(reason: str) -> HTTPException:
 async def current_user(
     request: Request,
     token: Annotated[str | None, Depends(bearer)],
-    uow: Annotated[AbstractUnitOfWork, Depends(get_uow)],
+    reads: Annotated[AbstractReads, Depends(get_reads)],
 ) -> UserView:
     """The active user the bearer token names.
 
@@ -45,7 +45,7 @@ async def current_user(
         raise _unauthenticated("not authenticated")
     try:
         claims = get_container(request).token_codec().decode(token)
-        return await user_services.get_active_user(uow, claims.user_id)
+        return await user_services.get_active_user(reads, claims.user_id)
     except (InvalidToken, UnknownUser) as error:
         raise _unauthenticated("invalid or expired token") from error
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Final
 
 from domain.errors import DuplicateSku, ItemHasOrders, UnknownItem
-from domain.item import Item, generate_sku
+from domain.item import Item, generate_sku, is_running_low
+from service_layer.reads import AbstractReads
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.views import ItemView
@@ -43,6 +44,7 @@ class ItemChanges:
     quantity: int | _Unset = UNSET
 
 
+@retry_transient()
 async def add_item(uow: AbstractUnitOfWork, new: NewItem) -> ItemView:
     item = Item(
         sku=new.sku if new.sku is not None else generate_sku(),
@@ -66,31 +68,28 @@ async def _commit_naming_sku(uow: AbstractUnitOfWork, sku: str) -> None:
         raise DuplicateSku(sku) from error
 
 
-async def get_item(uow: AbstractUnitOfWork, item_id: int) -> ItemView:
-    """A pure read: the lean path, one statement, no transaction (see ``read_views``)."""
-    view = await uow.views.item(item_id)
+async def get_item(reads: AbstractReads, item_id: int) -> ItemView:
+    view = await reads.item(item_id)
     if view is None:
         raise UnknownItem(item_id)
     return view
 
 
-async def list_items(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100) -> list[ItemView]:
+async def list_items(reads: AbstractReads, *, skip: int = 0, limit: int = 100) -> list[ItemView]:
     limit = max(0, min(limit, MAX_PAGE_SIZE))
-    return await uow.views.items(skip=max(0, skip), limit=limit)
+    return await reads.items(skip=max(0, skip), limit=limit)
 
 
-async def export_items(
-    uow_factory: Callable[[], AbstractUnitOfWork], *, page_size: int = 500
-) -> AsyncIterator[ItemView]:
-    """Every item, in id order, one short read per page from a fresh unit of work.
+async def export_items(reads: AbstractReads, *, page_size: int = 500) -> AsyncIterator[ItemView]:
+    """Every item, in id order, one short read per page.
 
-    For streaming responses: no session or connection is held while the client reads, so a
-    slow or vanished client ties up nothing, and a failure mid-stream leaves nothing open.
-    Pages are keyed by id, so rows added or removed meanwhile never shift a page.
+    For streaming responses: no connection is held between pages, so a slow or vanished
+    client ties up nothing, and a failure mid-stream leaves nothing open. Pages are keyed by
+    id, so rows added or removed meanwhile never shift a page.
     """
     after_id: int | None = None
     while True:
-        page = await uow_factory().views.items(limit=page_size, after_id=after_id)
+        page = await reads.items(limit=page_size, after_id=after_id)
         for view in page:
             yield view
         if len(page) < page_size:
@@ -99,10 +98,15 @@ async def export_items(
 
 
 async def low_stock(
-    uow: AbstractUnitOfWork, item_ids: Sequence[int], *, threshold: int
+    reads: AbstractReads, item_ids: Sequence[int], *, threshold: int
 ) -> list[ItemView]:
-    """Items among ``item_ids`` at or below ``threshold``: for alerts after a sale."""
-    return await uow.views.low_stock(item_ids, threshold=threshold)
+    """Items among ``item_ids`` running low now (``domain.item.is_running_low``): for alerts
+    after a sale, read afresh since other sales or restocks may have happened meanwhile."""
+    return [
+        view
+        for view in await reads.items_by_ids(item_ids)
+        if is_running_low(view.quantity, threshold)
+    ]
 
 
 @retry_transient()

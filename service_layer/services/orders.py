@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder
 from domain.idempotency import IdempotencyRecord, fingerprint, validate_key
+from domain.item import is_running_low
 from domain.order import LineRequest, Order, normalise_lines
 from service_layer.actor import Actor
 from service_layer.metrics import IDEMPOTENT_REPLAYS
@@ -66,6 +67,12 @@ async def place_order(
             earlier = await uow.idempotency.get(actor.user_id, key)
             assert earlier is not None, "the key was reported taken, so it is stored"
             return await _replay(uow, earlier, digest)
+
+
+def items_running_low(order: OrderView, threshold: int) -> list[int]:
+    """The items this sale left running low, as seen inside its own transaction: the caller
+    schedules a low-stock check only for these, so most sales cost no follow-up work."""
+    return [item_id for item_id, left in order.stock_left if is_running_low(left, threshold)]
 
 
 async def _replay(uow: AbstractUnitOfWork, earlier: IdempotencyRecord, digest: str) -> OrderView:

@@ -12,10 +12,13 @@ from domain.user import (
     normalise_email,
 )
 from service_layer.ports import PasswordHasher
+from service_layer.reads import AbstractReads
+from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.views import UserView
 
 
+@retry_transient()
 async def register(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
 ) -> UserView:
@@ -51,6 +54,7 @@ async def authenticate(
     return UserView.from_domain(user)
 
 
+@retry_transient()
 async def _upgrade_hash(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, user_id: int, password: str
 ) -> None:
@@ -66,15 +70,16 @@ async def get_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
         return UserView.from_domain(await uow.users.get(user_id))
 
 
-async def get_active_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
+async def get_active_user(reads: AbstractReads, user_id: int) -> UserView:
     """The user behind a token: a deactivated account counts as gone. Read on every
-    authenticated request, so it takes the lean path: one statement, no transaction."""
-    user = await uow.views.user(user_id)
+    authenticated request, so it takes the read port: one statement, no transaction."""
+    user = await reads.user(user_id)
     if user is None or not user.is_active:
         raise UnknownUser(user_id)
     return user
 
 
+@retry_transient()
 async def create_admin(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
 ) -> tuple[UserView, bool]:
@@ -100,6 +105,7 @@ async def create_admin(
         return UserView.from_domain(user), created
 
 
+@retry_transient()
 async def deactivate_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
     async with uow:
         user = await uow.users.get(user_id)

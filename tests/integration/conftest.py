@@ -12,23 +12,21 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import build_engine, build_session_factory, checked_out
-from adapters.memory_repository import InMemoryStore
+from adapters.database import Database
 from adapters.orm import metadata
+from adapters.reads import SqlAlchemyReads
+from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints import migrations
-from service_layer.fake_unit_of_work import FakeUnitOfWork
-from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
+from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
+from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
+from tests.integration.databases import OPEN
 
 POSTGRES_URL = os.environ.get(
     "STOCKROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = bool(os.environ.get("CI"))
-
-# Every engine the suite creates, so the leak guard can check all of them after each test.
-_engines: list[AsyncEngine] = []
 
 
 def postgres_unavailable(reason: str) -> None:
@@ -69,34 +67,34 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-async def _migrated_engine(url: str) -> AsyncEngine:
-    engine = build_engine(url)
-    await migrations.upgrade_engine(engine)
-    _engines.append(engine)
-    return engine
+async def _migrated(url: str) -> AsyncIterator[Database]:
+    database = Database(url)
+    await migrations.upgrade_engine(database.engine)
+    OPEN.add(database)
+    yield database
+    OPEN.remove(database)
+    await database.dispose()
 
 
 @pytest.fixture(scope="session")
-async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await _migrated_engine(sqlite_url)
-    yield engine
-    await engine.dispose()
+async def sqlite_database(sqlite_url: str) -> AsyncIterator[Database]:
+    async for database in _migrated(sqlite_url):
+        yield database
 
 
 @pytest.fixture(scope="session")
-async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = await _migrated_engine(postgres_url)
-    yield engine
-    await engine.dispose()
+async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
+    async for database in _migrated(postgres_url):
+        yield database
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest) -> AsyncEngine:
+def database(request: pytest.FixtureRequest) -> Database:
     """The same test on SQLite and on PostgreSQL."""
-    found: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    found: Database = request.getfixturevalue(f"{request.param}_database")
     return found
 
 
@@ -104,19 +102,37 @@ UowFactory = Callable[[], AbstractUnitOfWork]
 
 
 @pytest.fixture(params=["fake", *BACKENDS])
-def uow_factory(request: pytest.FixtureRequest) -> UowFactory:
+def storage(request: pytest.FixtureRequest) -> str:
+    """Which implementation of the storage ports a contract test runs on."""
+    return str(request.param)
+
+
+@pytest.fixture
+def fake_store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def uow_factory(storage: str, fake_store: InMemoryStore, request: pytest.FixtureRequest) -> UowFactory:
     """Fresh units of work over one store: the fake, SQLite and PostgreSQL, same contract."""
-    if request.param == "fake":
-        store = InMemoryStore()
-        return lambda: FakeUnitOfWork(store)
-    engine: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
-    session_factory = build_session_factory(engine)
-    return lambda: SqlAlchemyUnitOfWork(session_factory)
+    if storage == "fake":
+        return lambda: FakeUnitOfWork(fake_store)
+    database: Database = request.getfixturevalue(f"{storage}_database")
+    return lambda: SqlAlchemyUnitOfWork(database)
 
 
-async def _empty_tables(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+@pytest.fixture
+def reads(storage: str, fake_store: InMemoryStore, request: pytest.FixtureRequest) -> AbstractReads:
+    """The read port over the same store as ``uow_factory``."""
+    if storage == "fake":
+        return InMemoryReads(fake_store)
+    database: Database = request.getfixturevalue(f"{storage}_database")
+    return SqlAlchemyReads(database)
+
+
+async def _empty_tables(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        if database.dialect == "postgresql":
             names = ", ".join(table.name for table in metadata.sorted_tables)
             await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
@@ -128,12 +144,8 @@ async def _empty_tables(engine: AsyncEngine) -> None:
 async def no_connection_leaks() -> AsyncIterator[None]:
     """Fail the test that leaves a connection checked out of any pool, then reset the data."""
     yield
-    leaks = {
-        engine.url.render_as_string(): checked_out(engine)
-        for engine in _engines
-        if checked_out(engine) != 0
-    }
+    leaks = OPEN.leaks()
     # A leaked connection may hold locks that would hang the clean-up, so report it first.
     assert not leaks, f"connections still checked out after the test: {leaks}"
-    for engine in _engines:
-        await _empty_tables(engine)
+    for database in OPEN:
+        await _empty_tables(database)

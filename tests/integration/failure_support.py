@@ -1,4 +1,4 @@
-"""What the fault-injection tests share: engines the leak guard checks, a client that reports
+"""What the fault-injection tests share: containers on a test's own database, a client that reports
 500s instead of raising them, session classes to hang hooks on, and raw-SQL probes.
 
 Every probe reads the database with plain SQL on a connection of its own, so a test never
@@ -22,16 +22,13 @@ from dependency_injector import providers
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.types import Message
 
-from adapters import database
-from adapters.database import PoolSettings, build_engine, build_session_factory
+from adapters.database import Database, UnitSession
 from entrypoints.container import Container
 from tests.api_support import assert_no_secrets, build_test_container
-from tests.integration import conftest
 
 # Long enough to absorb a loaded machine, short enough that a hang fails the test instead of
 # the run: every request a fault test sends is awaited under this bound.
@@ -44,42 +41,20 @@ async def bounded(awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, NO_HANG_SECONDS)
 
 
-@asynccontextmanager
-async def tracked_engine(url: str, pool: PoolSettings | None = None) -> AsyncIterator[AsyncEngine]:
-    """An engine of our own, registered with the leak guard for as long as it lives.
-
-    From a module-scoped fixture, the autouse guard checks it after every test. From a
-    function-scoped one the guard runs too late (after this is torn down), so leaving checks
-    it the same way first; either way the engine is disposed, so a connection a failure left
-    inside a transaction is closed (and rolled back by the server) before the guard's clean-up
-    runs into its locks.
-    """
-    engine = build_engine(url, pool=pool)
-    conftest._engines.append(engine)
-    try:
-        yield engine
-    finally:
-        leaked = checked_out(engine)
-        conftest._engines.remove(engine)
-        await engine.dispose()
-    assert leaked == 0, f"connections still checked out after the test: {leaked}"
-
-
-def container_on(engine: AsyncEngine, session_class: type[Session] | None = None) -> Container:
-    """The real test container on ``engine``; with ``session_class``, every unit of work's
+def container_on(database: Database, session_class: type[UnitSession] | None = None) -> Container:
+    """The real test container on ``database``; with ``session_class``, every unit of work's
     session is one of those (the production session options are kept as they are)."""
     container = build_test_container()
-    container.engine.override(providers.Object(engine))
+    container.database.override(providers.Object(database))
     if session_class is not None:
-        factory = build_session_factory(engine)
-        factory.configure(sync_session_class=session_class)
-        container.session_factory.override(providers.Object(factory))
+        database.sessions.configure(sync_session_class=session_class)
     return container
 
 
-def hookable_session_class() -> type[Session]:
-    """A fresh ``Session`` subclass: listeners put on it reach only the sessions it makes."""
-    return type("HookedSession", (Session,), {})
+def hookable_session_class() -> type[UnitSession]:
+    """A fresh subclass of the units' session class: listeners put on it reach only the
+    sessions it makes."""
+    return type("HookedSession", (UnitSession,), {})
 
 
 def reporting_client(app: FastAPI) -> httpx.AsyncClient:
@@ -92,15 +67,11 @@ def reporting_client(app: FastAPI) -> httpx.AsyncClient:
     )
 
 
-def checked_out(engine: AsyncEngine) -> int:
-    return database.checked_out(engine)
-
-
 @asynccontextmanager
-async def outside_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A new connection to ``engine``'s database that no pool ever saw: it shows what is
-    committed, and cannot be a pooled connection that a failure left inside a transaction."""
-    outsider = create_async_engine(engine.url, poolclass=NullPool)
+async def outside_connection(database: Database) -> AsyncIterator[AsyncConnection]:
+    """A new connection to the database that no pool ever saw: it shows what is committed,
+    and cannot be a pooled connection that a failure left inside a transaction."""
+    outsider = create_async_engine(database.url, poolclass=NullPool)
     try:
         async with outsider.connect() as connection:
             yield connection
@@ -108,33 +79,33 @@ async def outside_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
         await outsider.dispose()
 
 
-async def scalar(engine: AsyncEngine, sql: str) -> int:
+async def scalar(database: Database, sql: str) -> int:
     """A committed number, read from outside the pool under test."""
-    async with outside_connection(engine) as connection:
+    async with outside_connection(database) as connection:
         return int((await connection.execute(text(sql))).scalar_one())
 
 
-async def stock(engine: AsyncEngine) -> dict[str, int]:
+async def stock(database: Database) -> dict[str, int]:
     """Committed stock by SKU, read from outside the pool under test."""
-    async with outside_connection(engine) as connection:
+    async with outside_connection(database) as connection:
         rows = await connection.execute(text("SELECT sku, quantity FROM items"))
         return {row.sku: row.quantity for row in rows}
 
 
-async def assert_nothing_holds_the_database(engine: AsyncEngine) -> None:
+async def assert_nothing_holds_the_database(database: Database) -> None:
     """No connection is checked out, and none sits in a transaction inside the pool either:
     on PostgreSQL no session of the test database is ``idle in transaction``; on SQLite a
     newcomer can take the write lock at once."""
     # (helpers are not assert-rewritten: each assert carries its own message)
-    leaked = checked_out(engine)
+    leaked = database.checked_out()
     assert leaked == 0, f"{leaked} connection(s) still checked out"
-    if engine.dialect.name == "postgresql":
-        stuck = await backends_in_transaction(engine.url.render_as_string(False))
+    if database.dialect == "postgresql":
+        stuck = await backends_in_transaction(database.url.render_as_string(False))
         assert stuck == [], f"sessions left inside a transaction (pid, state, last query): {stuck}"
         return
-    database = engine.url.database
-    assert database is not None
-    async with aiosqlite.connect(database, timeout=0.5, isolation_level=None) as newcomer:
+    path = database.url.database
+    assert path is not None
+    async with aiosqlite.connect(path, timeout=0.5, isolation_level=None) as newcomer:
         try:
             await newcomer.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:

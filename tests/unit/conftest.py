@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.memory_repository import InMemoryStore
+from tests.fakes import InMemoryStore
 
 # What the application writes when it falls back to its defaults: the embedded SQLite database
 # (with its WAL files) and the development signing key. A unit test must create none of them.

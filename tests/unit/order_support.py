@@ -9,13 +9,12 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from adapters.memory_repository import InMemoryStore
 from domain.item import Item
 from domain.order import LineRequest, Order
 from domain.user import Role, User
 from service_layer.actor import Actor
 from service_layer.errors import TransientConflict
-from service_layer.fake_unit_of_work import FakeUnitOfWork
+from tests.fakes import FakeUnitOfWork, InMemoryStore
 from tests.unit.support import seed_one, snapshot
 
 
@@ -87,11 +86,6 @@ class ConflictingCommits(FakeUnitOfWork):
     def __init__(self, store: InMemoryStore, conflicts: int = 1) -> None:
         super().__init__(store)
         self.conflicts = conflicts
-        self.begins = 0
-
-    async def _begin(self) -> None:
-        self.begins += 1
-        await super()._begin()
 
     async def _commit(self) -> None:
         if self.conflicts > 0:

@@ -7,11 +7,10 @@ from typing import Any
 
 import factory
 
-from adapters.memory_repository import InMemoryStore
 from domain.item import Item
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services.items import NewItem
 from tests.factories import RUN, ItemFactory
+from tests.fakes import FakeUnitOfWork, InMemoryStore
 
 Row = tuple[str, str, str | None, Decimal, int]
 

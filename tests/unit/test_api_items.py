@@ -11,17 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 from fastapi import FastAPI
 
-from adapters.memory_repository import InMemoryStore
 from domain.item import MAX_PRICE, MAX_QUANTITY, SKU_PATTERN
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services.items import MAX_PAGE_SIZE
 from tests.api_support import api_client, build_test_container, make_account
 from tests.factories import item_payload
+from tests.fakes import InMemoryStore, use_fakes
 from tests.unit.support import item_id, seed, seed_one, snapshot
 
 ITEM_FIELDS = {"id", "sku", "title", "description", "price", "quantity"}
@@ -44,9 +42,9 @@ def app(container: Container) -> FastAPI:
 async def client(
     app: FastAPI, container: Container, store: InMemoryStore
 ) -> AsyncIterator[httpx.AsyncClient]:
-    # The app asks the container for a unit of work per request, so overriding the provider
-    # on the live app gives each test its own store.
-    with container.uow.override(providers.Factory(FakeUnitOfWork, store=store)):
+    # The app asks the container for a unit of work (and the read port) per request, so
+    # overriding the providers on the live app gives each test its own store.
+    with use_fakes(container, store):
         admin = await make_account(container, admin=True)
         async with api_client(app) as client:
             # Catalog writes need an admin (who may call what is tested in

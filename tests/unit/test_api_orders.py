@@ -17,13 +17,12 @@ import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
 
-from adapters.memory_repository import InMemoryStore
 from domain.order import MAX_LINE_QUANTITY, MAX_LINES
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services.orders import MAX_PAGE_SIZE
 from tests.api_support import Account, api_client, build_test_container, make_account
+from tests.fakes import InMemoryStore, use_fakes
 from tests.unit.order_support import ConflictingCommits, shelf, state, stock
 from tests.unit.support import item_id, seed
 
@@ -45,7 +44,7 @@ def app(container: Container) -> FastAPI:
 
 @pytest.fixture
 def fake_uow(container: Container, store: InMemoryStore) -> Iterator[None]:
-    with container.uow.override(providers.Factory(FakeUnitOfWork, store=store)):
+    with use_fakes(container, store):
         yield
 
 

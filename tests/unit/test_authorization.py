@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,17 +16,15 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from dependency_injector import providers
 from fastapi import FastAPI
 
-from adapters.memory_repository import InMemoryStore
 from adapters.tokens import JwtTokenCodec
 from entrypoints.container import Container
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services import users as user_services
 from tests.api_support import Account, api_client, build_test_container, new_password
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import item_payload
+from tests.fakes import FakeUnitOfWork, InMemoryStore, use_fakes
 
 PUBLIC, SIGNED_IN, ADMIN = "public", "signed-in", "admin"
 
@@ -68,10 +66,10 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def container(store: InMemoryStore) -> Container:
+def container(store: InMemoryStore) -> Iterator[Container]:
     container = build_test_container()
-    container.uow.override(providers.Factory(FakeUnitOfWork, store=store))
-    return container
+    with use_fakes(container, store):
+        yield container
 
 
 @pytest.fixture

@@ -13,23 +13,22 @@ import pytest
 from dependency_injector import providers
 from typer.testing import CliRunner, Result
 
-from adapters.memory_repository import InMemoryStore
 from domain.item import MAX_QUANTITY, SKU_PATTERN
 from entrypoints.cli import app
 from entrypoints.container import Container
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services.items import MAX_PAGE_SIZE
 from tests.api_support import build_test_container
 from tests.factories import item_payload
+from tests.fakes import InMemoryStore, use_fakes
 from tests.unit.support import item_id, seed, snapshot
 
 Run = Callable[..., Result]
 
 
-class RecordingEngine:
-    """Stands in for the engine, which the CLI disposes after every command.
+class RecordingDatabase:
+    """Stands in for the database, which the CLI disposes after every command.
 
-    Disposing a real, never-connected engine would be harmless, but building one calls
+    Disposing a real, never-connected database would be harmless, but building one calls
     ``start_mappers()``, which instruments ``Item`` for the rest of the process: items the fake
     stored before that can no longer be changed (an AttributeError from SQLAlchemy), so the
     outcome of a test would depend on which test ran first.
@@ -43,17 +42,14 @@ class RecordingEngine:
 
 
 @pytest.fixture
-def engine() -> RecordingEngine:
-    return RecordingEngine()
+def database() -> RecordingDatabase:
+    return RecordingDatabase()
 
 
 @pytest.fixture
-def container(store: InMemoryStore, engine: RecordingEngine) -> Iterator[Container]:
+def container(store: InMemoryStore, database: RecordingDatabase) -> Iterator[Container]:
     container = build_test_container()
-    with (
-        container.uow.override(providers.Factory(FakeUnitOfWork, store=store)),
-        container.engine.override(providers.Object(engine)),
-    ):
+    with use_fakes(container, store), container.database.override(providers.Object(database)):
         yield container
 
 
@@ -90,7 +86,7 @@ def seed_items(store: InMemoryStore, count: int = 1, **fields: object) -> list[l
 
 
 def test_items_add_stores_the_item_and_prints_it(
-    run: Run, store: InMemoryStore, engine: RecordingEngine
+    run: Run, store: InMemoryStore, database: RecordingDatabase
 ) -> None:
     payload = item_payload(price="19.9", quantity=3)
 
@@ -116,7 +112,7 @@ def test_items_add_stores_the_item_and_prints_it(
         new_id: (sku, payload["title"], payload["description"], Decimal("19.90"), 3)
     }
     assert table_rows(result.stdout) == [[str(new_id), sku, payload["title"], "19.90", "3"]]
-    assert engine.disposals == 1
+    assert database.disposals == 1
 
 
 def test_items_add_with_only_a_title_generates_a_sku(run: Run, store: InMemoryStore) -> None:
@@ -130,7 +126,7 @@ def test_items_add_with_only_a_title_generates_a_sku(run: Run, store: InMemorySt
 
 
 def test_items_add_with_a_taken_sku_exits_1_and_stores_nothing(
-    run: Run, store: InMemoryStore, engine: RecordingEngine
+    run: Run, store: InMemoryStore, database: RecordingDatabase
 ) -> None:
     seed_items(store, sku="CLI-TAKEN-1")
     before = snapshot(store)
@@ -142,7 +138,7 @@ def test_items_add_with_a_taken_sku_exits_1_and_stores_nothing(
     assert "CLI-TAKEN-1" in result.stderr
     assert table_rows(result.stdout) == []
     assert snapshot(store) == before
-    assert engine.disposals == 1
+    assert database.disposals == 1
 
 
 @pytest.mark.parametrize("price", ["abc", "1,50"])
@@ -233,7 +229,7 @@ def test_items_list_with_out_of_range_paging_exits_2(run: Run, args: tuple[str, 
 
 
 def test_items_restock_adds_to_stock_and_prints_the_item(
-    run: Run, store: InMemoryStore, engine: RecordingEngine
+    run: Run, store: InMemoryStore, database: RecordingDatabase
 ) -> None:
     (row,) = seed_items(store, quantity=4)
 
@@ -242,11 +238,11 @@ def test_items_restock_adds_to_stock_and_prints_the_item(
     assert result.exit_code == 0, result.output
     assert store.items[int(row[0])].quantity == 10
     assert table_rows(result.stdout) == [[*row[:4], "10"]]
-    assert engine.disposals == 1
+    assert database.disposals == 1
 
 
 def test_items_restock_unknown_item_exits_1_and_changes_nothing(
-    run: Run, store: InMemoryStore, engine: RecordingEngine
+    run: Run, store: InMemoryStore, database: RecordingDatabase
 ) -> None:
     seed_items(store)
     before = snapshot(store)
@@ -257,7 +253,7 @@ def test_items_restock_unknown_item_exits_1_and_changes_nothing(
     assert "error" in result.stderr
     assert "999" in result.stderr
     assert snapshot(store) == before
-    assert engine.disposals == 1  # the engine is disposed on the way out of a failure too
+    assert database.disposals == 1  # the database is disposed on the way out of a failure too
 
 
 @pytest.mark.parametrize("quantity", ["0", "many"])

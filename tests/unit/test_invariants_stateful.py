@@ -40,7 +40,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from adapters.memory_repository import InMemoryStore
 from domain.errors import (
     IdempotencyKeyReused,
     IllegalTransition,
@@ -53,10 +52,10 @@ from domain.errors import (
 from domain.order import LineRequest, OrderStatus
 from domain.user import Role, User
 from service_layer.actor import Actor
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from service_layer.services.items import ItemChanges, NewItem
+from tests.fakes import FakeUnitOfWork, InMemoryStore
 
 T = TypeVar("T")
 

@@ -10,15 +10,14 @@ from typing import Any
 
 import pytest
 
-from adapters.memory_repository import InMemoryStore
 from domain.errors import DuplicateSku, InvalidValue, UnknownItem
 from domain.item import MAX_QUANTITY, SKU_PATTERN
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services import items as services
 from service_layer.services.items import MAX_PAGE_SIZE, UNSET, ItemChanges
 from service_layer.unit_of_work import UnitOfWorkError
 from service_layer.views import ItemView
 from tests.factories import ItemFactory
+from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 from tests.unit.support import item_id, new_item, seed, seed_one, snapshot
 
 # --- add_item --------------------------------------------------------------------------------
@@ -157,9 +156,8 @@ async def test_update_item_names_a_sku_clash_that_storage_reports_unnamed(
 async def test_get_item_returns_a_view_of_the_stored_item(store: InMemoryStore) -> None:
     item = await seed_one(store)
     before = snapshot(store)
-    uow = FakeUnitOfWork(store)
 
-    view = await services.get_item(uow, item_id(item))
+    view = await services.get_item(InMemoryReads(store), item_id(item))
 
     assert view == ItemView(
         id=item_id(item),
@@ -169,32 +167,29 @@ async def test_get_item_returns_a_view_of_the_stored_item(store: InMemoryStore) 
         price=item.price,
         quantity=item.quantity,
     )
-    assert uow.commits == 0
     assert snapshot(store) == before
 
 
 async def test_get_unknown_item_raises_unknown_item(store: InMemoryStore) -> None:
     await seed(store, 2)
-    uow = FakeUnitOfWork(store)
 
     with pytest.raises(UnknownItem) as raised:
-        await services.get_item(uow, 999)
+        await services.get_item(InMemoryReads(store), 999)
 
     assert raised.value.item_id == 999
-    assert uow.commits == 0
 
 
 async def test_list_items_returns_all_items_in_id_order(store: InMemoryStore) -> None:
     items = await seed(store, 5)
 
-    views = await services.list_items(FakeUnitOfWork(store))
+    views = await services.list_items(InMemoryReads(store))
 
     assert [view.id for view in views] == [item_id(item) for item in items]
     assert [view.sku for view in views] == [item.sku for item in items]
 
 
 async def test_list_items_of_an_empty_catalog_is_empty(store: InMemoryStore) -> None:
-    assert await services.list_items(FakeUnitOfWork(store)) == []
+    assert await services.list_items(InMemoryReads(store)) == []
 
 
 @pytest.mark.parametrize(
@@ -215,7 +210,7 @@ async def test_list_items_pages_with_skip_and_limit(
 ) -> None:
     ids = [item_id(item) for item in await seed(store, 6)]
 
-    views = await services.list_items(FakeUnitOfWork(store), skip=skip, limit=limit)
+    views = await services.list_items(InMemoryReads(store), skip=skip, limit=limit)
 
     assert [view.id for view in views] == ids[expected]
 
@@ -223,8 +218,8 @@ async def test_list_items_pages_with_skip_and_limit(
 async def test_list_items_caps_the_page_at_the_maximum_size(store: InMemoryStore) -> None:
     ids = [item_id(item) for item in await seed(store, MAX_PAGE_SIZE + 5)]
 
-    views = await services.list_items(FakeUnitOfWork(store), limit=MAX_PAGE_SIZE * 10)
-    default = await services.list_items(FakeUnitOfWork(store))
+    views = await services.list_items(InMemoryReads(store), limit=MAX_PAGE_SIZE * 10)
+    default = await services.list_items(InMemoryReads(store))
 
     assert [view.id for view in views] == ids[:MAX_PAGE_SIZE]
     assert [view.id for view in default] == ids[:MAX_PAGE_SIZE]
@@ -383,7 +378,7 @@ async def test_delete_item_removes_only_that_item(store: InMemoryStore) -> None:
     assert uow.commits == 1
     assert snapshot(store) == {item_id(kept): before[item_id(kept)]}
     with pytest.raises(UnknownItem):
-        await services.get_item(FakeUnitOfWork(store), item_id(doomed))
+        await services.get_item(InMemoryReads(store), item_id(doomed))
 
 
 async def test_delete_unknown_item_raises_and_writes_nothing(store: InMemoryStore) -> None:
@@ -550,18 +545,6 @@ async def test_leaving_through_an_exception_discards_the_work(store: InMemorySto
 
     assert uow.commits == 0
     assert store.items == {}
-
-
-async def test_rollback_discards_what_the_block_did_so_far(store: InMemoryStore) -> None:
-    uow = FakeUnitOfWork(store)
-    async with uow:
-        await uow.items.add(ItemFactory(sku="DROPPED-1"))
-        await uow.rollback()
-        await uow.items.add(ItemFactory(sku="KEPT-1"))
-        await uow.commit()
-
-    assert uow.rollbacks == 1
-    assert [item.sku for item in store.items.values()] == ["KEPT-1"]
 
 
 async def test_commit_refuses_duplicate_skus_and_publishes_nothing(store: InMemoryStore) -> None:

@@ -11,11 +11,6 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.memory_repository import (
-    InMemoryIdempotencyRepository,
-    InMemoryItemRepository,
-    InMemoryStore,
-)
 from domain.errors import (
     IdempotencyKeyReused,
     IllegalTransition,
@@ -30,12 +25,17 @@ from domain.idempotency import KEY_MAX_LENGTH, IdempotencyRecord
 from domain.item import MAX_QUANTITY, Item
 from domain.order import MAX_LINE_QUANTITY, LineRequest, Order, OrderLine, OrderStatus
 from service_layer.actor import Actor
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services import items as item_services
 from service_layer.services import orders as services
 from service_layer.services.items import ItemChanges
 from service_layer.services.orders import MAX_PAGE_SIZE
 from service_layer.views import OrderLineView, OrderView
+from tests.fakes import FakeUnitOfWork, InMemoryReads
+from tests.fakes.repositories import (
+    InMemoryIdempotencyRepository,
+    InMemoryItemRepository,
+    InMemoryStore,
+)
 from tests.unit.order_support import add_user, counter, lines, shelf, state, stock
 from tests.unit.support import item_id
 
@@ -883,7 +883,7 @@ async def test_an_item_never_ordered_is_deleted_while_ordered_ones_stay(
     assert uow.commits == 1
     assert set(store.items) == {item_id(ordered)}
     with pytest.raises(UnknownItem):
-        await item_services.get_item(FakeUnitOfWork(store), item_id(spare))
+        await item_services.get_item(InMemoryReads(store), item_id(spare))
     # The order that names the remaining item is untouched and still cancellable.
     await services.cancel_order(FakeUnitOfWork(store), alice, placed.id)
     assert stock(store) == {"A-1": 5}

@@ -8,16 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.memory_repository import InMemoryStore
 from domain.errors import OutOfStock
 from domain.order import OrderStatus
-from service_layer import unit_of_work
 from service_layer.errors import TransientConflict
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.retry import DEFAULT_POLICY, RetryPolicy, retry_transient
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from tests.factories import ItemFactory
+from tests.fakes import FakeUnitOfWork, InMemoryStore
 from tests.unit.order_support import ConflictingCommits, add_user, counter, lines, state, stock
 from tests.unit.support import item_id, seed_one
 
@@ -56,20 +54,6 @@ async def test_a_use_case_that_conflicts_is_run_again_until_it_succeeds() -> Non
     assert result == "done with x"
     assert flaky.calls == ["x", "x", "x"]
     assert retries("flaky_use_case") == before + 2
-
-
-async def test_a_conflict_raised_under_its_unit_of_work_name_is_retried() -> None:
-    """Adapters raise the conflict as ``service_layer.unit_of_work.TransientConflict``."""
-    attempts = 0
-
-    async def adapter_use_case() -> int:
-        nonlocal attempts
-        attempts += 1
-        if attempts == 1:
-            raise unit_of_work.TransientConflict("deadlock detected")
-        return attempts
-
-    assert await retry_transient(FAST)(adapter_use_case)() == 2
 
 
 async def test_a_use_case_that_succeeds_at_once_runs_once_and_counts_no_retry() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory_repository import InMemoryStore
 from adapters.passwords import Argon2PasswordHasher
 from domain.errors import EmailTaken, InvalidCredentials, InvalidValue, UnknownUser
 from domain.user import Role
-from service_layer.fake_unit_of_work import FakeUnitOfWork
 from service_layer.services import users as services
+from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 
 PASSWORD = "correct horse battery"
 
@@ -102,7 +101,7 @@ async def test_an_inactive_user_cannot_log_in(
             FakeUnitOfWork(store), fast_hasher, "gone@example.com", PASSWORD
         )
     with pytest.raises(UnknownUser):
-        await services.get_active_user(FakeUnitOfWork(store), user_id)
+        await services.get_active_user(InMemoryReads(store), user_id)
 
 
 async def test_login_upgrades_a_hash_made_with_weaker_parameters(

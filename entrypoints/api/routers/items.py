@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from entrypoints.api.dependencies import UnitOfWork, get_container
+from entrypoints.api.dependencies import Reads, UnitOfWork
 from entrypoints.api.schemas import ErrorOut, ItemCreate, ItemOut, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
 from service_layer.services import items as services
@@ -39,12 +39,12 @@ async def create_item(body: ItemCreate, uow: UnitOfWork) -> ItemOut:
 
 @router.get("/", response_model=list[ItemOut])
 async def list_items(
-    uow: UnitOfWork,
+    reads: Reads,
     skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
 ) -> list[ItemOut]:
     return [
-        ItemOut.from_view(view) for view in await services.list_items(uow, skip=skip, limit=limit)
+        ItemOut.from_view(view) for view in await services.list_items(reads, skip=skip, limit=limit)
     ]
 
 
@@ -53,9 +53,9 @@ async def list_items(
     response_class=StreamingResponse,
     responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}},
 )
-async def export_items(request: Request) -> StreamingResponse:
+async def export_items(reads: Reads) -> StreamingResponse:
     """The whole catalog as NDJSON, streamed page by page (each page its own short read)."""
-    pages = services.export_items(get_container(request).uow)
+    pages = services.export_items(reads)
     # The first page is read before the response starts: if the database is unreachable the
     # client gets a 503, not a 200 with an empty body that looks like an empty catalog.
     first = await anext(pages, None)
@@ -75,8 +75,8 @@ def _ndjson(view: ItemView) -> bytes:
 
 
 @router.get("/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
-async def read_item(item_id: ItemId, uow: UnitOfWork) -> ItemOut:
-    return ItemOut.from_view(await services.get_item(uow, item_id))
+async def read_item(item_id: ItemId, reads: Reads) -> ItemOut:
+    return ItemOut.from_view(await services.get_item(reads, item_id))
 
 
 @router.put(

@@ -43,13 +43,9 @@ async def place_order(
 ) -> OrderOut:
     order = await services.place_order(uow, actor, body.to_lines(), idempotency_key=idempotency_key)
     container = get_container(request)
-    threshold = container.settings().low_stock_threshold
-    # Only when this sale left an item at or below the threshold (the service reports what it
-    # saw inside the transaction): most sales then cost no work after the response at all.
-    running_low = [item_id for item_id, left in order.stock_left if left <= threshold]
+    running_low = services.items_running_low(order, container.settings().low_stock_threshold)
     if running_low:
-        # After the response: a short unit of work of its own, never the request's. It reads
-        # the stock again, since other sales or restocks may have happened since.
+        # After the response, on the read port: never the request's session, which is closed.
         background.add_task(alert_low_stock, container, running_low)
     return OrderOut.from_view(order)
 

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import TypeVar
 
 from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.orm import idempotency_keys, items, order_lines, orders, users
-from adapters.repository import (
+from domain.errors import UnknownItem, UnknownOrder, UnknownUser
+from domain.idempotency import IdempotencyRecord
+from domain.item import Item
+from domain.order import Order
+from domain.user import User
+from service_layer.repositories import (
     AbstractIdempotencyRepository,
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
-from domain.idempotency import IdempotencyRecord
-from domain.item import Item
-from domain.order import Order
-from domain.user import User
+
+T = TypeVar("T")
 
 
 @cache
@@ -42,75 +46,84 @@ def _locking_select(column: str) -> Select[Item]:
 
 class SqlAlchemyItemRepository(AbstractItemRepository):
     def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
         self._session = session
 
-    async def _add(self, item: Item) -> None:
+    async def add(self, item: Item) -> None:
         self._session.add(item)
 
-    async def _get(self, item_id: int, *, for_update: bool) -> Item | None:
-        # with_for_update is ignored by SQLite, whose write transactions hold the database lock.
-        return await self._session.get(Item, item_id, with_for_update=for_update or None)
+    async def get(self, item_id: int) -> Item:
+        return _found(await self._session.get(Item, item_id), UnknownItem(item_id))
 
-    async def _list(self, *, skip: int, limit: int, after_id: int | None) -> Sequence[Item]:
+    async def get_for_update(self, item_id: int) -> Item:
+        # with_for_update is ignored by SQLite, whose write transactions hold the database lock.
+        item = await self._session.get(Item, item_id, with_for_update=True)
+        return _found(item, UnknownItem(item_id))
+
+    async def list(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> Sequence[Item]:
         statement = select(Item).order_by(items.c.id).offset(skip).limit(limit)
         if after_id is not None:
             statement = statement.where(items.c.id > after_id)
         return (await self._session.scalars(statement)).all()
 
-    async def _delete(self, item: Item) -> None:
-        await self._session.delete(item)
+    async def lock_by_skus(self, skus: Sequence[str]) -> Sequence[Item]:
+        values = sorted(set(skus))
+        return (await self._session.scalars(_locking_select("sku"), {"values": values})).all()
 
-    async def _lock(
-        self, *, skus: Sequence[str] | None, ids: Sequence[int] | None
-    ) -> Sequence[Item]:
-        values: list[str] | list[int]
-        if skus is not None:
-            statement, values = _locking_select("sku"), list(skus)
-        else:
-            statement, values = _locking_select("id"), list(ids or ())
-        return (await self._session.scalars(statement, {"values": values})).all()
+    async def lock_by_ids(self, item_ids: Sequence[int]) -> Sequence[Item]:
+        values = sorted(set(item_ids))
+        return (await self._session.scalars(_locking_select("id"), {"values": values})).all()
+
+    async def delete(self, item: Item) -> None:
+        await self._session.delete(item)
 
 
 class SqlAlchemyUserRepository(AbstractUserRepository):
     def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
         self._session = session
 
-    async def _add(self, user: User) -> None:
+    async def add(self, user: User) -> None:
         self._session.add(user)
 
-    async def _get(self, user_id: int) -> User | None:
-        return await self._session.get(User, user_id)
+    async def get(self, user_id: int) -> User:
+        return _found(await self._session.get(User, user_id), UnknownUser(user_id))
 
-    async def _get_by_email(self, email: str) -> User | None:
+    async def get_by_email(self, email: str) -> User | None:
         statement = select(User).where(users.c.email == email)
         return (await self._session.scalars(statement)).one_or_none()
 
 
 class SqlAlchemyOrderRepository(AbstractOrderRepository):
     def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
         self._session = session
 
-    async def _add(self, order: Order) -> None:
+    async def add(self, order: Order) -> None:
         self._session.add(order)
         # Flushed now so the id exists for whatever else this unit records (an idempotency
         # key); the statements would be sent at commit anyway, so this costs no round trip.
         await self._session.flush()
 
-    async def _get(self, order_id: int, *, for_update: bool) -> Order | None:
-        return await self._session.get(
-            Order, order_id, with_for_update=for_update or None, populate_existing=for_update
-        )
+    async def get(self, order_id: int) -> Order:
+        return _found(await self._session.get(Order, order_id), UnknownOrder(order_id))
 
-    async def _list(self, *, customer_id: int | None, skip: int, limit: int) -> Sequence[Order]:
+    async def get_for_update(self, order_id: int) -> Order:
+        # populate_existing: a row locked now shows its latest committed values, even if
+        # this session loaded it earlier.
+        order = await self._session.get(
+            Order, order_id, with_for_update=True, populate_existing=True
+        )
+        return _found(order, UnknownOrder(order_id))
+
+    async def list(
+        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+    ) -> Sequence[Order]:
         statement = select(Order).order_by(orders.c.id.desc()).offset(skip).limit(limit)
         if customer_id is not None:
             statement = statement.where(orders.c.customer_id == customer_id)
         return (await self._session.scalars(statement)).all()
 
-    async def _exists_for_item(self, item_id: int) -> bool:
+    async def exists_for_item(self, item_id: int) -> bool:
         statement = select(exists().where(order_lines.c.item_id == item_id))
         return bool(await self._session.scalar(statement))
 
@@ -127,3 +140,9 @@ class SqlAlchemyIdempotencyRepository(AbstractIdempotencyRepository):
 
     async def add(self, record: IdempotencyRecord) -> None:
         self._session.add(record)
+
+
+def _found(row: T | None, missing: Exception) -> T:
+    if row is None:
+        raise missing
+    return row

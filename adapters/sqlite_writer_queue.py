@@ -1,10 +1,11 @@
 """One SQLite writer at a time, queued where waiting is cheap and fair instead of in SQLite.
 
-Every unit of work on SQLite starts with ``BEGIN IMMEDIATE`` (see ``database``), so only one
+Every unit of work on SQLite starts with ``BEGIN IMMEDIATE`` (see ``adapters.sqlite``), so only one
 can be open in the whole database at a time anyway. Left to SQLite, the others wait in its
 busy handler, which polls the lock with sleeps of up to 100 ms: a waiter that wakes just after
 the lock was taken again sleeps once more, so who gets in next is luck, and under 32 writers
-the slowest waited for seconds (bench/README.md: p99 1.7 s, and busy timeouts).
+the slowest waited for seconds, and some ran into the busy timeout
+(docs/session-lifecycle.md has the figures).
 
 So a unit of work first takes its turn here, in two steps:
 
@@ -16,7 +17,7 @@ So a unit of work first takes its turn here, in two steps:
    the next without anyone polling for it.
 
 Once through both, ``BEGIN IMMEDIATE`` finds the database free (unless a program that does not
-use this gate holds it, in which case SQLite's busy timeout still applies). Both steps give up
+use this queue holds it, in which case SQLite's busy timeout still applies). Both steps give up
 after the busy timeout, and the unit of work reports what SQLite would have: database locked.
 A process that dies holding the file lock loses it with its file descriptors. Database paths
 given as ``file:`` URIs get no file lock (nor a reader): only plain paths are known files.
@@ -31,9 +32,6 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 try:
     import fcntl
@@ -93,31 +91,26 @@ class _FileLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-class WriterGate:
-    """The turn-taking for one SQLite database's write lock, as seen from one process."""
+class WriterQueue:
+    """The turn-taking for one SQLite database's write lock, as seen from one process.
+
+    Like the ``AsyncEngine`` it sits beside, it serves one event loop at a time: ``reset()``
+    (called by ``Database.dispose()``) lets the next loop start afresh, as a disposed
+    engine's pool does.
+    """
 
     def __init__(self, timeout: float, lock_file: Path | None) -> None:
         self.timeout = timeout  # as long as SQLite's own busy timeout would wait
-        # One asyncio lock per event loop: an asyncio.Lock belongs to the loop that first
-        # waits on it, and a process may run loops one after another over the same engine (a
-        # CLI, a test session). Like SQLAlchemy's AsyncEngine itself, one engine serves one
-        # running loop at a time: two loops at once would share the file lock below.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
         self._file_lock = _FileLock(lock_file) if lock_file is not None else None
-
-    def _lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        # Made on first use: an asyncio.Lock belongs to the loop it first waits in.
+        self._lock: asyncio.Lock | None = None
 
     async def enter(self) -> bool:
         """Wait for this unit's turn; ``False`` if it did not come within the timeout."""
         deadline = time.monotonic() + self.timeout
-        lock = self._lock()
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        lock = self._lock
         try:
             await asyncio.wait_for(lock.acquire(), self.timeout)
         except TimeoutError:
@@ -136,20 +129,17 @@ class WriterGate:
     def leave(self) -> None:
         if self._file_lock is not None:
             self._file_lock.release()
-        self._lock().release()
+        if self._lock is not None:
+            self._lock.release()
+
+    def reset(self) -> None:
+        """Forget the in-process queue, for use from another event loop (nobody may be in it)."""
+        self._lock = None
 
 
-_gates: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
-
-
-def install(engine: AsyncEngine, timeout: float, database_file: Path | None) -> None:
-    """Give ``engine`` its gate; with ``database_file``, also the cross-process file lock."""
-    lock_file = None
-    if database_file is not None and fcntl is not None:
-        lock_file = database_file.with_name(database_file.name + "-writer.lock")
-    _gates[engine.sync_engine] = WriterGate(timeout, lock_file)
-
-
-def gate_for(engine: AsyncEngine) -> WriterGate | None:
-    """The engine's writer gate: SQLite engines built by ``build_engine`` have one."""
-    return _gates.get(engine.sync_engine)
+def lock_file_for(database_file: Path | None) -> Path | None:
+    """Where writers of ``database_file`` take turns across processes; ``None`` where there is
+    no known file, or no ``flock`` (not POSIX: writers of one process still queue)."""
+    if database_file is None or fcntl is None:
+        return None
+    return database_file.with_name(database_file.name + "-writer.lock")

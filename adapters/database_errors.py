@@ -1,5 +1,5 @@
-"""What can go wrong with the database, in one place: how each failure is classified, which
-are retried, and (in ``entrypoints/api/errors.py``) what a client is told.
+"""What can go wrong with the database, classified in one place into the service layer's
+errors (``service_layer/errors.py``) and the domain errors that constraints stand for.
 
 - serialization failure (40001), deadlock (40P01): ``TransientConflict``; the retry runner
   runs the whole use case again, up to 5 times; still failing: 503 + Retry-After.
@@ -10,10 +10,9 @@ are retried, and (in ``entrypoints/api/errors.py``) what a client is told.
 - a unique violation on a known constraint: the domain error it stands for; 409.
 - anything else: not translated; a 500 (a bug to fix, never a client error).
 
-Why connection loss is not retried here: if the connection died during COMMIT, the outcome
-is unknown, and running a purchase again could buy twice. The client retries instead, with an
-``Idempotency-Key`` where it matters; a transient conflict, by contrast, is a guaranteed
-rollback, so running the whole unit again is always safe.
+Why connection loss is not retried: if the connection died during COMMIT, the outcome is
+unknown, and running a purchase again could buy twice. A transient conflict, by contrast, is
+a guaranteed rollback, so running the whole unit again is always safe.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from adapters import integrity
+from domain.errors import DomainError, DuplicateSku, EmailTaken, IdempotencyKeyTaken
 from service_layer.errors import DatabaseUnavailable, TransientConflict
 
 # PostgreSQL SQLSTATEs: the server gave up on this transaction to let another one through.
@@ -29,12 +28,29 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 # The server is going away or not there yet (admin_shutdown, crash_shutdown, cannot_connect_now).
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
+# Constraint name (from adapters.orm's naming convention) -> the domain error it stands for.
+UNIQUE_VIOLATIONS: dict[str, type[DomainError]] = {
+    "uq_items_sku": DuplicateSku,
+    "uq_users_email": EmailTaken,
+    "pk_idempotency_keys": IdempotencyKeyTaken,
+}
+# SQLite reports columns, not constraint names: "UNIQUE constraint failed: items.sku".
+_SQLITE_COLUMNS = {
+    "items.sku": "uq_items_sku",
+    "users.email": "uq_users_email",
+    "idempotency_keys.customer_id, idempotency_keys.key": "pk_idempotency_keys",
+}
+
 
 def classify(error: BaseException) -> Exception | None:
-    """The exception a unit of work should raise instead of ``error``, or ``None`` to keep it."""
+    """The exception to raise instead of ``error``, or ``None`` to let ``error`` through.
+
+    ``None`` for anything that is not a driver or pool error, including an error classified
+    already, so classifying twice changes nothing.
+    """
     if isinstance(error, IntegrityError):
-        translated = integrity.translate(error)
-        return None if translated is error else translated
+        name = constraint_name(error)
+        return UNIQUE_VIOLATIONS[name]() if name in UNIQUE_VIOLATIONS else None
     if isinstance(error, PoolTimeout):
         return DatabaseUnavailable("no database connection became free in time")
     if isinstance(error, DBAPIError):
@@ -52,6 +68,20 @@ def classify(error: BaseException) -> Exception | None:
     if isinstance(error, OSError | ConnectionError):
         # Raised by the driver while connecting (refused, reset, DNS): nothing was sent.
         return DatabaseUnavailable(f"cannot connect to the database: {error}")
+    return None
+
+
+def constraint_name(error: IntegrityError) -> str | None:
+    driver_error = error.orig
+    # asyncpg's exception is chained behind SQLAlchemy's adapted DBAPI error.
+    for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
+        name = getattr(candidate, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+    message = str(driver_error)
+    for column, name in _SQLITE_COLUMNS.items():
+        if f"UNIQUE constraint failed: {column}" in message:
+            return name
     return None
 
 

@@ -1,4 +1,4 @@
-"""In-memory repositories with transactional semantics, for fast tests and scripts.
+"""In-memory repositories with transactional semantics, for fast tests.
 
 The committed state lives in an ``InMemoryStore`` shared by every unit of work that uses it;
 each unit works on private copies and publishes only what it changed on commit, so "no
@@ -18,17 +18,25 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from adapters.repository import (
+from domain.errors import (
+    DomainError,
+    DuplicateSku,
+    EmailTaken,
+    IdempotencyKeyTaken,
+    UnknownItem,
+    UnknownOrder,
+    UnknownUser,
+)
+from domain.idempotency import IdempotencyRecord
+from domain.item import Item
+from domain.order import Order
+from domain.user import User
+from service_layer.repositories import (
     AbstractIdempotencyRepository,
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
-from domain.errors import DomainError, DuplicateSku, EmailTaken, IdempotencyKeyTaken
-from domain.idempotency import IdempotencyRecord
-from domain.item import Item
-from domain.order import Order
-from domain.user import User
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -108,68 +116,68 @@ class _Table(Generic[K, T]):
 
 class InMemoryItemRepository(AbstractItemRepository):
     def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
         self._store = store
         self.table: _Table[int, Item] = _Table(
             store.items, unique=lambda item: item.sku, on_duplicate=DuplicateSku
         )
 
-    async def _add(self, item: Item) -> None:
+    async def add(self, item: Item) -> None:
         if item.id is None:
             item.id = self._store.next_id("items")
         self.table.insert(item.id, item)
 
-    async def _get(self, item_id: int, *, for_update: bool) -> Item | None:
-        return self.table.rows.get(item_id)
+    async def get(self, item_id: int) -> Item:
+        return _found(self.table.rows.get(item_id), UnknownItem(item_id))
 
-    async def _list(self, *, skip: int, limit: int, after_id: int | None) -> Sequence[Item]:
+    async def get_for_update(self, item_id: int) -> Item:
+        return await self.get(item_id)  # no locks here: nothing runs concurrently
+
+    async def list(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> Sequence[Item]:
         rows = sorted(self.table.rows.values(), key=_by_id)
         if after_id is not None:
             rows = [item for item in rows if _by_id(item) > after_id]
         return rows[skip : skip + limit]
 
-    async def _delete(self, item: Item) -> None:
+    async def lock_by_skus(self, skus: Sequence[str]) -> Sequence[Item]:
+        wanted = set(skus)
+        return sorted((i for i in self.table.rows.values() if i.sku in wanted), key=_by_id)
+
+    async def lock_by_ids(self, item_ids: Sequence[int]) -> Sequence[Item]:
+        wanted = set(item_ids)
+        return sorted((i for i in self.table.rows.values() if i.id in wanted), key=_by_id)
+
+    async def delete(self, item: Item) -> None:
         if item.id is not None:
             self.table.rows.pop(item.id, None)
-
-    async def _lock(
-        self, *, skus: Sequence[str] | None, ids: Sequence[int] | None
-    ) -> Sequence[Item]:
-        found = [
-            item
-            for item in self.table.rows.values()
-            if (skus is None or item.sku in skus) and (ids is None or item.id in ids)
-        ]
-        return sorted(found, key=_by_id)
 
 
 class InMemoryUserRepository(AbstractUserRepository):
     def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
         self._store = store
         self.table: _Table[int, User] = _Table(
             store.users, unique=lambda user: user.email, on_duplicate=EmailTaken
         )
 
-    async def _add(self, user: User) -> None:
+    async def add(self, user: User) -> None:
         if user.id is None:
             user.id = self._store.next_id("users")
         self.table.insert(user.id, user)
 
-    async def _get(self, user_id: int) -> User | None:
-        return self.table.rows.get(user_id)
+    async def get(self, user_id: int) -> User:
+        return _found(self.table.rows.get(user_id), UnknownUser(user_id))
 
-    async def _get_by_email(self, email: str) -> User | None:
+    async def get_by_email(self, email: str) -> User | None:
         return next((user for user in self.table.rows.values() if user.email == email), None)
 
 
 class InMemoryOrderRepository(AbstractOrderRepository):
     def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
         self._store = store
         self.table: _Table[int, Order] = _Table(store.orders, clone=_clone_order)
 
-    async def _add(self, order: Order) -> None:
+    async def add(self, order: Order) -> None:
         if order.id is None:
             order.id = self._store.next_id("orders")
         for line in order.lines:
@@ -177,10 +185,15 @@ class InMemoryOrderRepository(AbstractOrderRepository):
                 line.id = self._store.next_id("order_lines")
         self.table.insert(order.id, order)
 
-    async def _get(self, order_id: int, *, for_update: bool) -> Order | None:
-        return self.table.rows.get(order_id)
+    async def get(self, order_id: int) -> Order:
+        return _found(self.table.rows.get(order_id), UnknownOrder(order_id))
 
-    async def _list(self, *, customer_id: int | None, skip: int, limit: int) -> Sequence[Order]:
+    async def get_for_update(self, order_id: int) -> Order:
+        return await self.get(order_id)
+
+    async def list(
+        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+    ) -> Sequence[Order]:
         mine = [
             order
             for order in self.table.rows.values()
@@ -188,7 +201,7 @@ class InMemoryOrderRepository(AbstractOrderRepository):
         ]
         return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
 
-    async def _exists_for_item(self, item_id: int) -> bool:
+    async def exists_for_item(self, item_id: int) -> bool:
         return any(
             line.item_id == item_id for order in self.table.rows.values() for line in order.lines
         )
@@ -205,6 +218,12 @@ class InMemoryIdempotencyRepository(AbstractIdempotencyRepository):
 
     async def add(self, record: IdempotencyRecord) -> None:
         self.table.insert((record.customer_id, record.key), record)
+
+
+def _found(row: T | None, missing: Exception) -> T:
+    if row is None:
+        raise missing
+    return row
 
 
 def _by_id(row: Item | Order) -> int:

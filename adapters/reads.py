@@ -1,0 +1,67 @@
+"""The read port with SQLAlchemy Core: one statement per call, no ORM, no transaction.
+
+Statements are built once, with bound parameters, at import: building a ``select()`` costs
+more Python time per request than executing its cached compiled form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, select
+
+from adapters.database import Database
+from adapters.orm import items, users
+from service_layer.reads import AbstractReads
+from service_layer.views import ItemView, UserView
+
+_ITEMS = select(
+    items.c.id,
+    items.c.sku,
+    items.c.title,
+    items.c.description,
+    items.c.price_cents.label("price"),
+    items.c.quantity,
+)
+_ITEM_BY_ID = _ITEMS.where(items.c.id == bindparam("item_id"))
+_ITEMS_PAGE = _ITEMS.order_by(items.c.id).offset(bindparam("skip")).limit(bindparam("limit"))
+_ITEMS_PAGE_AFTER = (
+    _ITEMS.where(items.c.id > bindparam("after_id"))
+    .order_by(items.c.id)
+    .offset(bindparam("skip"))
+    .limit(bindparam("limit"))
+)
+_BY_IDS = _ITEMS.where(items.c.id.in_(bindparam("item_ids", expanding=True))).order_by(items.c.id)
+_USER_BY_ID = select(
+    users.c.id, users.c.email, users.c.role, users.c.is_active, users.c.created_at
+).where(users.c.id == bindparam("user_id"))
+
+
+class SqlAlchemyReads(AbstractReads):
+    """Runs each statement through ``Database.fetch_all``: outside any transaction, on the
+    database's read path (see ``adapters.database``)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def item(self, item_id: int) -> ItemView | None:
+        rows = await self._database.fetch_all(_ITEM_BY_ID, {"item_id": item_id})
+        return ItemView(**rows[0]) if rows else None
+
+    async def items(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> list[ItemView]:
+        if after_id is None:
+            rows = await self._database.fetch_all(_ITEMS_PAGE, {"skip": skip, "limit": limit})
+        else:
+            parameters = {"skip": skip, "limit": limit, "after_id": after_id}
+            rows = await self._database.fetch_all(_ITEMS_PAGE_AFTER, parameters)
+        return [ItemView(**row) for row in rows]
+
+    async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
+        parameters = {"item_ids": sorted(set(item_ids))}
+        return [ItemView(**row) for row in await self._database.fetch_all(_BY_IDS, parameters)]
+
+    async def user(self, user_id: int) -> UserView | None:
+        rows = await self._database.fetch_all(_USER_BY_ID, {"user_id": user_id})
+        return UserView(**rows[0]) if rows else None

@@ -1,0 +1,100 @@
+"""SQLite as Stockroom runs it: the zero-setup default, configured for a web server's load.
+
+What ``Database`` takes from here: an engine whose connections use WAL and wait (not fail)
+for the write lock, whose units of work ``BEGIN IMMEDIATE``, and which can run statements
+with no transaction at all (``NO_BEGIN``) for the read port. The writer queue
+(``sqlite_writer_queue``) and the sync reader (``sqlite_reader``) sit beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+# SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
+# committed in between, the upgrade fails at once with "database is locked" and busy_timeout
+# cannot help. BEGIN IMMEDIATE takes the lock up front, so writers queue instead of failing.
+_BEGIN_OPTION = "stockroom_sqlite_begin"
+_DEFAULT_BEGIN = "BEGIN IMMEDIATE"
+# Execution options for statements that need no transaction: not even a deferred BEGIN, so a
+# read never queues for the write lock.
+NO_BEGIN: dict[str, Any] = {_BEGIN_OPTION: None}
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_memory(url: URL) -> bool:
+    database = url.database or ""
+    return (
+        database in ("", ":memory:") or ":memory:" in database or url.query.get("mode") == "memory"
+    )
+
+
+def plain_file(url: URL) -> Path | None:
+    """The database file, when the URL names one by a plain path (not memory, not a ``file:``
+    URI, whose path and options SQLite itself interprets)."""
+    database = url.database or ""
+    if is_memory(url) or database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(database)
+
+
+def configure_connection(dbapi_connection: Any, *, busy_timeout_ms: int) -> None:
+    """Per connection, for the async engine and the sync reader alike."""
+    # Take transaction control away from the sqlite3 module so that our BEGIN is the one.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough under WAL, much faster
+    finally:
+        cursor.close()
+
+
+def create_engine(
+    url: URL,
+    *,
+    pool_size: int,
+    max_overflow: int,
+    pool_timeout: float,
+    busy_timeout_ms: int,
+    echo: bool,
+) -> AsyncEngine:
+    # A file gets the same fixed-size queue pool as a server (each aiosqlite connection is a
+    # thread, so churn costs here too); an in-memory database keeps SQLAlchemy's single
+    # shared connection, since each new connection would be a new, empty database.
+    sizing: dict[str, Any] = {}
+    if not is_memory(url):
+        sizing = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout,
+        }
+    engine = create_async_engine(
+        url,
+        # sqlite3's own timeout is the busy handler for the connection: wait, don't fail.
+        connect_args={"timeout": busy_timeout_ms / 1000},
+        echo=echo,
+        **sizing,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        configure_connection(dbapi_connection, busy_timeout_ms=busy_timeout_ms)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        begin = connection.get_execution_options().get(_BEGIN_OPTION, _DEFAULT_BEGIN)
+        if begin is not None:
+            connection.exec_driver_sql(begin)
+
+    return engine

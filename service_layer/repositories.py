@@ -1,0 +1,96 @@
+"""The repository ports: what a use case may ask of storage, one repository per aggregate.
+
+Implementations: ``adapters.repositories`` (SQLAlchemy) and ``tests/fakes`` (in memory); both
+pass the same contract suite (``tests/integration/test_repository_contract.py``). A lookup of
+something that does not exist raises the domain's ``Unknown*`` error, never returns ``None``,
+except where absence is a normal answer (``get_by_email``, idempotency keys).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from domain.idempotency import IdempotencyRecord
+from domain.item import Item
+from domain.order import Order
+from domain.user import User
+
+
+class AbstractItemRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, item: Item) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, item_id: int) -> Item:
+        """The item, or ``UnknownItem``."""
+
+    @abc.abstractmethod
+    async def get_for_update(self, item_id: int) -> Item:
+        """Like ``get``, but the row stays locked against other writers until the unit ends."""
+
+    @abc.abstractmethod
+    async def list(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> Sequence[Item]:
+        """In id order. ``after_id`` pages by key (stable while rows come and go), ``skip``
+        by offset (what the classic CRUD contract offers)."""
+
+    @abc.abstractmethod
+    async def lock_by_skus(self, skus: Sequence[str]) -> Sequence[Item]:
+        """The items with these SKUs (missing ones are simply absent), locked in id order.
+
+        One fixed lock order for every caller is what keeps two orders over the same items,
+        listed in opposite orders, from deadlocking each other.
+        """
+
+    @abc.abstractmethod
+    async def lock_by_ids(self, item_ids: Sequence[int]) -> Sequence[Item]:
+        """The items with these ids (missing ones are absent), locked in id order."""
+
+    @abc.abstractmethod
+    async def delete(self, item: Item) -> None: ...
+
+
+class AbstractUserRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, user_id: int) -> User:
+        """The user, or ``UnknownUser``."""
+
+    @abc.abstractmethod
+    async def get_by_email(self, email: str) -> User | None:
+        """The user with this (already normalised) email, or ``None``."""
+
+
+class AbstractOrderRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, order: Order) -> None:
+        """Store a new order; its id (and its lines' ids) are assigned on return."""
+
+    @abc.abstractmethod
+    async def get(self, order_id: int) -> Order:
+        """The order with its lines, or ``UnknownOrder``."""
+
+    @abc.abstractmethod
+    async def get_for_update(self, order_id: int) -> Order:
+        """Like ``get``, with the order row locked until the unit ends."""
+
+    @abc.abstractmethod
+    async def list(
+        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+    ) -> Sequence[Order]:
+        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None."""
+
+    @abc.abstractmethod
+    async def exists_for_item(self, item_id: int) -> bool: ...
+
+
+class AbstractIdempotencyRepository(abc.ABC):
+    @abc.abstractmethod
+    async def get(self, customer_id: int, key: str) -> IdempotencyRecord | None: ...
+
+    @abc.abstractmethod
+    async def add(self, record: IdempotencyRecord) -> None: ...

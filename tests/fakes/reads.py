@@ -1,0 +1,37 @@
+"""The read port over an ``InMemoryStore``: committed state only, as the SQL reads see it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service_layer.reads import AbstractReads
+from service_layer.views import ItemView, UserView
+from tests.fakes.repositories import InMemoryStore
+
+
+class InMemoryReads(AbstractReads):
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def item(self, item_id: int) -> ItemView | None:
+        item = self._store.items.get(item_id)
+        return ItemView.from_domain(item) if item is not None else None
+
+    async def items(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> list[ItemView]:
+        ordered = sorted(self._store.items.items())
+        if after_id is not None:
+            ordered = [(item_id, item) for item_id, item in ordered if item_id > after_id]
+        return [ItemView.from_domain(item) for _, item in ordered[skip : skip + limit]]
+
+    async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
+        return [
+            ItemView.from_domain(self._store.items[item_id])
+            for item_id in sorted(set(item_ids))
+            if item_id in self._store.items
+        ]
+
+    async def user(self, user_id: int) -> UserView | None:
+        user = self._store.users.get(user_id)
+        return UserView.from_domain(user) if user is not None else None

@@ -1,0 +1,61 @@
+"""The databases an integration run opens, and the guard that no test leaks a connection.
+
+Every ``Database`` a test builds goes through ``open_database`` (or is one of the run's
+session-wide ones), so the autouse guard in ``conftest.py`` can check all of them after each
+test: a connection still checked out fails the test that left it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+from adapters.database import Database, PoolSettings
+
+
+class OpenDatabases:
+    """The databases alive right now, in the order they were opened."""
+
+    def __init__(self) -> None:
+        self._open: list[Database] = []
+
+    def add(self, database: Database) -> None:
+        self._open.append(database)
+
+    def remove(self, database: Database) -> None:
+        self._open.remove(database)
+
+    def __iter__(self) -> Iterator[Database]:
+        return iter(list(self._open))
+
+    def leaks(self) -> dict[str, int]:
+        """Connections still checked out, by database URL."""
+        return {
+            database.url.render_as_string(): database.checked_out()
+            for database in self
+            if database.checked_out() != 0
+        }
+
+
+OPEN = OpenDatabases()
+
+
+@asynccontextmanager
+async def open_database(url: str, pool: PoolSettings | None = None) -> AsyncIterator[Database]:
+    """A database of the test's own, watched by the leak guard for as long as it lives.
+
+    From a module-scoped fixture, the autouse guard checks it after every test. From a
+    function-scoped one the guard runs too late (after this is torn down), so leaving checks
+    it the same way first; either way it is disposed, so a connection a failure left inside a
+    transaction is closed (and rolled back by the server) before the guard's clean-up runs
+    into its locks.
+    """
+    database = Database(url, pool=pool or PoolSettings())
+    OPEN.add(database)
+    try:
+        yield database
+    finally:
+        leaked = database.checked_out()
+        OPEN.remove(database)
+        await database.dispose()
+    assert leaked == 0, f"connections still checked out after the test: {leaked}"
