@@ -42,9 +42,9 @@ except ImportError:  # not POSIX (Windows): writers of one process still queue i
 class _FileLock:
     """An exclusive ``flock`` on one file, waited for on a thread, never on the event loop.
 
-    The file stays open for as long as the engine exists (closed when the gate is garbage
-    collected), not just until ``dispose()``: closing it under a waiting thread could let that
-    thread lock, or unlock, whatever file next got the same descriptor number.
+    The file stays open for as long as the database object exists (closed when the queue is
+    garbage collected), not just until ``dispose()``: closing it under a waiting thread could
+    let that thread lock, or unlock, whatever file next got the same descriptor number.
     """
 
     def __init__(self, path: Path) -> None:
@@ -90,6 +90,19 @@ class _FileLock:
             self._wanted = False
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    @property
+    def waiting(self) -> bool:
+        with self._guard:
+            return self._wanted and not self._held
+
+    async def drained(self) -> None:
+        """Return once no wait is left on the thread (one given up on included)."""
+        await asyncio.get_running_loop().run_in_executor(self._waiter, _nothing)
+
+
+def _nothing() -> None:
+    pass
+
 
 class WriterQueue:
     """The turn-taking for one SQLite database's write lock, as seen from one process.
@@ -131,6 +144,17 @@ class WriterQueue:
             self._file_lock.release()
         if self._lock is not None:
             self._lock.release()
+
+    @property
+    def waiting_for_other_processes(self) -> bool:
+        """Whether a unit of this process is waiting for the file lock right now."""
+        return self._file_lock is not None and self._file_lock.waiting
+
+    async def drained(self) -> None:
+        """Return once a wait for the file lock that was given up on (timed out, cancelled)
+        has run its course: it took the lock when it came, and gave it straight back."""
+        if self._file_lock is not None:
+            await self._file_lock.drained()
 
     def reset(self) -> None:
         """Forget the in-process queue, for use from another event loop (nobody may be in it)."""

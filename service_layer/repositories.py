@@ -1,6 +1,6 @@
 """The repository ports: what a use case may ask of storage, one repository per aggregate.
 
-Implementations: ``adapters.repositories`` (SQLAlchemy) and ``tests/fakes`` (in memory); both
+Implementations: ``adapters.repositories`` and ``tests/fakes`` (in memory); both
 pass the same contract suite (``tests/integration/test_repository_contract.py``). A lookup of
 something that does not exist raises the domain's ``Unknown*`` error, never returns ``None``,
 except where absence is a normal answer (``get_by_email``, idempotency keys).

@@ -1,6 +1,6 @@
 """The Unit of Work port: one transaction, explicit commit, rollback by default.
 
-Why each rule, and how the SQLAlchemy unit (``adapters.unit_of_work``) keeps it:
+Why each rule, and how the real unit (``adapters.unit_of_work``) keeps it:
 ``docs/session-lifecycle.md``.
 """
 

@@ -4,7 +4,7 @@ The one body-size limit of the API, outermost: a body announced by ``Content-Len
 judged from the header (the server never delivers more than it announced); any other body
 (chunked, or with no length given) is read here up to the limit and handed on only if it fits.
 FastAPI's own ``max_body_size`` is not used: it wraps the app, every router and every route in
-two more layers each (paid by every request, measured in bench/README.md), and answers an
+two more layers each (paid by every request: docs/session-lifecycle.md), and answers an
 announced oversize in plain text where every error of this API is JSON.
 """
 

@@ -2,8 +2,8 @@
 
 Concurrency control is pessimistic: the item rows an order touches are locked
 (``SELECT ... FOR UPDATE``) in id order before stock is checked, so two purchases of the last
-unit serialise on the row and the second sees what the first left. The benchmark in
-``bench/`` compares this with SERIALIZABLE isolation; the note in the README says why.
+unit serialise on the row and the second sees what the first left. Why not SERIALIZABLE:
+docs/session-lifecycle.md.
 """
 
 from __future__ import annotations

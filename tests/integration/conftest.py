@@ -113,7 +113,9 @@ def fake_store() -> InMemoryStore:
 
 
 @pytest.fixture
-def uow_factory(storage: str, fake_store: InMemoryStore, request: pytest.FixtureRequest) -> UowFactory:
+def uow_factory(
+    storage: str, fake_store: InMemoryStore, request: pytest.FixtureRequest
+) -> UowFactory:
     """Fresh units of work over one store: the fake, SQLite and PostgreSQL, same contract."""
     if storage == "fake":
         return lambda: FakeUnitOfWork(fake_store)

@@ -10,26 +10,28 @@ import httpx
 import pytest
 from dependency_injector import providers
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.database import Database
 from entrypoints.api.app import create_app
 from tests.api_support import api_client, build_test_container, make_account
 from tests.factories import item_payload
+from tests.integration.failure_support import outside_connection
 
 
 @pytest.fixture
-async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+async def client(database: Database) -> AsyncIterator[httpx.AsyncClient]:
     container = build_test_container()
-    container.engine.override(providers.Object(engine))
+    container.database.override(providers.Object(database))
     admin = await make_account(container, admin=True)
     async with api_client(create_app(container)) as client:
         client.headers.update(admin.headers)  # catalog writes are an admin's
         yield client
 
 
-async def _rows(engine: AsyncEngine) -> list[dict[str, Any]]:
-    """The stored rows as the database has them (raw SQL: no type conversion by our mapping)."""
-    async with engine.connect() as connection:
+async def _rows(database: Database) -> list[dict[str, Any]]:
+    """The stored rows as the database has them (raw SQL: no type conversion by our mapping),
+    read on a connection of its own, outside the pool under test."""
+    async with outside_connection(database) as connection:
         result = await connection.execute(text("SELECT * FROM items ORDER BY id"))
         return [dict(row) for row in result.mappings()]
 
@@ -42,14 +44,14 @@ async def _create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]
 
 
 async def test_a_write_is_visible_to_the_very_next_read(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     created = await _create(client, sku="read-after-write", price=12.5, quantity=3)
 
     assert (await client.get(f"/items/{created['id']}")).json() == created
     assert created in (await client.get("/items/")).json()
     assert created["sku"] == "READ-AFTER-WRITE"
-    [row] = await _rows(engine)
+    [row] = await _rows(database)
     assert (row["sku"], row["price_cents"], row["quantity"]) == ("READ-AFTER-WRITE", 1250, 3)
 
 
@@ -62,7 +64,7 @@ async def test_minimal_item_gets_generated_sku_and_zero_defaults(client: httpx.A
 
 
 async def test_update_restock_delete_round_trip(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     created = await _create(client, quantity=2)
     item_url = f"/items/{created['id']}"
@@ -80,35 +82,35 @@ async def test_update_restock_delete_round_trip(
     deleted = await client.delete(item_url)
     assert (deleted.status_code, deleted.content) == (204, b"")
     assert (await client.get(item_url)).status_code == 404
-    assert await _rows(engine) == []
+    assert await _rows(database) == []
 
 
 async def test_duplicate_sku_is_409_and_leaves_the_original_alone(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     original = await _create(client, sku="ONE-OF-A-KIND")
-    before = await _rows(engine)
+    before = await _rows(database)
 
     response = await client.post("/items/", json=item_payload(sku="one-of-a-kind"))
 
     assert response.status_code == 409
     assert "ONE-OF-A-KIND" in response.json()["detail"]
-    assert await _rows(engine) == before
+    assert await _rows(database) == before
     assert (await client.get(f"/items/{original['id']}")).json() == original
 
 
 async def test_a_failed_update_changes_nothing_at_all(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     await _create(client, sku="TAKEN")
     victim = await _create(client, sku="VICTIM", title="Original title")
-    before = await _rows(engine)
+    before = await _rows(database)
 
     # The title change is valid, the SKU clash is not: the whole request must be refused.
     response = await client.put(f"/items/{victim['id']}", json={"title": "New", "sku": "taken"})
 
     assert response.status_code == 409
-    assert await _rows(engine) == before
+    assert await _rows(database) == before
 
 
 @pytest.mark.parametrize(
@@ -124,16 +126,16 @@ async def test_a_failed_update_changes_nothing_at_all(
     ],
 )
 async def test_invalid_input_is_422_and_stores_nothing(
-    client: httpx.AsyncClient, engine: AsyncEngine, body: dict[str, Any]
+    client: httpx.AsyncClient, database: Database, body: dict[str, Any]
 ) -> None:
     response = await client.post("/items/", json=body)
     assert response.status_code == 422
     assert isinstance(response.json()["detail"], list)
-    assert await _rows(engine) == []
+    assert await _rows(database) == []
 
 
 async def test_non_finite_price_is_422_not_500(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     for raw in (
         '{"title": "x", "price": Infinity}',
@@ -144,7 +146,7 @@ async def test_non_finite_price_is_422_not_500(
             "/items/", content=raw, headers={"content-type": "application/json"}
         )
         assert response.status_code == 422, raw
-    assert await _rows(engine) == []
+    assert await _rows(database) == []
 
 
 async def test_unknown_item_is_404_everywhere(client: httpx.AsyncClient) -> None:
@@ -159,13 +161,13 @@ async def test_unknown_item_is_404_everywhere(client: httpx.AsyncClient) -> None
 
 
 async def test_concurrent_creates_with_one_sku_store_exactly_one(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     body = item_payload(sku="RACE")
     responses = await asyncio.gather(*(client.post("/items/", json=body) for _ in range(10)))
     codes = sorted(response.status_code for response in responses)
     assert codes == [201] + [409] * 9
-    assert [row["sku"] for row in await _rows(engine)] == ["RACE"]
+    assert [row["sku"] for row in await _rows(database)] == ["RACE"]
 
 
 async def test_pagination(client: httpx.AsyncClient) -> None:

@@ -9,28 +9,35 @@ from pathlib import Path
 
 from dependency_injector import providers
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import build_engine
+from adapters.database import Database
 from entrypoints.api.app import create_app
 from tests.api_support import build_test_container
+from tests.integration.databases import open_database
 
 
-async def test_shutdown_disposes_the_engine(sqlite_url: str) -> None:
-    engine: AsyncEngine = build_engine(sqlite_url)
-    container = build_test_container()
-    container.engine.override(providers.Object(engine))
-    app = create_app(container)
+async def test_shutdown_disposes_the_database(sqlite_database: Database) -> None:
+    # A database of the app's own on the migrated file: the run's shared one stays open.
+    async with open_database(sqlite_database.url.render_as_string(False)) as database:
+        container = build_test_container()
+        container.database.override(providers.Object(database))
+        reads = container.reads()
+        app = create_app(container)
 
-    async with app.router.lifespan_context(app):
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        pool_while_running = engine.pool
-        assert pool_while_running.checkedin() == 1  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
+            # One connection of the units' engine, one of the SQLite reader's, both back home.
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            assert await reads.item(424242) is None
+            pools_while_running = database.pools()
+            assert len(pools_while_running) == 2
+            assert [pool.checkedin() for pool in pools_while_running] == [1, 1]
 
-    # dispose() closes every pooled connection and swaps in a fresh, empty pool.
-    assert engine.pool is not pool_while_running
-    assert pool_while_running.checkedin() == 0  # type: ignore[attr-defined]
+        # dispose() closes every pooled connection and swaps in fresh, empty pools.
+        assert all(
+            new is not old for new, old in zip(database.pools(), pools_while_running, strict=True)
+        )
+        assert [pool.checkedin() for pool in pools_while_running] == [0, 0]
 
 
 def test_the_worker_app_freezes_what_it_was_built_with(tmp_path: Path) -> None:

@@ -9,17 +9,18 @@ import httpx
 import pytest
 from dependency_injector import providers
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.database import Database
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import api_client, build_test_container, new_password
+from tests.integration.failure_support import outside_connection
 
 
 @pytest.fixture
-def container(engine: AsyncEngine) -> Container:
+def container(database: Database) -> Container:
     container = build_test_container()
-    container.engine.override(providers.Object(engine))
+    container.database.override(providers.Object(database))
     return container
 
 
@@ -29,14 +30,15 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _user_rows(engine: AsyncEngine) -> list[tuple[str, str, str]]:
-    async with engine.connect() as connection:
+async def _user_rows(database: Database) -> list[tuple[str, str, str]]:
+    """The stored users, read with raw SQL on a connection outside the pool under test."""
+    async with outside_connection(database) as connection:
         result = await connection.execute(text("SELECT email, role, password_hash FROM users"))
         return [(row.email, row.role, row.password_hash) for row in result]
 
 
 async def test_register_log_in_and_see_yourself(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     password = new_password()
     registered = await client.post(
@@ -53,7 +55,7 @@ async def test_register_log_in_and_see_yourself(
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     assert (await client.get("/users/me", headers=headers)).json() == body
 
-    [(email, role, password_hash)] = await _user_rows(engine)
+    [(email, role, password_hash)] = await _user_rows(database)
     assert (email, role) == ("ann@example.com", "customer")
     assert password_hash.startswith("$argon2id$")
 
@@ -75,7 +77,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(
 
 
 async def test_taken_email_is_409_whatever_its_case(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     first = await client.post(
         "/users/", json={"email": "cy@example.com", "password": new_password()}
@@ -84,7 +86,7 @@ async def test_taken_email_is_409_whatever_its_case(
         "/users/", json={"email": "CY@example.COM", "password": new_password()}
     )
     assert (first.status_code, again.status_code) == (201, 409)
-    assert len(await _user_rows(engine)) == 1
+    assert len(await _user_rows(database)) == 1
 
 
 @pytest.mark.parametrize(
@@ -97,17 +99,17 @@ async def test_taken_email_is_409_whatever_its_case(
     ],
 )
 async def test_invalid_registration_is_422_and_stores_nothing(
-    client: httpx.AsyncClient, engine: AsyncEngine, body: dict[str, str]
+    client: httpx.AsyncClient, database: Database, body: dict[str, str]
 ) -> None:
     response = await client.post("/users/", json=body)
     assert response.status_code == 422
-    assert await _user_rows(engine) == []
+    assert await _user_rows(database) == []
 
 
 async def test_concurrent_registrations_of_one_email_make_exactly_one_account(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     body = {"email": "race@example.com", "password": new_password()}
     responses = await asyncio.gather(*(client.post("/users/", json=body) for _ in range(2)))
     assert sorted(response.status_code for response in responses) == [201, 409]
-    assert len(await _user_rows(engine)) == 1
+    assert len(await _user_rows(database)) == 1

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.integration.conftest import POSTGRES_URL, _asyncpg_dsn, postgres_unavailable
+from tests.integration.conftest import POSTGRES_URL, postgres_unavailable
+from tests.integration.failure_support import asyncpg_dsn
 
 STOCKROOM = str(Path(sys.executable).parent / "stockroom")
 
@@ -67,18 +68,27 @@ def test_script_round_trip_on_sqlite(tmp_path: Path) -> None:
     assert "Again" not in listed.stdout
     assert "2.50" in listed.stdout
     assert "10" in listed.stdout
+    # The one row, cell by cell: the restock added to the stock the item was created with.
+    [row] = [line for line in listed.stdout.splitlines() if "Widget" in line]
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == [
+        "1",
+        "W-1",
+        "Widget",
+        "2.50",
+        "10",
+    ]
 
 
 @pytest.mark.postgres
 async def test_serve_refuses_a_postgres_schema_that_is_not_migrated() -> None:
     name = f"stockroom_test_cli_{uuid.uuid4().hex[:10]}"
     try:
-        admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
+        admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
         postgres_unavailable(str(error))
-    await admin.execute(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
         refused = stockroom("serve", "--port", "1", url=url)
         assert refused.returncode == 1
         assert "stockroom db upgrade" in refused.stderr

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -59,6 +59,7 @@ HEALTHY_SECONDS = 2.0  # load before the outage
 DOWN_SECONDS = 3.0  # the cluster stays stopped this long
 RECOVERY_BOUND = 5.0  # requests must succeed again within this long of the database's return
 AFTER_RECOVERY_SECONDS = 3.0  # load kept up past that bound, to prove it holds
+LOAD_DEADLINE = 60.0  # the load must have been answered by then (a loaded machine is slow)
 REQUEST_TIMEOUT = 10.0  # seconds: an answer slower than this counts as a hang
 BACKOFF_AFTER_503 = 0.25  # a polite client waits (Retry-After is 1 s; shorter, to see recovery)
 
@@ -318,8 +319,22 @@ async def _pg_ctl(cluster: Cluster, *args: str) -> None:
     assert process.returncode == 0, f"pg_ctl {' '.join(args)}:\n{output.decode()}"
 
 
-async def _restart_database(cluster: Cluster, timeline: Timeline, stop_mode: str) -> None:
+async def _answered(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition()`` holds; fail after ``LOAD_DEADLINE`` seconds."""
+    deadline = time.monotonic() + LOAD_DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {LOAD_DEADLINE}s")
+        await asyncio.sleep(0.05)
+
+
+async def _restart_database(
+    cluster: Cluster, timeline: Timeline, stop_mode: str, outcomes: list[Outcome]
+) -> None:
+    # A healthy spell of load, lasting until every client could have been answered at least
+    # once: the outage must interrupt a server that was working.
     await asyncio.sleep(HEALTHY_SECONDS)
+    await _answered(lambda: len(outcomes) >= CLIENTS, "answers before the outage")
     timeline.stopping = time.monotonic()
     await _pg_ctl(cluster, "-m", stop_mode, "-w", "-t", "60", "stop")
     timeline.stopped = time.monotonic()
@@ -327,7 +342,15 @@ async def _restart_database(cluster: Cluster, timeline: Timeline, stop_mode: str
     timeline.starting = time.monotonic()
     await _pg_ctl(cluster, "-w", "-t", "60", "start")
     timeline.back = time.monotonic()
-    timeline.finish = timeline.back + RECOVERY_BOUND + AFTER_RECOVERY_SECONDS
+    # The load goes on past the recovery bound, until enough requests sent after it have
+    # been answered to judge the recovery by.
+    recovered_by = timeline.back + RECOVERY_BOUND
+    await asyncio.sleep(RECOVERY_BOUND + AFTER_RECOVERY_SECONDS)
+    await _answered(
+        lambda: sum(o.started >= recovered_by for o in outcomes) >= CLIENTS,
+        "answers to requests sent after the recovery bound",
+    )
+    timeline.finish = time.monotonic()
 
 
 async def _token(client: httpx.AsyncClient, email: str, password: str) -> str:
@@ -369,10 +392,12 @@ async def test_orders_survive_a_database_restart_under_load(
 
         timeline = Timeline()
         outcomes: list[Outcome] = []
-        await asyncio.gather(
-            _restart_database(cluster, timeline, stop_mode),
-            *(_buyer(n, client, buyer, timeline, outcomes) for n in range(CLIENTS)),
-        )
+        # A task group: if the restart fails, the buyers are cancelled instead of loading
+        # the server for ever (their loop ends only once the restart sets the finish).
+        async with asyncio.TaskGroup() as load:
+            load.create_task(_restart_database(cluster, timeline, stop_mode, outcomes))
+            for n in range(CLIENTS):
+                load.create_task(_buyer(n, client, buyer, timeline, outcomes))
         outcomes.sort(key=lambda outcome: outcome.started)
         context = f"\nserver log:\n{server.log_tail()}\npostgres log:\n{cluster.log_tail()}"
 

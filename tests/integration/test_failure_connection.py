@@ -15,24 +15,24 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from adapters.database import PoolSettings
+from adapters.database import Database, PoolSettings
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account
+from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     backend_exists,
     backends_in_transaction,
     bounded,
-    checked_out,
     container_on,
     hookable_session_class,
     reporting_client,
     scalar,
     stock,
-    tracked_engine,
 )
 
 pytestmark = pytest.mark.postgres
@@ -41,21 +41,22 @@ UNAVAILABLE = {"detail": "the service is temporarily unavailable; retry shortly"
 
 
 @pytest.fixture
-async def pool(postgres_engine: AsyncEngine, postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    async with tracked_engine(postgres_url, PoolSettings(size=2, max_overflow=0)) as engine:
-        yield engine
+async def pool(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
+    async with open_database(postgres_url, PoolSettings(size=2, max_overflow=0)) as database:
+        yield database
 
 
 @pytest.fixture
-async def killer(postgres_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def killer(postgres_database: Database) -> AsyncIterator[AsyncConnection]:
     """A connection outside the pool under test, in autocommit: it never sits in a transaction."""
-    async with postgres_engine.connect() as connection:
+    async with postgres_database.engine.connect() as connection:
         yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class BackendKiller:
-    """Session hooks: record each transaction's backend pid; once armed, terminate the
-    backend of the first session that flushes, from the killer connection."""
+    """Pool and session hooks: record the backend pid of every connection the pool hands out
+    (units of work and the read port alike); once armed, terminate the backend of the first
+    session that flushes, from the killer connection."""
 
     def __init__(self, killer: AsyncConnection) -> None:
         self.killer = killer
@@ -63,12 +64,19 @@ class BackendKiller:
         self.pids: list[int] = []
         self.killed: list[int] = []
 
+    def checkout(
+        self, dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        # After the pool's own checkout check (registered when the engine was built), so a
+        # connection it discards is never recorded as handed out. No round trip: asyncpg
+        # knows its backend's pid from the start-up.
+        self.pids.append(int(dbapi_connection.driver_connection.get_server_pid()))
+
     def after_begin(
         self, session: Session, _transaction: SessionTransaction, connection: Connection
     ) -> None:
         pid = int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
         session.info["backend_pid"] = pid
-        self.pids.append(pid)
 
     def after_flush(self, session: Session, _flush_context: object) -> None:
         if not self.armed:
@@ -89,7 +97,8 @@ def backend_killer(killer: AsyncConnection) -> BackendKiller:
 
 
 @pytest.fixture
-def container(pool: AsyncEngine, backend_killer: BackendKiller) -> Container:
+def container(pool: Database, backend_killer: BackendKiller) -> Container:
+    event.listen(pool.engine.sync_engine, "checkout", backend_killer.checkout)
     session_class = hookable_session_class()
     event.listen(session_class, "after_begin", backend_killer.after_begin)
     event.listen(session_class, "after_flush", backend_killer.after_flush)
@@ -103,14 +112,14 @@ async def _create(client: Any, admin: Account, **body: Any) -> dict[str, Any]:
     return created
 
 
-async def _nothing_held(pool: AsyncEngine, postgres_url: str) -> None:
-    assert checked_out(pool) == 0
+async def _nothing_held(pool: Database, postgres_url: str) -> None:
+    assert pool.checked_out() == 0
     assert await backends_in_transaction(postgres_url) == []
 
 
 async def test_backend_killed_after_an_order_flushed_is_503_and_keeps_nothing(
     container: Container,
-    pool: AsyncEngine,
+    pool: Database,
     postgres_url: str,
     backend_killer: BackendKiller,
     admin: Account,
@@ -142,20 +151,20 @@ async def test_backend_killed_after_an_order_flushed_is_503_and_keeps_nothing(
     assert retried.status_code == 201, retried.text
     assert await stock(pool) == {"KILLED": 8}
     assert await scalar(pool, "SELECT count(*) FROM orders") == 1
-    assert backend_killer.pids, "the retry ran no transaction"
+    assert backend_killer.pids, "the retry used no connection"
     assert dead not in backend_killer.pids, "the dead connection was handed out again"
     await _nothing_held(pool, postgres_url)
 
 
 async def test_backend_killed_while_a_new_item_is_committed_is_503_and_keeps_nothing(
     container: Container,
-    pool: AsyncEngine,
+    pool: Database,
     postgres_url: str,
     backend_killer: BackendKiller,
     admin: Account,
 ) -> None:
-    """``add_item`` sends its INSERT from inside ``commit()``: the backend dies between that
-    flush and the COMMIT."""
+    """``add_item`` sends its INSERT from inside ``uow.commit()``, whose explicit flush comes
+    before the COMMIT: the backend dies between that flush and the COMMIT."""
     async with reporting_client(create_app(container)) as client:
         backend_killer.armed = True
         response = await bounded(
@@ -175,13 +184,14 @@ async def test_backend_killed_while_a_new_item_is_committed_is_503_and_keeps_not
 
     assert retried.status_code == 201, retried.text
     assert await stock(pool) == {"LOST": 0}
+    assert backend_killer.pids, "the retry used no connection"
     assert backend_killer.killed[0] not in backend_killer.pids
     await _nothing_held(pool, postgres_url)
 
 
 async def test_pooled_connections_killed_between_requests_are_replaced_unnoticed(
     container: Container,
-    pool: AsyncEngine,
+    pool: Database,
     postgres_url: str,
     backend_killer: BackendKiller,
     killer: AsyncConnection,
@@ -202,6 +212,8 @@ async def test_pooled_connections_killed_between_requests_are_replaced_unnoticed
 
     assert [response.status_code for response in responses] == [200, 200, 200]
     assert responses[0].json()["sku"] == "SURVIVOR"
+    # The reads run on the read port, outside any session: the pool's checkouts show them.
+    assert backend_killer.pids, "the reads used no pooled connection"
     assert pooled.isdisjoint(backend_killer.pids)
     for pid in pooled:
         assert not await backend_exists(postgres_url, pid)

@@ -3,8 +3,8 @@
 Requests queue for a connection instead of failing or deadlocking; a request that cannot get
 one within the pool timeout is told 503 with Retry-After, never a 500 and never a hang.
 
-PostgreSQL only: ``SELECT pg_sleep`` makes the held connections honest load. The SQLite file
-engine gets the same ``PoolSettings`` (``test_pool_sizing.py``) and is exercised under
+PostgreSQL only: ``SELECT pg_sleep`` makes the held connections honest load. A SQLite file
+database gets the same ``PoolSettings`` (``test_pool_sizing.py``) and is exercised under
 concurrent writers in ``test_sqlite_writers.py``.
 """
 
@@ -19,21 +19,19 @@ import httpx
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import PoolSettings
+from adapters.database import Database, PoolSettings
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account, make_account
 from tests.factories import item_payload
+from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     NO_HANG_SECONDS,
-    checked_out,
     container_on,
     reporting_client,
     scalar,
     stock,
-    tracked_engine,
 )
 
 pytestmark = pytest.mark.postgres
@@ -43,61 +41,59 @@ SLOW_TRANSACTION_SECONDS = 0.02
 
 
 @pytest.fixture
-async def patient_pool(
-    postgres_engine: AsyncEngine, postgres_url: str
-) -> AsyncIterator[AsyncEngine]:
+async def patient_pool(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
     """Two connections, no overflow, and a pool timeout far longer than the queue can last."""
-    async with tracked_engine(
+    async with open_database(
         postgres_url, PoolSettings(size=2, max_overflow=0, timeout=NO_HANG_SECONDS)
-    ) as engine:
-        yield engine
+    ) as database:
+        yield database
 
 
 @pytest.fixture
-async def impatient_pool(
-    postgres_engine: AsyncEngine, postgres_url: str
-) -> AsyncIterator[AsyncEngine]:
+async def impatient_pool(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
     """Two connections, no overflow, and half a second to get one."""
-    async with tracked_engine(
+    async with open_database(
         postgres_url, PoolSettings(size=2, max_overflow=0, timeout=0.5)
-    ) as engine:
-        yield engine
+    ) as database:
+        yield database
 
 
 class SlowDatabase:
-    """Makes every use of a connection on one engine hold it for a while.
+    """Makes every use of a connection of one database hold it for a while.
 
     Honest load, not a mock: the requests run the real routes and services, and each
-    transaction (or autocommit read on the lean read path) starts with
+    transaction (or autocommit read on the read port's path) starts with
     ``SELECT pg_sleep(...)`` on its own connection, as if the server were busy. It also
     records how many connections were out at each start, to prove the requests really
     contended for the pool.
     """
 
-    def __init__(self, engine: AsyncEngine, seconds: float) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, seconds: float) -> None:
+        self.database = database
         self.seconds = seconds
         self.transactions = 0
         self.most_checked_out = 0
 
     def __call__(self, connection: Connection) -> None:
         self.transactions += 1
-        self.most_checked_out = max(self.most_checked_out, checked_out(self.engine))
+        self.most_checked_out = max(self.most_checked_out, self.database.checked_out())
         connection.exec_driver_sql(f"SELECT pg_sleep({self.seconds})")
 
 
 @contextmanager
-def slow_transactions(engine: AsyncEngine, seconds: float) -> Iterator[SlowDatabase]:
-    slow = SlowDatabase(engine, seconds)
-    event.listen(engine.sync_engine, "begin", slow)
+def slow_transactions(database: Database, seconds: float) -> Iterator[SlowDatabase]:
+    # The read port's engine is derived from this one and shares its listeners.
+    engine = database.engine.sync_engine
+    slow = SlowDatabase(database, seconds)
+    event.listen(engine, "begin", slow)
     try:
         yield slow
     finally:
-        event.remove(engine.sync_engine, "begin", slow)
+        event.remove(engine, "begin", slow)
 
 
 @pytest.fixture
-def slow_database(patient_pool: AsyncEngine) -> Iterator[SlowDatabase]:
+def slow_database(patient_pool: Database) -> Iterator[SlowDatabase]:
     with slow_transactions(patient_pool, SLOW_TRANSACTION_SECONDS) as slow:
         yield slow
 
@@ -114,7 +110,7 @@ async def _create_item(client: httpx.AsyncClient, admin: Account, **fields: Any)
 
 
 async def test_fifty_requests_on_two_connections_all_complete_normally(
-    patient_pool: AsyncEngine, slow_database: SlowDatabase
+    patient_pool: Database, slow_database: SlowDatabase
 ) -> None:
     container = container_on(patient_pool)
     admin, customer = await _accounts(container)
@@ -151,7 +147,7 @@ async def test_fifty_requests_on_two_connections_all_complete_normally(
     assert all(len(r.text.splitlines()) == 2 for r in responses[45:])
     assert await stock(patient_pool) == {"SHELF": 100 - 15 * 2, "BIN": 15 * 3}
     assert await scalar(patient_pool, "SELECT count(*) FROM orders") == 15
-    assert checked_out(patient_pool) == 0
+    assert patient_pool.checked_out() == 0
     # The load was real: every request ran slow transactions, two at a time.
     assert slow_database.transactions - transactions_before >= 50
     assert slow_database.most_checked_out == 2
@@ -177,7 +173,7 @@ EXHAUSTED_REQUESTS: dict[str, tuple[str, str, str | None, Any, int]] = {
 
 @pytest.mark.parametrize("route", EXHAUSTED_REQUESTS.keys())
 async def test_a_request_that_cannot_get_a_connection_in_time_is_503_with_retry_after(
-    impatient_pool: AsyncEngine, route: str
+    impatient_pool: Database, route: str
 ) -> None:
     method, path, who, body, normal_status = EXHAUSTED_REQUESTS[route]
     container = container_on(impatient_pool)
@@ -188,16 +184,19 @@ async def test_a_request_that_cannot_get_a_connection_in_time_is_503_with_retry_
         url = path.format(item=held["id"])
 
         # Someone else holds both connections for longer than the pool timeout.
-        async with impatient_pool.connect() as first, impatient_pool.connect() as second:
+        async with (
+            impatient_pool.engine.connect() as first,
+            impatient_pool.engine.connect() as second,
+        ):
             assert (first.closed, second.closed) == (False, False)
-            assert checked_out(impatient_pool) == 2
+            assert impatient_pool.checked_out() == 2
             refused = await asyncio.wait_for(
                 client.request(method, url, json=body, headers=headers), NO_HANG_SECONDS
             )
         assert refused.status_code == 503, refused.text
         assert refused.headers["Retry-After"] == "1"
         assert refused.json() == {"detail": "the service is temporarily unavailable; retry shortly"}
-        assert checked_out(impatient_pool) == 0
+        assert impatient_pool.checked_out() == 0
         assert await stock(impatient_pool) == {"HELD": 10}
         assert await scalar(impatient_pool, "SELECT count(*) FROM orders") == 0
 
@@ -206,11 +205,11 @@ async def test_a_request_that_cannot_get_a_connection_in_time_is_503_with_retry_
             client.request(method, url, json=body, headers=headers), NO_HANG_SECONDS
         )
         assert served.status_code == normal_status, served.text
-    assert checked_out(impatient_pool) == 0
+    assert impatient_pool.checked_out() == 0
 
 
 async def test_overload_beyond_the_pool_timeout_is_503_or_success_and_never_half_done(
-    impatient_pool: AsyncEngine,
+    impatient_pool: Database,
 ) -> None:
     """50 buyers, 2 connections, each transaction 0.1 s in the server, 0.5 s to get a
     connection: most buyers must be turned away. Each one gets its order (201) or a 503 with
@@ -237,4 +236,4 @@ async def test_overload_beyond_the_pool_timeout_is_503_or_success_and_never_half
     placed = statuses.count(201)
     assert await scalar(impatient_pool, "SELECT count(*) FROM orders") == placed
     assert await stock(impatient_pool) == {"BUSY": 100 - placed}
-    assert checked_out(impatient_pool) == 0
+    assert impatient_pool.checked_out() == 0

@@ -8,6 +8,10 @@ One fault per request, injected where the issue names it:
   instead of committing (the server never sees COMMIT);
 - after commit: an ``after_commit`` listener raises once the server acknowledged COMMIT.
 
+The unit of work flushes explicitly before it commits, so the flush steps strike in that
+flush (or in an earlier one the service asks for, as placing an order does), and the commit
+steps strike once every statement has reached the server; each test checks which it was.
+
 The first three are an unexpected failure (a 500) and leave nothing written; the last one
 keeps the write and the client gets its normal answer, because the write stands. Every check
 of what was stored is plain SQL on a separate connection. A clean write after each fault
@@ -23,13 +27,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
 
+from adapters.database import Database, UnitSession
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account
 from tests.integration.conftest import BACKENDS
+from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
     bounded,
@@ -38,7 +42,6 @@ from tests.integration.failure_support import (
     reporting_client,
     scalar,
     stock,
-    tracked_engine,
 )
 
 
@@ -47,17 +50,32 @@ class InjectedFault(Exception):
 
 
 class Fault:
-    """Raises ``InjectedFault`` the first time it is reached after being armed."""
+    """Raises ``InjectedFault`` the first time it is reached after being armed.
+
+    It also counts the flushes that completed since it was armed, so a test can tell that the
+    fault struck where its step says: before any flush, or once the statements had been sent.
+    """
 
     def __init__(self, step: str) -> None:
         self.step = step
         self.armed = False
         self.fired = 0
+        self.flushes = 0
+        self.flushes_when_struck: int | None = None
+
+    def arm(self) -> None:
+        self.armed = True
+        self.flushes = 0
+
+    def flushed(self) -> None:
+        if self.armed:
+            self.flushes += 1
 
     def strike(self) -> None:
         if self.armed:
             self.armed = False
             self.fired += 1
+            self.flushes_when_struck = self.flushes
             raise InjectedFault(f"injected {self.step}")
 
 
@@ -65,9 +83,14 @@ STEPS = ["before flush", "after flush", "during commit", "after commit"]
 
 
 def _plant(
-    step: str, engine: AsyncEngine, session_class: type[Session], monkeypatch: pytest.MonkeyPatch
+    step: str,
+    database: Database,
+    session_class: type[UnitSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Fault:
     fault = Fault(step)
+    # First, so that it has counted a flush before an "after flush" fault strikes.
+    event.listen(session_class, "after_flush", lambda *_: fault.flushed())
     if step == "before flush":
         event.listen(session_class, "before_flush", lambda *_: fault.strike())
     elif step == "after flush":
@@ -75,7 +98,9 @@ def _plant(
     elif step == "after commit":
         event.listen(session_class, "after_commit", lambda *_: fault.strike())
     else:
-        dialect = engine.sync_engine.dialect
+        # The unit of work flushes explicitly before it commits: the statements have reached
+        # the server when this refuses the COMMIT itself.
+        dialect = database.engine.sync_engine.dialect
         real_commit: Callable[[Any], None] = dialect.do_commit
 
         def failing_commit(dbapi_connection: Any) -> None:
@@ -89,19 +114,27 @@ def _plant(
     return fault
 
 
+def _assert_struck_at_its_step(fault: Fault) -> None:
+    assert fault.fired == 1, f"the fault {fault.step!r} was never reached"
+    if fault.step == "before flush":
+        assert fault.flushes_when_struck == 0, "a flush completed before the 'before flush' fault"
+    else:
+        assert fault.flushes_when_struck, f"the fault {fault.step!r} struck before any flush"
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> str:
     """The run's migrated SQLite file or PostgreSQL database."""
-    request.getfixturevalue(f"{request.param}_engine")  # migrates the schema
+    request.getfixturevalue(f"{request.param}_database")  # migrates the schema
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """Overrides the suite's ``engine``: a pool of its own, so a connection a fault leaves
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """Overrides the suite's ``database``: a pool of its own, so a connection a fault leaves
     behind is closed when the test ends and cannot reach another test."""
-    async with tracked_engine(database_url) as engine:
-        yield engine
+    async with open_database(database_url) as database:
+        yield database
 
 
 @pytest.fixture(params=STEPS)
@@ -110,23 +143,23 @@ def step(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def session_class() -> type[Session]:
+def session_class() -> type[UnitSession]:
     return hookable_session_class()
 
 
 @pytest.fixture
 def fault(
     step: str,
-    engine: AsyncEngine,
-    session_class: type[Session],
+    database: Database,
+    session_class: type[UnitSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Fault:
-    return _plant(step, engine, session_class, monkeypatch)
+    return _plant(step, database, session_class, monkeypatch)
 
 
 @pytest.fixture
-def container(engine: AsyncEngine, session_class: type[Session]) -> Container:
-    return container_on(engine, session_class)
+def container(database: Database, session_class: type[UnitSession]) -> Container:
+    return container_on(database, session_class)
 
 
 @pytest.fixture
@@ -140,41 +173,41 @@ def _committed(step: str) -> bool:
 
 
 async def _clean_write_still_works(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, fault: Fault
+    client: httpx.AsyncClient, database: Database, admin: Account, fault: Fault
 ) -> None:
-    await assert_nothing_holds_the_database(engine)
+    await assert_nothing_holds_the_database(database)
     response = await bounded(
         client.post("/items/", json={"title": "Next", "sku": "NEXT"}, headers=admin.headers)
     )
     assert response.status_code == 201, response.text
     assert fault.fired == 1, "the fault struck more than once"
-    await assert_nothing_holds_the_database(engine)
+    await assert_nothing_holds_the_database(database)
 
 
 async def test_a_fault_while_creating_an_item(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, step: str, fault: Fault
+    client: httpx.AsyncClient, database: Database, admin: Account, step: str, fault: Fault
 ) -> None:
-    fault.armed = True
+    fault.arm()
     response = await bounded(
         client.post("/items/", json={"title": "Faulty", "sku": "FAULTY"}, headers=admin.headers)
     )
 
-    assert fault.fired == 1, f"the fault {step!r} was never reached"
+    _assert_struck_at_its_step(fault)
     if _committed(step):
         assert response.status_code == 201, response.text
         assert response.json()["sku"] == "FAULTY"
-        assert await stock(engine) == {"FAULTY": 0}
+        assert await stock(database) == {"FAULTY": 0}
     else:
         assert response.status_code == 500, response.text
-        assert await stock(engine) == {}
-    await _clean_write_still_works(client, engine, admin, fault)
+        assert await stock(database) == {}
+    await _clean_write_still_works(client, database, admin, fault)
     # The next request committed its own write and nothing else.
-    assert await stock(engine) == ({"FAULTY": 0} if _committed(step) else {}) | {"NEXT": 0}
+    assert await stock(database) == ({"FAULTY": 0} if _committed(step) else {}) | {"NEXT": 0}
 
 
 async def test_a_fault_while_placing_an_order(
     client: httpx.AsyncClient,
-    engine: AsyncEngine,
+    database: Database,
     admin: Account,
     customer: Account,
     step: str,
@@ -185,7 +218,7 @@ async def test_a_fault_while_placing_an_order(
     )
     assert created.status_code == 201, created.text
 
-    fault.armed = True
+    fault.arm()
     response = await bounded(
         client.post(
             "/orders/",
@@ -194,18 +227,18 @@ async def test_a_fault_while_placing_an_order(
         )
     )
 
-    assert fault.fired == 1, f"the fault {step!r} was never reached"
+    _assert_struck_at_its_step(fault)
     stored = 1 if _committed(step) else 0
     if _committed(step):
         assert response.status_code == 201, response.text
         assert response.json()["lines"][0]["quantity"] == 3
     else:
         assert response.status_code == 500, response.text
-    assert await stock(engine) == {"CUP": 10 - 3 * stored}
-    assert await scalar(engine, "SELECT count(*) FROM orders") == stored
-    assert await scalar(engine, "SELECT count(*) FROM order_lines") == stored
-    assert await scalar(engine, "SELECT count(*) FROM idempotency_keys") == stored
-    await _clean_write_still_works(client, engine, admin, fault)
+    assert await stock(database) == {"CUP": 10 - 3 * stored}
+    assert await scalar(database, "SELECT count(*) FROM orders") == stored
+    assert await scalar(database, "SELECT count(*) FROM order_lines") == stored
+    assert await scalar(database, "SELECT count(*) FROM idempotency_keys") == stored
+    await _clean_write_still_works(client, database, admin, fault)
     # The next request committed its own write and nothing else.
-    assert await stock(engine) == {"CUP": 10 - 3 * stored, "NEXT": 0}
-    assert await scalar(engine, "SELECT count(*) FROM orders") == stored
+    assert await stock(database) == {"CUP": 10 - 3 * stored, "NEXT": 0}
+    assert await scalar(database, "SELECT count(*) FROM orders") == stored

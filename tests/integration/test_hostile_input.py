@@ -1,7 +1,7 @@
 """Scenario 7, hostile input: whatever a client sends, the answer is a 4xx that conforms to the
 API's own schema (never a 5xx), and a refused request stores nothing.
 
-Two halves, each on SQLite and on PostgreSQL (the ``engine`` fixture):
+Two halves, each on SQLite and on PostgreSQL (the ``database`` fixture):
 
 1. Schemathesis generates requests for every operation of the app's own OpenAPI document,
    valid ones and ones that violate the schema, with an admin's bearer token. Every response
@@ -54,8 +54,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.database import Database
 from entrypoints.api.app import MAX_BODY_BYTES
 from entrypoints.container import Container
 from tests.api_support import (
@@ -65,6 +65,7 @@ from tests.api_support import (
     build_test_container,
     new_password,
 )
+from tests.integration.failure_support import outside_connection
 
 BASE_URL = "http://test"
 TABLES = ("items", "users", "orders", "order_lines", "idempotency_keys")
@@ -74,9 +75,9 @@ REQUEST_TIMEOUT = 30  # seconds for one in-process request: generous, a hang sti
 
 
 @pytest.fixture
-def container(engine: AsyncEngine) -> Container:
+def container(database: Database) -> Container:
     container = build_test_container()
-    container.engine.override(providers.Object(engine))
+    container.database.override(providers.Object(database))
     return container
 
 
@@ -86,17 +87,18 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def row_counts(engine: AsyncEngine) -> dict[str, int]:
+async def row_counts(database: Database) -> dict[str, int]:
+    """Rows per table, counted with raw SQL on a connection outside the pool under test."""
     counts = {}
-    async with engine.connect() as connection:
+    async with outside_connection(database) as connection:
         for table in TABLES:
             query = text(f"SELECT count(*) FROM {table}")  # noqa: S608 - our own table names
             counts[table] = int((await connection.execute(query)).scalar_one())
     return counts
 
 
-async def stored_item(engine: AsyncEngine, item_id: int) -> dict[str, Any]:
-    async with engine.connect() as connection:
+async def stored_item(database: Database, item_id: int) -> dict[str, Any]:
+    async with outside_connection(database) as connection:
         row = await connection.execute(
             text("SELECT sku, title, description FROM items WHERE id = :id"), {"id": item_id}
         )
@@ -147,7 +149,7 @@ class Sender:
     """Sends a generated case to the app through the test's own httpx client.
 
     Hypothesis runs synchronously in a worker thread; each request is scheduled on the test's
-    event loop, where the engine's pooled connections live (schemathesis' ASGI transport would
+    event loop, where the database's pooled connections live (schemathesis' ASGI transport would
     run the app on an event loop of its own, where asyncpg connections cannot be used).
     """
 
@@ -217,7 +219,7 @@ async def test_generated_requests_to_every_operation_get_documented_non_5xx_answ
 
     The document is the one the app serves at /openapi.json (``app.openapi()``), loaded with
     ``schemathesis.openapi.from_dict``: ``from_asgi`` would also run the app's lifespan on
-    schemathesis' own event-loop thread, which would dispose this test's engine at exit.
+    schemathesis' own event-loop thread, which would dispose this test's database at exit.
     """
     # Rows for the generated ids and SKUs to find: hypothesis favours small ids and short
     # strings, so items 1.. with SKUs "0" and "A" are hit often, and item 1 has an order.
@@ -301,7 +303,7 @@ def as_json(payload: Any) -> bytes:
 
 
 async def refused(
-    engine: AsyncEngine,
+    database: Database,
     request: Awaitable[httpx.Response],
     *,
     expected: int | None = None,
@@ -312,7 +314,7 @@ async def refused(
 
     ``json_error=False`` only for 413s, whose body has a test of its own below.
     """
-    before = await row_counts(engine)
+    before = await row_counts(database)
     response = await request
     sent = response.request
     try:
@@ -324,7 +326,7 @@ async def refused(
         assert response.status_code == expected, f"{where}: {response.status_code} {response.text}"
     if json_error:
         assert "detail" in response.json(), f"{where}: {response.text}"
-    assert await row_counts(engine) == before, f"{where} was refused but stored something"
+    assert await row_counts(database) == before, f"{where} was refused but stored something"
     return response
 
 
@@ -345,7 +347,7 @@ def write_endpoints(item_id: int) -> Iterator[tuple[str, str, dict[str, str]]]:
 
 
 async def test_oversized_bodies_are_refused_with_413_and_store_nothing(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
+    client: httpx.AsyncClient, database: Database, admin: Account
 ) -> None:
     item = await seed_item(client, admin, sku="BIG")
     huge_title = as_json({"title": "x" * (MAX_BODY_BYTES + 10)})
@@ -354,13 +356,13 @@ async def test_oversized_bodies_are_refused_with_413_and_store_nothing(
         body = huge_form if content_type is FORM else huge_title
         headers = {**admin.headers, **content_type}
         await refused(
-            engine,
+            database,
             client.request(method, path, content=body, headers=headers),
             expected=413,
             json_error=False,
         )
         await refused(
-            engine,
+            database,
             client.request(method, path, content=chunked(body), headers=headers),
             expected=413,
             json_error=False,
@@ -369,7 +371,7 @@ async def test_oversized_bodies_are_refused_with_413_and_store_nothing(
 
 
 async def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, customer: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, customer: Account
 ) -> None:
     """The limit is on bytes, not on what they mean: a valid order padded with whitespace to
     exactly 64 KiB is placed; one more byte is a 413."""
@@ -385,7 +387,7 @@ async def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(
     assert streamed.json()["lines"] == placed.json()["lines"]
     for body in (exact + b" ", chunked(exact + b" ")):
         await refused(
-            engine,
+            database,
             client.post("/orders/", content=body, headers=headers),
             expected=413,
             json_error=False,
@@ -408,7 +410,7 @@ async def test_a_413_is_json_like_every_other_error(
 
 
 async def test_malformed_and_deeply_nested_json_is_a_client_error(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
+    client: httpx.AsyncClient, database: Database, admin: Account
 ) -> None:
     item = await seed_item(client, admin, sku="NEST")
     depth = 20_000  # 40 KB of brackets: under the body limit, far beyond any recursion limit
@@ -429,7 +431,7 @@ async def test_malformed_and_deeply_nested_json_is_a_client_error(
             continue
         for body in bodies.values():
             await refused(
-                engine,
+                database,
                 client.request(method, path, content=body, headers={**admin.headers, **JSON}),
             )
     assert (await client.get(f"/items/{item['id']}")).json() == item
@@ -439,7 +441,7 @@ HUGE_INTEGERS = (2**31, 2**63, -(2**63), 10**30, -1)
 
 
 async def test_huge_integers_are_refused_everywhere(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, customer: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, customer: Account
 ) -> None:
     item = await seed_item(client, admin, sku="INT")
     admin_json = {**admin.headers, **JSON}
@@ -449,25 +451,25 @@ async def test_huge_integers_are_refused_everywhere(
             {"title": "x", "price": number},
         ):
             await refused(
-                engine,
+                database,
                 client.post("/items/", content=as_json(payload), headers=admin_json),
                 expected=422,
             )
             update = {key: value for key, value in payload.items() if key != "title"}
             await refused(
-                engine,
+                database,
                 client.put(f"/items/{item['id']}", content=as_json(update), headers=admin_json),
                 expected=422,
             )
         restock = as_json({"quantity": number})
         await refused(
-            engine,
+            database,
             client.post(f"/items/{item['id']}/restock", content=restock, headers=admin_json),
             expected=422,
         )
         order = as_json({"lines": [{"sku": "INT", "quantity": number}]})
         await refused(
-            engine,
+            database,
             client.post("/orders/", content=order, headers={**customer.headers, **JSON}),
             expected=422,
         )
@@ -476,7 +478,7 @@ async def test_huge_integers_are_refused_everywhere(
             assert response.status_code == 422, f"{path}: {response.status_code}"
     for wrong_type in (1.5, "7", True, None, [1], {"n": 1}):
         await refused(
-            engine,
+            database,
             client.post(
                 "/items/",
                 content=as_json({"title": "x", "quantity": wrong_type}),
@@ -488,7 +490,7 @@ async def test_huge_integers_are_refused_everywhere(
 
 
 async def test_nan_and_infinity_prices_are_refused(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
+    client: httpx.AsyncClient, database: Database, admin: Account
 ) -> None:
     item = await seed_item(client, admin, sku="NAN")
     admin_json = {**admin.headers, **JSON}
@@ -500,11 +502,11 @@ async def test_nan_and_infinity_prices_are_refused(
     bodies += [as_json({"title": "x", "price": float("nan")})]
     for body in bodies:
         await refused(
-            engine, client.post("/items/", content=body, headers=admin_json), expected=422
+            database, client.post("/items/", content=body, headers=admin_json), expected=422
         )
         update = body.replace(b'"title": "x", ', b"")
         await refused(
-            engine,
+            database,
             client.put(f"/items/{item['id']}", content=update, headers=admin_json),
             expected=422,
         )
@@ -520,7 +522,7 @@ async def test_nan_and_infinity_prices_are_refused(
 
 
 async def test_item_text_that_no_store_can_hold_is_refused(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
+    client: httpx.AsyncClient, database: Database, admin: Account
 ) -> None:
     item = await seed_item(client, admin, sku="TEXT", description="kept")
     admin_json = {**admin.headers, **JSON}
@@ -533,23 +535,23 @@ async def test_item_text_that_no_store_can_hold_is_refused(
         for value in hostile:
             created = {"title": "x", field_name: value}
             await refused(
-                engine,
+                database,
                 client.post("/items/", content=as_json(created), headers=admin_json),
                 expected=422,
             )
             await refused(
-                engine,
+                database,
                 client.put(
                     f"/items/{item['id']}", content=as_json({field_name: value}), headers=admin_json
                 ),
                 expected=422,
             )
     assert (await client.get(f"/items/{item['id']}")).json() == item
-    assert (await stored_item(engine, item["id"]))["description"] == "kept"
+    assert (await stored_item(database, item["id"]))["description"] == "kept"
 
 
 async def test_unusual_but_valid_item_text_round_trips_exactly(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
+    client: httpx.AsyncClient, database: Database, admin: Account
 ) -> None:
     """Bidi and zero-width characters, combining marks, astral characters and SQL fragments
     are text: stored and returned exactly as sent (no normalisation, no stripping)."""
@@ -557,16 +559,16 @@ async def test_unusual_but_valid_item_text_round_trips_exactly(
     at_the_limit = "\U0001d11e" * 200  # 200 characters, 800 bytes of UTF-8
     values = [*UNUSUAL_TEXT, *SQL_INJECTION]
     for n, value in enumerate(values):
-        before = await row_counts(engine)
+        before = await row_counts(database)
         payload = {"title": value, "description": value, "sku": f"odd-{n}"}
         response = await client.post("/items/", content=as_json(payload), headers=admin_json)
         assert response.status_code == 201, f"{value!r}: {response.text}"
         created = response.json()
         assert (created["title"], created["description"]) == (value, value)
         assert (await client.get(f"/items/{created['id']}")).json() == created
-        stored = await stored_item(engine, created["id"])
+        stored = await stored_item(database, created["id"])
         assert (stored["title"], stored["description"]) == (value, value)
-        assert await row_counts(engine) == {**before, "items": before["items"] + 1}
+        assert await row_counts(database) == {**before, "items": before["items"] + 1}
 
         renamed = f"{value} v2"
         change = {"title": renamed, "description": renamed}
@@ -575,20 +577,20 @@ async def test_unusual_but_valid_item_text_round_trips_exactly(
         )
         assert updated.status_code == 200, updated.text
         assert (updated.json()["title"], updated.json()["description"]) == (renamed, renamed)
-        stored = await stored_item(engine, created["id"])
+        stored = await stored_item(database, created["id"])
         assert (stored["title"], stored["description"]) == (renamed, renamed)
 
     longest = await client.post(
         "/items/", content=as_json({"title": at_the_limit}), headers=admin_json
     )
     assert longest.status_code == 201, longest.text
-    assert (await stored_item(engine, longest.json()["id"]))["title"] == at_the_limit
+    assert (await stored_item(database, longest.json()["id"]))["title"] == at_the_limit
     # Every table is still there and answers.
-    assert set(await row_counts(engine)) == set(TABLES)
+    assert set(await row_counts(database)) == set(TABLES)
 
 
 async def test_registration_refuses_hostile_emails_and_passwords(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     good_password = new_password()
     bad_emails = [
@@ -600,17 +602,17 @@ async def test_registration_refuses_hostile_emails_and_passwords(
     ]
     for email in bad_emails:
         body = as_json({"email": email, "password": good_password})
-        await refused(engine, client.post("/users/", content=body, headers=JSON), expected=422)
+        await refused(database, client.post("/users/", content=body, headers=JSON), expected=422)
     bad_passwords = [f"password{value}" for value in NOT_STORABLE] + ["p" * 257, "p" * 10_000]
     for password in bad_passwords:
         if "\x00" in password or len(password) > 256:
             ISSUED_PASSWORDS.add(password)  # and never echoed (the client checks every body)
         body = as_json({"email": "fine@example.com", "password": password})
-        await refused(engine, client.post("/users/", content=body, headers=JSON), expected=422)
+        await refused(database, client.post("/users/", content=body, headers=JSON), expected=422)
 
 
 async def test_unusual_passwords_are_kept_exactly_and_never_normalised(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, database: Database
 ) -> None:
     for n, oddity in enumerate((*UNUSUAL_TEXT, *SQL_INJECTION)):
         password = f"pw {oddity} {n}"
@@ -650,7 +652,7 @@ async def test_an_address_logs_in_exactly_as_it_was_registered(client: httpx.Asy
 
 
 async def test_login_with_hostile_credentials_is_a_plain_401(
-    client: httpx.AsyncClient, engine: AsyncEngine, customer: Account
+    client: httpx.AsyncClient, database: Database, customer: Account
 ) -> None:
     """Whatever is wrong with the credentials, the answer is the one 401 (never a 5xx, never
     a hint), and nothing is stored."""
@@ -674,7 +676,7 @@ async def test_login_with_hostile_credentials_is_a_plain_401(
     ]
     for form in forms:
         response = await refused(
-            engine, client.post("/token", content=form, headers=FORM), expected=401
+            database, client.post("/token", content=form, headers=FORM), expected=401
         )
         assert response.json() == {"detail": "incorrect email or password"}
     # The real account still logs in.
@@ -683,7 +685,7 @@ async def test_login_with_hostile_credentials_is_a_plain_401(
 
 
 async def test_order_lines_and_idempotency_keys_refuse_hostile_values(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, customer: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, customer: Account
 ) -> None:
     await seed_item(client, admin, sku="LINE")
     headers = {**customer.headers, **JSON}
@@ -691,7 +693,9 @@ async def test_order_lines_and_idempotency_keys_refuse_hostile_values(
     skus += ["L" * 65, "L" * 60_000, "LINE\u200b", "\u202eLINE"]
     for sku in skus:
         order = as_json({"lines": [{"sku": sku, "quantity": 1}]})
-        await refused(engine, client.post("/orders/", content=order, headers=headers), expected=422)
+        await refused(
+            database, client.post("/orders/", content=order, headers=headers), expected=422
+        )
     valid = as_json({"lines": [{"sku": "LINE", "quantity": 1}]})
     bad_keys: list[bytes] = [
         b"' OR '1'='1",  # a space: not visible ASCII
@@ -703,7 +707,7 @@ async def test_order_lines_and_idempotency_keys_refuse_hostile_values(
     ]
     for key in bad_keys:
         await refused(
-            engine,
+            database,
             client.post(
                 "/orders/",
                 content=valid,
@@ -717,7 +721,7 @@ async def test_order_lines_and_idempotency_keys_refuse_hostile_values(
 
 
 async def test_an_odd_but_valid_idempotency_key_is_stored_verbatim_and_replays(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, customer: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, customer: Account
 ) -> None:
     await seed_item(client, admin, sku="KEY")
     key = "'OR'1'='1';--"  # visible ASCII: a legitimate key
@@ -725,11 +729,11 @@ async def test_an_odd_but_valid_idempotency_key_is_stored_verbatim_and_replays(
     order = {"lines": [{"sku": "KEY", "quantity": 2}]}
     first = await client.post("/orders/", json=order, headers=headers)
     assert first.status_code == 201, first.text
-    before = await row_counts(engine)
+    before = await row_counts(database)
     again = await client.post("/orders/", json=order, headers=headers)
     assert again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
-    assert await row_counts(engine) == before
-    async with engine.connect() as connection:
+    assert await row_counts(database) == before
+    async with outside_connection(database) as connection:
         stored = await connection.execute(text("SELECT key FROM idempotency_keys"))
         assert stored.scalars().all() == [key]

@@ -13,95 +13,83 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.database import PoolSettings, build_engine, build_session_factory
+from adapters.database import Database, PoolSettings
 from adapters.passwords import Argon2PasswordHasher
+from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.errors import OutOfStock
 from domain.item import Item
 from domain.order import LineRequest
 from service_layer.actor import Actor
+from service_layer.errors import TransientConflict
 from service_layer.retry import retry_transient
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from service_layer.services import users as user_services
-from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
-from service_layer.unit_of_work import TransientConflict
-from tests.integration import conftest
+from tests.integration.databases import open_database
 
 pytestmark = pytest.mark.postgres
 
-Sessions = async_sessionmaker[AsyncSession]
-
 
 @pytest.fixture
-async def wide_engine(
-    postgres_engine: AsyncEngine, postgres_url: str
-) -> AsyncIterator[AsyncEngine]:
-    """Enough connections that the buyers really run in parallel inside the database."""
-    engine = build_engine(postgres_url, pool=PoolSettings(size=20, max_overflow=10))
-    conftest._engines.append(engine)
-    yield engine
-    conftest._engines.remove(engine)
-    # The autouse guard runs after this teardown, so this engine checks itself.
-    assert engine.pool.checkedout() == 0, "a connection was left checked out"  # type: ignore[attr-defined]
-    await engine.dispose()
+async def wide_database(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
+    """Enough connections that the buyers really run in parallel inside the database.
+
+    ``open_database`` registers it with the leak guard and, on leaving, checks that no
+    connection was left checked out (the autouse guard runs after this teardown)."""
+    async with open_database(postgres_url, PoolSettings(size=20, max_overflow=10)) as database:
+        yield database
 
 
-@pytest.fixture
-def sessions(wide_engine: AsyncEngine) -> Sessions:
-    return build_session_factory(wide_engine)
+def uow(database: Database) -> SqlAlchemyUnitOfWork:
+    return SqlAlchemyUnitOfWork(database)
 
 
-def uow(sessions: Sessions) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(sessions)
-
-
-async def _customers(sessions: Sessions, hasher: Argon2PasswordHasher, count: int) -> list[Actor]:
+async def _customers(database: Database, hasher: Argon2PasswordHasher, count: int) -> list[Actor]:
     actors = []
     for n in range(count):
         view = await user_services.register(
-            uow(sessions), hasher, f"buyer{n}@example.com", "pw-12345678"
+            uow(database), hasher, f"buyer{n}@example.com", "pw-12345678"
         )
         actors.append(Actor(view.id))
     return actors
 
 
-async def _items(sessions: Sessions, **stock: int) -> None:
-    unit = uow(sessions)
+async def _items(database: Database, **stock: int) -> None:
+    unit = uow(database)
     async with unit:
         for sku, quantity in stock.items():
             await unit.items.add(Item(sku=sku, title=sku, price=Decimal("1.00"), quantity=quantity))
         await unit.commit()
 
 
-async def _scalar_map(engine: AsyncEngine, sql: str) -> dict[str, int]:
-    async with engine.connect() as connection:
+async def _scalar_map(database: Database, sql: str) -> dict[str, int]:
+    async with database.engine.connect() as connection:
         return {row[0]: int(row[1]) for row in await connection.execute(text(sql))}
 
 
-async def _stock(engine: AsyncEngine) -> dict[str, int]:
-    return await _scalar_map(engine, "SELECT sku, quantity FROM items")
+async def _stock(database: Database) -> dict[str, int]:
+    return await _scalar_map(database, "SELECT sku, quantity FROM items")
 
 
-async def _sold(engine: AsyncEngine) -> dict[str, int]:
+async def _sold(database: Database) -> dict[str, int]:
     """Quantities in placed and shipped orders, per SKU: what has left (or will leave) the shelf."""
     return await _scalar_map(
-        engine,
+        database,
         "SELECT l.sku, sum(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
         "WHERE o.status IN ('placed', 'shipped') GROUP BY l.sku",
     )
 
 
 async def test_a_hundred_buyers_for_ten_units_never_oversell(
-    sessions: Sessions, wide_engine: AsyncEngine, fast_hasher: Argon2PasswordHasher
+    wide_database: Database, fast_hasher: Argon2PasswordHasher
 ) -> None:
-    await _items(sessions, HOT=10)
-    buyers = await _customers(sessions, fast_hasher, 100)
+    await _items(wide_database, HOT=10)
+    buyers = await _customers(wide_database, fast_hasher, 100)
 
     async def buy(actor: Actor) -> str:
         try:
-            await order_services.place_order(uow(sessions), actor, [LineRequest("HOT", 1)])
+            await order_services.place_order(uow(wide_database), actor, [LineRequest("HOT", 1)])
         except OutOfStock:
             return "out of stock"
         return "bought"
@@ -110,16 +98,16 @@ async def test_a_hundred_buyers_for_ten_units_never_oversell(
 
     assert outcomes.count("bought") == 10
     assert outcomes.count("out of stock") == 90
-    assert await _stock(wide_engine) == {"HOT": 0}
-    assert await _sold(wide_engine) == {"HOT": 10}
+    assert await _stock(wide_database) == {"HOT": 0}
+    assert await _sold(wide_database) == {"HOT": 10}
 
 
 async def test_overlapping_multi_line_orders_in_opposite_orders_conserve_stock(
-    sessions: Sessions, wide_engine: AsyncEngine, fast_hasher: Argon2PasswordHasher
+    wide_database: Database, fast_hasher: Argon2PasswordHasher
 ) -> None:
     initial = {"A": 40, "B": 40, "C": 40}
-    await _items(sessions, **initial)
-    buyers = await _customers(sessions, fast_hasher, 6)
+    await _items(wide_database, **initial)
+    buyers = await _customers(wide_database, fast_hasher, 6)
     shapes = [
         [LineRequest("A", 1), LineRequest("B", 2), LineRequest("C", 1)],
         [LineRequest("C", 1), LineRequest("B", 2), LineRequest("A", 1)],
@@ -130,11 +118,11 @@ async def test_overlapping_multi_line_orders_in_opposite_orders_conserve_stock(
 
     async def shop(actor: Actor, lines: list[LineRequest], then: str) -> None:
         try:
-            order = await order_services.place_order(uow(sessions), actor, lines)
+            order = await order_services.place_order(uow(wide_database), actor, lines)
             if then == "cancel":
-                await order_services.cancel_order(uow(sessions), actor, order.id)
+                await order_services.cancel_order(uow(wide_database), actor, order.id)
             elif then == "ship":
-                await order_services.ship_order(uow(sessions), order.id)
+                await order_services.ship_order(uow(wide_database), order.id)
         except OutOfStock:
             pass
         except BaseException as error:  # anything else reaching a caller is a failure
@@ -150,27 +138,27 @@ async def test_overlapping_multi_line_orders_in_opposite_orders_conserve_stock(
     )
 
     assert unexpected == []
-    stock, sold = await _stock(wide_engine), await _sold(wide_engine)
+    stock, sold = await _stock(wide_database), await _sold(wide_database)
     assert all(quantity >= 0 for quantity in stock.values())
     assert {sku: stock[sku] + sold.get(sku, 0) for sku in initial} == initial
 
 
 async def test_concurrent_restock_and_purchase_lose_no_update(
-    sessions: Sessions, wide_engine: AsyncEngine, fast_hasher: Argon2PasswordHasher
+    wide_database: Database, fast_hasher: Argon2PasswordHasher
 ) -> None:
-    await _items(sessions, FLOW=0)
-    buyers = await _customers(sessions, fast_hasher, 4)
-    async with uow(sessions) as unit:
+    await _items(wide_database, FLOW=0)
+    buyers = await _customers(wide_database, fast_hasher, 4)
+    async with uow(wide_database) as unit:
         item_id = (await unit.items.lock_by_skus(["FLOW"]))[0].id
     assert item_id is not None
 
     async def restock() -> str:
-        await item_services.restock(uow(sessions), item_id, 1)
+        await item_services.restock(uow(wide_database), item_id, 1)
         return "restocked"
 
     async def buy(actor: Actor) -> str:
         try:
-            await order_services.place_order(uow(sessions), actor, [LineRequest("FLOW", 1)])
+            await order_services.place_order(uow(wide_database), actor, [LineRequest("FLOW", 1)])
         except OutOfStock:
             return "out of stock"
         return "bought"
@@ -180,46 +168,46 @@ async def test_concurrent_restock_and_purchase_lose_no_update(
 
     bought = outcomes.count("bought")
     assert bought > 0
-    assert await _stock(wide_engine) == {"FLOW": 60 - bought}
-    assert await _sold(wide_engine) == {"FLOW": bought}
+    assert await _stock(wide_database) == {"FLOW": 60 - bought}
+    assert await _sold(wide_database) == {"FLOW": bought}
 
 
 async def test_twenty_concurrent_retries_with_one_key_create_one_order(
-    sessions: Sessions, wide_engine: AsyncEngine, fast_hasher: Argon2PasswordHasher
+    wide_database: Database, fast_hasher: Argon2PasswordHasher
 ) -> None:
-    await _items(sessions, ONCE=100)
-    [actor] = await _customers(sessions, fast_hasher, 1)
+    await _items(wide_database, ONCE=100)
+    [actor] = await _customers(wide_database, fast_hasher, 1)
 
     views = await asyncio.gather(
         *(
             order_services.place_order(
-                uow(sessions), actor, [LineRequest("ONCE", 3)], idempotency_key="retry-me"
+                uow(wide_database), actor, [LineRequest("ONCE", 3)], idempotency_key="retry-me"
             )
             for _ in range(20)
         )
     )
 
     assert len({view.id for view in views}) == 1
-    assert await _stock(wide_engine) == {"ONCE": 97}
-    async with wide_engine.connect() as connection:
+    assert await _stock(wide_database) == {"ONCE": 97}
+    async with wide_database.engine.connect() as connection:
         orders = (await connection.execute(text("SELECT count(*) FROM orders"))).scalar_one()
     assert orders == 1
 
 
 async def test_a_deadlock_becomes_a_transient_conflict_and_is_retried(
-    sessions: Sessions, wide_engine: AsyncEngine
+    wide_database: Database,
 ) -> None:
     """Two units that lock two rows in opposite orders (which our services never do) are
     made to deadlock; PostgreSQL aborts one, the unit of work reports it as transient, and the
     retry runner runs that whole unit again so both finish."""
-    await _items(sessions, LEFT=0, RIGHT=0)
+    await _items(wide_database, LEFT=0, RIGHT=0)
     both_hold_one = asyncio.Barrier(2)
     attempts: list[str] = []
 
     @retry_transient()
     async def lock_in_order(first: str, second: str) -> None:
         attempts.append(first)
-        async with uow(sessions) as unit:
+        async with uow(wide_database) as unit:
             lock = "UPDATE items SET quantity = quantity + 1 WHERE sku = :sku"
             await unit.session.execute(text(lock), {"sku": first})
             if len(attempts) <= 2:
@@ -230,18 +218,18 @@ async def test_a_deadlock_becomes_a_transient_conflict_and_is_retried(
     await asyncio.gather(lock_in_order("LEFT", "RIGHT"), lock_in_order("RIGHT", "LEFT"))
 
     assert len(attempts) == 3  # one of the two was aborted once and ran again
-    assert await _stock(wide_engine) == {"LEFT": 2, "RIGHT": 2}
+    assert await _stock(wide_database) == {"LEFT": 2, "RIGHT": 2}
 
 
 async def test_without_the_retry_runner_the_deadlock_surfaces_as_transient(
-    sessions: Sessions, wide_engine: AsyncEngine
+    wide_database: Database,
 ) -> None:
-    await _items(sessions, UP=0, DOWN=0)
+    await _items(wide_database, UP=0, DOWN=0)
     both_hold_one = asyncio.Barrier(2)
 
     async def lock_in_order(first: str, second: str) -> str:
         try:
-            async with uow(sessions) as unit:
+            async with uow(wide_database) as unit:
                 lock = "UPDATE items SET quantity = quantity + 1 WHERE sku = :sku"
                 await unit.session.execute(text(lock), {"sku": first})
                 await both_hold_one.wait()
@@ -253,26 +241,26 @@ async def test_without_the_retry_runner_the_deadlock_surfaces_as_transient(
 
     outcomes = await asyncio.gather(lock_in_order("UP", "DOWN"), lock_in_order("DOWN", "UP"))
     assert sorted(outcomes) == ["committed", "transient"]
-    assert await _stock(wide_engine) == {"UP": 1, "DOWN": 1}
+    assert await _stock(wide_database) == {"UP": 1, "DOWN": 1}
 
 
 async def test_twins_racing_for_the_last_unit_both_get_the_one_order(
-    sessions: Sessions, wide_engine: AsyncEngine, fast_hasher: Argon2PasswordHasher
+    wide_database: Database, fast_hasher: Argon2PasswordHasher
 ) -> None:
     """Regression: the twin that waited for the row lock used to find no stock left and
     answer 409, though its own request had succeeded; now it sees the key once it holds the
     lock and answers with the order."""
-    await _items(sessions, LAST=1)
-    [actor] = await _customers(sessions, fast_hasher, 1)
+    await _items(wide_database, LAST=1)
+    [actor] = await _customers(wide_database, fast_hasher, 1)
 
     views = await asyncio.gather(
         *(
             order_services.place_order(
-                uow(sessions), actor, [LineRequest("LAST", 1)], idempotency_key="twin"
+                uow(wide_database), actor, [LineRequest("LAST", 1)], idempotency_key="twin"
             )
             for _ in range(10)
         )
     )
 
     assert len({view.id for view in views}) == 1
-    assert await _stock(wide_engine) == {"LAST": 0}
+    assert await _stock(wide_database) == {"LAST": 0}

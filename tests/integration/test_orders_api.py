@@ -8,19 +8,19 @@ from typing import Any
 import httpx
 import pytest
 from dependency_injector import providers
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.database import Database
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account, api_client, build_test_container, make_account
 from tests.factories import item_payload
+from tests.integration.failure_support import scalar, stock
 
 
 @pytest.fixture
-def container(engine: AsyncEngine) -> Container:
+def container(database: Database) -> Container:
     container = build_test_container()
-    container.engine.override(providers.Object(engine))
+    container.database.override(providers.Object(database))
     return container
 
 
@@ -47,15 +47,8 @@ async def _item(client: httpx.AsyncClient, admin: Account, **fields: Any) -> dic
     return item
 
 
-async def _stock(engine: AsyncEngine) -> dict[str, int]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(text("SELECT sku, quantity FROM items"))
-        return {row.sku: row.quantity for row in rows}
-
-
-async def _order_count(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return int((await connection.execute(text("SELECT count(*) FROM orders"))).scalar_one())
+async def _order_count(database: Database) -> int:
+    return await scalar(database, "SELECT count(*) FROM orders")
 
 
 def _order(*lines: tuple[str, int]) -> dict[str, Any]:
@@ -63,7 +56,7 @@ def _order(*lines: tuple[str, int]) -> dict[str, Any]:
 
 
 async def test_placing_an_order_takes_stock_and_records_prices(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, ann: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, ann: Account
 ) -> None:
     await _item(client, admin, sku="CUP", price=2.5, quantity=5)
     await _item(client, admin, sku="POT", price=10, quantity=1)
@@ -79,17 +72,17 @@ async def test_placing_an_order_takes_stock_and_records_prices(
         ("CUP", 2, 2.5),
         ("POT", 1, 10.0),
     ]
-    assert await _stock(engine) == {"CUP": 3, "POT": 0}
+    assert await stock(database) == {"CUP": 3, "POT": 0}
     assert (await client.get(f"/orders/{order['id']}", headers=ann.headers)).json() == order
 
 
 async def test_out_of_stock_is_409_naming_skus_and_takes_nothing(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, ann: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, ann: Account
 ) -> None:
     await _item(client, admin, sku="PLENTY", quantity=100)
     await _item(client, admin, sku="SCARCE", quantity=1)
     await _item(client, admin, sku="NONE", quantity=0)
-    before = await _stock(engine)
+    before = await stock(database)
 
     order = _order(("PLENTY", 5), ("SCARCE", 2), ("NONE", 1))
     response = await client.post("/orders/", json=order, headers=ann.headers)
@@ -97,12 +90,12 @@ async def test_out_of_stock_is_409_naming_skus_and_takes_nothing(
     assert response.status_code == 409
     assert response.json()["skus"] == ["NONE", "SCARCE"]
     assert "NONE" in response.json()["detail"]
-    assert await _stock(engine) == before
-    assert await _order_count(engine) == 0
+    assert await stock(database) == before
+    assert await _order_count(database) == 0
 
 
 async def test_unknown_sku_is_422_and_takes_nothing(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, ann: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, ann: Account
 ) -> None:
     await _item(client, admin, sku="REAL", quantity=3)
     response = await client.post(
@@ -110,8 +103,8 @@ async def test_unknown_sku_is_422_and_takes_nothing(
     )
     assert response.status_code == 422
     assert "GHOST" in response.json()["detail"][0]["msg"]
-    assert await _stock(engine) == {"REAL": 3}
-    assert await _order_count(engine) == 0
+    assert await stock(database) == {"REAL": 3}
+    assert await _order_count(database) == 0
 
 
 async def test_customers_see_only_their_own_orders(
@@ -133,13 +126,13 @@ async def test_customers_see_only_their_own_orders(
 
 
 async def test_cancel_returns_stock_and_shipping_is_final(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, ann: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, ann: Account
 ) -> None:
     await _item(client, admin, sku="LAMP", quantity=4)
     first = (await client.post("/orders/", json=_order(("LAMP", 3)), headers=ann.headers)).json()
     cancelled = await client.post(f"/orders/{first['id']}/cancel", headers=ann.headers)
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
-    assert await _stock(engine) == {"LAMP": 4}
+    assert await stock(database) == {"LAMP": 4}
     again = await client.post(f"/orders/{first['id']}/cancel", headers=admin.headers)
     assert again.status_code == 409
     assert (
@@ -155,11 +148,11 @@ async def test_cancel_returns_stock_and_shipping_is_final(
     assert (
         await client.post(f"/orders/{second['id']}/cancel", headers=ann.headers)
     ).status_code == 409
-    assert await _stock(engine) == {"LAMP": 3}
+    assert await stock(database) == {"LAMP": 3}
 
 
 async def test_idempotent_retry_returns_the_original_and_takes_stock_once(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, ann: Account, bob: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, ann: Account, bob: Account
 ) -> None:
     await _item(client, admin, sku="KEYED", quantity=10)
     headers = {**ann.headers, "Idempotency-Key": "order-7f3a"}
@@ -177,18 +170,18 @@ async def test_idempotent_retry_returns_the_original_and_takes_stock_once(
     assert other_body.status_code == 422
     assert bobs.status_code == 201
     assert bobs.json()["id"] != first.json()["id"]
-    assert await _stock(engine) == {"KEYED": 6}
-    assert await _order_count(engine) == 2
+    assert await stock(database) == {"KEYED": 6}
+    assert await _order_count(database) == 2
 
 
 async def test_an_item_that_was_ordered_cannot_be_deleted(
-    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, ann: Account
+    client: httpx.AsyncClient, database: Database, admin: Account, ann: Account
 ) -> None:
     item = await _item(client, admin, sku="SOLD", quantity=2)
     await client.post("/orders/", json=_order(("SOLD", 1)), headers=ann.headers)
     response = await client.delete(f"/items/{item['id']}", headers=admin.headers)
     assert response.status_code == 409
-    assert await _stock(engine) == {"SOLD": 1}
+    assert await stock(database) == {"SOLD": 1}
 
 
 @pytest.mark.parametrize(
@@ -203,11 +196,11 @@ async def test_an_item_that_was_ordered_cannot_be_deleted(
     ],
 )
 async def test_malformed_orders_are_422(
-    client: httpx.AsyncClient, engine: AsyncEngine, ann: Account, body: dict[str, Any]
+    client: httpx.AsyncClient, database: Database, ann: Account, body: dict[str, Any]
 ) -> None:
     response = await client.post("/orders/", json=body, headers=ann.headers)
     assert response.status_code == 422
-    assert await _order_count(engine) == 0
+    assert await _order_count(database) == 0
 
 
 async def test_orders_need_a_signed_in_caller(client: httpx.AsyncClient) -> None:

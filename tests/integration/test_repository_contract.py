@@ -6,6 +6,7 @@ means visible to a later, separate unit of work, exactly as a service sees it.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from domain.errors import (
 from domain.idempotency import IdempotencyRecord
 from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
+from service_layer.reads import AbstractReads
 from tests.factories import ItemFactory
 from tests.integration.conftest import UowFactory
 
@@ -149,17 +151,6 @@ async def test_committed_changes_to_a_loaded_item_persist(uow_factory: UowFactor
     async with uow_factory() as uow:
         item = await uow.items.get(item_id)
     assert (item.quantity, item.price) == (8, Decimal("2.50"))
-
-
-async def test_repository_records_what_it_handed_out(uow_factory: UowFactory) -> None:
-    first_id = await _store(uow_factory)
-    second_id = await _store(uow_factory)
-    async with uow_factory() as uow:
-        first = await uow.items.get(first_id)
-        assert uow.items.seen == {first}
-        listed = await uow.items.list()
-        assert {item.id for item in uow.items.seen} == {first_id, second_id}
-        assert first in listed  # one row, one object within a unit of work
 
 
 async def test_exception_in_block_rolls_back_and_propagates(uow_factory: UowFactory) -> None:
@@ -322,39 +313,50 @@ async def test_idempotency_keys_are_per_customer_and_unique(uow_factory: UowFact
             await uow.commit()
 
 
-async def test_views_read_committed_data_only(uow_factory: UowFactory) -> None:
-    """The lean read path sees what was committed, never a unit's work in progress."""
+async def test_reads_see_committed_data_only(uow_factory: UowFactory, reads: AbstractReads) -> None:
+    """The read port sees what was committed, never a unit's work in progress (on SQLAlchemy
+    even once flushed: ``test_unit_of_work.py``)."""
     item_id = await _store(uow_factory, quantity=4, price=Decimal("3.50"), sku="VIEW-1")
-    uow = uow_factory()
-    async with uow:
+    async with uow_factory() as uow:
         (await uow.items.get(item_id)).restock(10)
-        if hasattr(uow, "session"):
-            await uow.session.flush()  # even flushed, it is not committed
-        seen_meanwhile = await uow_factory().views.item(item_id)
+        seen_meanwhile = await reads.item(item_id)
     assert seen_meanwhile is not None
     assert (seen_meanwhile.sku, seen_meanwhile.quantity, seen_meanwhile.price) == (
         "VIEW-1",
         4,
         Decimal("3.50"),
     )
-    assert await uow_factory().views.item(999_999) is None
+    assert await reads.item(999_999) is None
 
 
-async def test_views_page_by_offset_and_by_key(uow_factory: UowFactory) -> None:
+async def test_reads_page_by_offset_and_by_key(
+    uow_factory: UowFactory, reads: AbstractReads
+) -> None:
     ids = [await _store(uow_factory, quantity=n) for n in range(5)]
-    views = uow_factory().views
-    assert [view.id for view in await views.items()] == ids
-    assert [view.id for view in await views.items(skip=1, limit=2)] == ids[1:3]
-    assert [view.id for view in await views.items(after_id=ids[2], limit=10)] == ids[3:]
-    low = await views.low_stock([ids[0], ids[1], ids[4], ids[1]], threshold=1)
-    assert [view.id for view in low] == ids[:2]
+    assert [view.id for view in await reads.items()] == ids
+    assert [view.id for view in await reads.items(skip=1, limit=2)] == ids[1:3]
+    assert [view.id for view in await reads.items(after_id=ids[2], limit=10)] == ids[3:]
+    chosen = await reads.items_by_ids([ids[4], ids[0], 999_999, ids[0]])
+    assert [view.id for view in chosen] == [ids[0], ids[4]]
 
 
-async def test_views_read_users_without_their_hash(uow_factory: UowFactory) -> None:
+async def test_reads_see_users_without_their_hash(
+    uow_factory: UowFactory, reads: AbstractReads
+) -> None:
     stored = await _store_user(uow_factory, "viewer@example.com", Role.ADMIN)
-    view = await uow_factory().views.user(stored.id)  # type: ignore[arg-type]
+    view = await reads.user(stored.id)  # type: ignore[arg-type]
     assert view is not None
     assert (view.email, view.role, view.is_active) == ("viewer@example.com", Role.ADMIN, True)
     assert view.created_at == stored.created_at
-    assert not hasattr(view, "password_hash")
-    assert await uow_factory().views.user(424_242) is None
+    assert "password_hash" not in {field.name for field in dataclasses.fields(view)}
+    assert await reads.user(424_242) is None
+
+
+async def test_one_row_is_one_object_within_a_unit(uow_factory: UowFactory) -> None:
+    first_id = await _store(uow_factory)
+    await _store(uow_factory)
+    async with uow_factory() as uow:
+        first = await uow.items.get(first_id)
+        listed = await uow.items.list()
+    assert [item for item in listed if item.id == first_id] == [first]
+    assert any(item is first for item in listed), "a second object for the same row"

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import build_engine
+from adapters.database import Database
 from entrypoints.api.app import MAX_BODY_BYTES, create_app
 from entrypoints.container import Container
 from service_layer.services import items as item_services
 from tests.api_support import Account
+from tests.integration.databases import open_database
 from tests.integration.failure_support import container_on, exchange, reporting_client
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
@@ -37,8 +37,8 @@ UNSAFE = [
 
 
 @pytest.fixture
-def container(sqlite_engine: AsyncEngine) -> Container:
-    return container_on(sqlite_engine)
+def container(sqlite_database: Database) -> Container:
+    return container_on(sqlite_database)
 
 
 @pytest.fixture
@@ -105,17 +105,14 @@ async def test_an_error_response_carries_the_id(
 async def test_a_503_carries_the_id(container: Container) -> None:
     """The database is unreachable (nothing listens on port 1): registering a customer opens
     a unit of work, whose connection is refused; that is a 503, and it carries the id."""
-    down = build_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
-    container.engine.override(providers.Object(down))
-    try:
+    async with open_database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere") as down:
+        container.database.override(providers.Object(down))
         async with reporting_client(create_app(container)) as client:
             response = await client.post(
                 "/users/",
                 json={"email": "down@example.com", "password": "long enough password"},
                 headers={"X-Request-ID": "req-503"},
             )
-    finally:
-        await down.dispose()
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "1"
     assert response.headers.get("X-Request-ID") == "req-503"

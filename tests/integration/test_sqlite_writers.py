@@ -6,8 +6,8 @@ saves it; the engine therefore starts every unit of work with ``BEGIN IMMEDIATE`
 wait for the lock (up to the busy timeout) instead. Restocks and orders read before they
 write, so they are the requests that would fail without it.
 
-The engine is built exactly as the default configuration builds it (``build_engine`` with
-the default busy timeout) on the run's migrated SQLite file.
+The database is built exactly as the default configuration builds it (``Database`` with the
+default busy timeout) on the run's migrated SQLite file.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.database import Database
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 from tests.api_support import Account, make_account
+from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     NO_HANG_SECONDS,
     assert_nothing_holds_the_database,
@@ -30,23 +31,22 @@ from tests.integration.failure_support import (
     reporting_client,
     scalar,
     stock,
-    tracked_engine,
 )
 
 WRITERS_PER_KIND = 10
 
 
 @pytest.fixture
-async def engine(sqlite_engine: AsyncEngine, sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    """Overrides the suite's ``engine``: SQLite only, a pool of its own."""
+async def database(sqlite_database: Database, sqlite_url: str) -> AsyncIterator[Database]:
+    """Overrides the suite's ``database``: SQLite only, a pool of its own."""
     assert Settings().sqlite_busy_timeout_ms == 5000  # the default this test runs under
-    async with tracked_engine(sqlite_url) as engine:
-        yield engine
+    async with open_database(sqlite_url) as database:
+        yield database
 
 
 @pytest.fixture
-def container(engine: AsyncEngine) -> Container:
-    return container_on(engine)
+def container(database: Database) -> Container:
+    return container_on(database)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_thirty_concurrent_writers_all_succeed_and_every_write_is_there(
-    engine: AsyncEngine, container: Container, client: httpx.AsyncClient
+    database: Database, container: Container, client: httpx.AsyncClient
 ) -> None:
     admin: Account = await make_account(container, admin=True)
     customer: Account = await make_account(container, admin=False)
@@ -99,7 +99,7 @@ async def test_thirty_concurrent_writers_all_succeed_and_every_write_is_there(
     )
     expected = {"RESTOCKED": 2 * WRITERS_PER_KIND, "ORDERED": 100 - 3 * WRITERS_PER_KIND}
     expected |= {f"NEW-{n:02d}": 0 for n in range(WRITERS_PER_KIND)}
-    assert await stock(engine) == expected
-    assert await scalar(engine, "SELECT count(*) FROM orders") == WRITERS_PER_KIND
-    assert await scalar(engine, "SELECT count(*) FROM idempotency_keys") == WRITERS_PER_KIND
-    await assert_nothing_holds_the_database(engine)
+    assert await stock(database) == expected
+    assert await scalar(database, "SELECT count(*) FROM orders") == WRITERS_PER_KIND
+    assert await scalar(database, "SELECT count(*) FROM idempotency_keys") == WRITERS_PER_KIND
+    await assert_nothing_holds_the_database(database)

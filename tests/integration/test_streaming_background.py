@@ -1,13 +1,14 @@
 """Work that outlives the request's own unit: the NDJSON export, streamed page by page, and the
 low-stock alert that runs after ``POST /orders/`` has answered.
 
-Both must hold no connection while the client reads, get a fresh unit of work from the
-container for each piece of database work, and leave nothing checked out and no session
+Both only read, so both go through the read port (``container.reads()``), never a unit of
+work: the export one short read per page, the alert one read of the stock afresh. They must
+hold no connection while the client reads and leave nothing checked out and no session
 ``idle in transaction`` however they end: finished, failed halfway, or abandoned by the client.
 
-Faults are injected at the engine (``before_cursor_execute`` rewrites the one statement that
+Faults are injected at the engines (``before_cursor_execute`` rewrites the one statement that
 should fail), so they strike inside the database on the very connection the application
-uses, whichever repository or read view sends the query. The streaming tests call the ASGI
+uses, whichever repository or read sends the query. The streaming tests call the ASGI
 app directly (``failure_support.exchange``) rather than through httpx, to see each chunk at
 the moment it is sent and to vanish mid-stream.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -26,25 +27,26 @@ import pytest
 from dependency_injector import providers
 from prometheus_client import REGISTRY
 from sqlalchemy import event, insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Engine
 from starlette.types import Message
 
-from adapters.database import build_session_factory, connection_pools, engines_behind
+from adapters.database import Database
 from adapters.orm import items
+from adapters.reads import SqlAlchemyReads
+from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from service_layer.services import items as item_services
-from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
+from service_layer.views import ItemView, UserView
 from tests.api_support import Account
 from tests.integration.conftest import BACKENDS
+from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
-    checked_out,
     container_on,
     exchange,
     scalar,
     stock,
-    tracked_engine,
 )
 
 EXPORT_PAGE = 500  # the page size the route uses (export_items' default)
@@ -57,19 +59,19 @@ BROKEN_ITEMS = f"FROM {MISSING_TABLE} AS items"  # the same query, failing in th
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> str:
     """The run's migrated SQLite file or PostgreSQL database."""
-    request.getfixturevalue(f"{request.param}_engine")  # migrates the schema
+    request.getfixturevalue(f"{request.param}_database")  # migrates the schema
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """Overrides the suite's ``engine``: a pool of its own, closed when the test ends."""
-    async with tracked_engine(database_url) as engine:
-        yield engine
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """Overrides the suite's ``database``: a pool of its own, closed when the test ends."""
+    async with open_database(database_url) as database:
+        yield database
 
 
 class Checkouts:
-    """Counts connections taken from the engine's pools (its SQLite reader's included)."""
+    """Counts connections taken from the database's pools (its SQLite reader's included)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -79,9 +81,9 @@ class Checkouts:
 
 
 @pytest.fixture
-def checkouts(engine: AsyncEngine) -> Iterator[Checkouts]:
+def checkouts(database: Database) -> Iterator[Checkouts]:
     counter = Checkouts()
-    pools = connection_pools(engine)
+    pools = database.pools()
     for pool in pools:
         event.listen(pool, "checkout", counter)
     yield counter
@@ -89,9 +91,17 @@ def checkouts(engine: AsyncEngine) -> Iterator[Checkouts]:
         event.remove(pool, "checkout", counter)
 
 
+def _engines_behind(database: Database) -> list[Engine]:
+    """Every engine that sends the database's statements: the units' engine (the read path's
+    engine on PostgreSQL is derived from it and shares its listeners) and, on a SQLite file,
+    the reader's."""
+    reader = database.sqlite_reader
+    return [database.engine.sync_engine] + ([reader.engine] if reader is not None else [])
+
+
 @contextmanager
 def rewritten(
-    engine: AsyncEngine, chosen: Callable[[str], object], old: str, new: str
+    database: Database, chosen: Callable[[str], object], old: str, new: str
 ) -> Iterator[list[str]]:
     """Every statement ``chosen`` picks is sent with ``old`` replaced by ``new`` (its
     parameters untouched); yields the statements it rewrote."""
@@ -105,7 +115,7 @@ def rewritten(
             statement = statement.replace(old, new, 1)
         return statement, parameters
 
-    behind = engines_behind(engine)
+    behind = _engines_behind(database)
     for sync_engine in behind:
         event.listen(sync_engine, "before_cursor_execute", rewrite, retval=True)
     try:
@@ -125,24 +135,54 @@ class RecordingUnitOfWork(SqlAlchemyUnitOfWork):
         self.made.append(self)
 
 
+class RecordingReads(SqlAlchemyReads):
+    """The real read port, recording the name of each call in ``calls``, in order."""
+
+    def __init__(self, database: Database, calls: list[str]) -> None:
+        super().__init__(database)
+        self.calls = calls
+
+    async def item(self, item_id: int) -> ItemView | None:
+        self.calls.append("item")
+        return await super().item(item_id)
+
+    async def items(
+        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+    ) -> list[ItemView]:
+        self.calls.append("items")
+        return await super().items(skip=skip, limit=limit, after_id=after_id)
+
+    async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
+        self.calls.append("items_by_ids")
+        return await super().items_by_ids(item_ids)
+
+    async def user(self, user_id: int) -> UserView | None:
+        self.calls.append("user")
+        return await super().user(user_id)
+
+
 @pytest.fixture
 def units() -> list[RecordingUnitOfWork]:
     return []
 
 
 @pytest.fixture
-def container(engine: AsyncEngine, units: list[RecordingUnitOfWork]) -> Container:
-    container = container_on(engine)
+def read_calls() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def container(
+    database: Database, units: list[RecordingUnitOfWork], read_calls: list[str]
+) -> Container:
+    container = container_on(database)
     recording = type("Recording", (RecordingUnitOfWork,), {"made": units})
-    container.uow.override(
-        providers.Factory(
-            recording, session_factory=container.session_factory, views=container.views
-        )
-    )
+    container.uow.override(providers.Factory(recording, database=container.database))
+    container.reads.override(providers.Object(RecordingReads(database, read_calls)))
     return container
 
 
-async def _add_items(engine: AsyncEngine, count: int) -> list[dict[str, Any]]:
+async def _add_items(database: Database, count: int) -> list[dict[str, Any]]:
     """``count`` items in one statement (the API would take a request each), as stored."""
     rows = [
         {
@@ -154,13 +194,13 @@ async def _add_items(engine: AsyncEngine, count: int) -> list[dict[str, Any]]:
         for n in range(count)
     ]
     if rows:
-        async with engine.begin() as connection:
+        async with database.engine.begin() as connection:
             await connection.execute(insert(items), rows)
-    async with engine.connect() as connection:
+    async with database.engine.connect() as connection:
         stored = await connection.execute(
             text("SELECT id, sku, title, quantity FROM items ORDER BY id")
         )
-        return [dict(row._mapping) for row in stored]
+        return [dict(row) for row in stored.mappings()]
 
 
 def _lines(body: bytes) -> list[dict[str, Any]]:
@@ -171,44 +211,41 @@ def _lines(body: bytes) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("count", "pages"), [(0, 1), (1, 1), (4, 3), (5, 3)])
-async def test_export_service_yields_every_item_in_id_order_a_fresh_unit_per_page(
-    engine: AsyncEngine, checkouts: Checkouts, count: int, pages: int
+async def test_export_service_yields_every_item_in_id_order_one_short_read_per_page(
+    database: Database, checkouts: Checkouts, count: int, pages: int
 ) -> None:
     """Pages of 2: a full last page costs one more (empty) page to know it was the last."""
-    stored = await _add_items(engine, count)
-    made: list[SqlAlchemyUnitOfWork] = []
-    sessions = build_session_factory(engine)
-
-    def new_unit() -> SqlAlchemyUnitOfWork:
-        made.append(SqlAlchemyUnitOfWork(sessions))
-        return made[-1]
+    stored = await _add_items(database, count)
+    calls: list[str] = []
+    reads = RecordingReads(database, calls)
 
     checkouts.count = 0
     exported = []
-    async for view in item_services.export_items(new_unit, page_size=2):
-        assert checked_out(engine) == 0, "a connection is held while the consumer reads"
+    async for view in item_services.export_items(reads, page_size=2):
+        assert database.checked_out() == 0, "a connection is held while the consumer reads"
         exported.append(view)
 
     assert [(v.id, v.sku, v.title, v.quantity) for v in exported] == [
         (row["id"], row["sku"], row["title"], row["quantity"]) for row in stored
     ]
-    assert len(made) == pages
+    assert calls == ["items"] * pages
     assert checkouts.count == pages
-    await assert_nothing_holds_the_database(engine)
+    await assert_nothing_holds_the_database(database)
 
 
 async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_between_chunks(
-    engine: AsyncEngine,
+    database: Database,
     container: Container,
     units: list[RecordingUnitOfWork],
+    read_calls: list[str],
     checkouts: Checkouts,
 ) -> None:
-    stored = await _add_items(engine, 2 * EXPORT_PAGE + 1)
+    stored = await _add_items(database, 2 * EXPORT_PAGE + 1)
     held_while_sending: list[int] = []
 
     async def watch(message: Message) -> None:
         if message["type"] == "http.response.body":
-            held_while_sending.append(checked_out(engine))
+            held_while_sending.append(database.checked_out())
 
     checkouts.count = 0
     result = await exchange(create_app(container), "GET", "/items/export", on_send=watch)
@@ -220,22 +257,23 @@ async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_b
     assert [(line["id"], line["sku"], line["quantity"]) for line in _lines(result.body)] == [
         (row["id"], row["sku"], row["quantity"]) for row in stored
     ]
-    assert len(units) == 3, "a fresh unit of work for each page of 500"
+    assert read_calls == ["items"] * 3, "one short read for each page of 500"
+    assert units == [], "the export opened a unit of work"
     assert checkouts.count == 3
     assert len(held_while_sending) == len(stored) + 1
     assert set(held_while_sending) == {0}
-    await assert_nothing_holds_the_database(engine)
+    await assert_nothing_holds_the_database(database)
 
 
 # ---- the export, ending badly ------------------------------------------------------------
 
 
 async def test_a_stream_whose_second_page_fails_in_the_database_leaves_nothing_open(
-    engine: AsyncEngine, container: Container
+    database: Database, container: Container
 ) -> None:
-    stored = await _add_items(engine, EXPORT_PAGE + 3)
+    stored = await _add_items(database, EXPORT_PAGE + 3)
 
-    with rewritten(engine, LATER_PAGE.search, "FROM items", BROKEN_ITEMS) as hits:
+    with rewritten(database, LATER_PAGE.search, "FROM items", BROKEN_ITEMS) as hits:
         result = await exchange(create_app(container), "GET", "/items/export")
 
     assert len(hits) == 1, "the second page was never asked for"
@@ -246,13 +284,13 @@ async def test_a_stream_whose_second_page_fails_in_the_database_leaves_nothing_o
     assert [line["id"] for line in _lines(result.body)] == [
         row["id"] for row in stored[:EXPORT_PAGE]
     ]
-    await assert_nothing_holds_the_database(engine)
+    await assert_nothing_holds_the_database(database)
 
 
 async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
-    engine: AsyncEngine, container: Container, units: list[RecordingUnitOfWork]
+    database: Database, container: Container, read_calls: list[str]
 ) -> None:
-    await _add_items(engine, 2 * EXPORT_PAGE + 1)
+    await _add_items(database, 2 * EXPORT_PAGE + 1)
     gone = asyncio.Event()
     sent = 0
 
@@ -275,48 +313,52 @@ async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
     assert result.error is None
     assert not result.finished
     assert 10 <= sent < EXPORT_PAGE, "the stream went on after the client left"
-    assert len(units) == 1, "a page was read for a client that had gone"
-    await assert_nothing_holds_the_database(engine)
+    assert read_calls == ["items"], "a page was read for a client that had gone"
+    await assert_nothing_holds_the_database(database)
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_client_that_vanishes_while_a_page_is_read_leaves_nothing_open(
-    engine: AsyncEngine, container: Container
+    database: Database, container: Container
 ) -> None:
     """The client leaves while the second page's query runs in the server (the query is made
     to take 30 s): the request is cancelled inside the read, and the connection must still
     come back, with no transaction left open and the abandoned query no longer running."""
-    await _add_items(engine, EXPORT_PAGE + 1)
+    await _add_items(database, EXPORT_PAGE + 1)
     reading = asyncio.Event()
 
     def signal_reading(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if LATER_PAGE.search(statement):
             reading.set()
 
-    event.listen(engine.sync_engine, "before_cursor_execute", signal_reading)
+    # On PostgreSQL the read path's engine is derived from this one and shares its listeners.
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", signal_reading)
     try:
-        with rewritten(engine, LATER_PAGE.search, "FROM items", "FROM items, pg_sleep(30)") as hits:
+        with rewritten(
+            database, LATER_PAGE.search, "FROM items", "FROM items, pg_sleep(30)"
+        ) as hits:
             result = await exchange(
                 create_app(container), "GET", "/items/export", disconnect=reading
             )
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", signal_reading)
+        event.remove(engine, "before_cursor_execute", signal_reading)
 
     assert len(hits) == 1
     assert result.error is None
     assert not result.finished
-    for _ in range(100):  # the server notices the cancelled query within moments
-        if not await _sleeping_backends(engine):
+    for _ in range(100):  # the server notices the cancelled query within moments (10 s bound)
+        if not await _sleeping_backends(database):
             break
         await asyncio.sleep(0.1)
-    assert await _sleeping_backends(engine) == 0, "the abandoned page query is still running"
-    await assert_nothing_holds_the_database(engine)
+    assert await _sleeping_backends(database) == 0, "the abandoned page query is still running"
+    await assert_nothing_holds_the_database(database)
 
 
-async def _sleeping_backends(engine: AsyncEngine) -> int:
+async def _sleeping_backends(database: Database) -> int:
     return await scalar(
-        engine,
+        database,
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
     )
@@ -344,17 +386,22 @@ async def _create(container: Container, admin: Account, sku: str, quantity: int)
 class AfterTheResponse:
     """Watches a request's messages; records what happens once the body has been sent."""
 
-    def __init__(self, units: list[RecordingUnitOfWork], checkouts: Checkouts) -> None:
+    def __init__(
+        self, units: list[RecordingUnitOfWork], read_calls: list[str], checkouts: Checkouts
+    ) -> None:
         self.units = units
+        self.read_calls = read_calls
         self.checkouts = checkouts
         self.sent = False
         self.units_before: list[RecordingUnitOfWork] = []
+        self.reads_before: list[str] = []
         self.checkouts_before = 0
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             self.sent = True
             self.units_before = list(self.units)
+            self.reads_before = list(self.read_calls)
             self.checkouts_before = self.checkouts.count
 
     @property
@@ -362,14 +409,19 @@ class AfterTheResponse:
         return self.units[len(self.units_before) :]
 
     @property
+    def reads_after(self) -> list[str]:
+        return self.read_calls[len(self.reads_before) :]
+
+    @property
     def checkouts_after(self) -> int:
         return self.checkouts.count - self.checkouts_before
 
 
 async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
-    engine: AsyncEngine,
+    database: Database,
     container: Container,
     units: list[RecordingUnitOfWork],
+    read_calls: list[str],
     checkouts: Checkouts,
     admin: Account,
     customer: Account,
@@ -380,7 +432,7 @@ async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
         await _create(container, admin, sku, 7)
     alerts_before = _alerts()
     units.clear()
-    after = AfterTheResponse(units, checkouts)
+    after = AfterTheResponse(units, read_calls, checkouts)
 
     order = {
         "lines": [
@@ -402,31 +454,33 @@ async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
     assert result.error is None
     assert result.status == 201, result.body
     assert after.sent
-    assert await stock(engine) == {"ABOVE": 6, "AT": 5, "BELOW": 4, "EMPTY": 0}
-    # The alert read the database after the response, through a unit the request never had.
+    assert await stock(database) == {"ABOVE": 6, "AT": 5, "BELOW": 4, "EMPTY": 0}
+    # The alert read the stock afresh after the response, on the read port: never through
+    # the request's unit of work (closed by then), nor any other.
     assert after.units_before, "the request used no unit of work"
-    assert len(after.units_after) == 1
-    assert after.units_after[0] not in after.units_before
+    assert after.units_after == [], "a unit of work ran after the response"
+    assert after.reads_after == ["items_by_ids"]
     assert after.checkouts_after >= 1
     assert _alerts() - alerts_before == 3
-    await assert_nothing_holds_the_database(engine)
+    await assert_nothing_holds_the_database(database)
 
 
 async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
-    engine: AsyncEngine,
+    database: Database,
     container: Container,
     units: list[RecordingUnitOfWork],
+    read_calls: list[str],
     checkouts: Checkouts,
     admin: Account,
     customer: Account,
 ) -> None:
     """The service reports the stock it saw inside the sale's transaction, so a sale that
-    leaves every item above the threshold schedules no low-stock check: no unit of work and
-    no connection after the response."""
+    leaves every item above the threshold schedules no low-stock check: no read, no unit of
+    work and no connection after the response."""
     await _create(container, admin, "PLENTY", 7)
     alerts_before = _alerts()
     units.clear()
-    after = AfterTheResponse(units, checkouts)
+    after = AfterTheResponse(units, read_calls, checkouts)
 
     result = await exchange(
         create_app(container),
@@ -440,16 +494,18 @@ async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
     assert result.error is None
     assert result.status == 201, result.body
     assert after.sent
-    assert await stock(engine) == {"PLENTY": 6}
+    assert await stock(database) == {"PLENTY": 6}
     assert after.units_after == [], "a unit of work ran after the response"
+    assert after.reads_after == [], "a read ran after the response"
     assert after.checkouts_after == 0, "a connection was used after the response"
     assert _alerts() == alerts_before
 
 
 async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
-    engine: AsyncEngine,
+    database: Database,
     container: Container,
     units: list[RecordingUnitOfWork],
+    read_calls: list[str],
     checkouts: Checkouts,
     admin: Account,
     customer: Account,
@@ -459,12 +515,12 @@ async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
     alert's connection still goes back."""
     await _create(container, admin, "LAST", 1)
     alerts_before = _alerts()
-    after = AfterTheResponse(units, checkouts)
+    after = AfterTheResponse(units, read_calls, checkouts)
 
     def after_the_response(_statement: str) -> bool:
         return after.sent
 
-    with rewritten(engine, after_the_response, "FROM items", BROKEN_ITEMS) as hits:
+    with rewritten(database, after_the_response, "FROM items", BROKEN_ITEMS) as hits:
         result = await exchange(
             create_app(container),
             "POST",
@@ -477,8 +533,9 @@ async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
     assert result.error is None
     assert result.status == 201, result.body
     assert hits, "the alert sent no statement after the response"
+    assert after.reads_after == ["items_by_ids"]
     assert all(MISSING_TABLE not in hit for hit in hits)  # rewritten on the way out only
     assert _alerts() == alerts_before
-    assert await stock(engine) == {"LAST": 0}
-    assert await scalar(engine, "SELECT count(*) FROM orders") == 1
-    await assert_nothing_holds_the_database(engine)
+    assert await stock(database) == {"LAST": 0}
+    assert await scalar(database, "SELECT count(*) FROM orders") == 1
+    await assert_nothing_holds_the_database(database)

@@ -7,64 +7,72 @@ the ORM to tell them what the ORM did.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, func, select
 
-from adapters.database import build_session_factory, checked_out
+from adapters.database import Database
 from adapters.orm import items
+from adapters.reads import SqlAlchemyReads
+from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.errors import DuplicateSku
+from service_layer.errors import DatabaseUnavailable, TransientConflict
 from service_layer.services import items as services
-from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.unit_of_work import UnitOfWorkError
 from tests.factories import ItemFactory
+from tests.integration.conftest import BACKENDS
+from tests.integration.databases import open_database
+from tests.integration.failure_support import (
+    assert_nothing_holds_the_database,
+    hookable_session_class,
+    stock,
+)
+from tests.polling import eventually
 
 
-def _uow(engine: AsyncEngine) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(build_session_factory(engine))
+def _uow(database: Database) -> SqlAlchemyUnitOfWork:
+    return SqlAlchemyUnitOfWork(database)
 
 
-async def _count(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
+async def _count(database: Database) -> int:
+    async with database.engine.connect() as connection:
         return int((await connection.execute(select(func.count()).select_from(items))).scalar_one())
 
 
-async def _quantity(engine: AsyncEngine, sku: str) -> int:
-    async with engine.connect() as connection:
+async def _quantity(database: Database, sku: str) -> int:
+    async with database.engine.connect() as connection:
         query = select(items.c.quantity).where(items.c.sku == sku)
         return int((await connection.execute(query)).scalar_one())
 
 
-def _checked_out(engine: AsyncEngine) -> int:
-    return checked_out(engine)
-
-
-async def test_commit_persists(engine: AsyncEngine) -> None:
-    uow = _uow(engine)
+async def test_commit_persists(database: Database) -> None:
+    uow = _uow(database)
     async with uow:
         await uow.items.add(ItemFactory())
         await uow.commit()
-    assert await _count(engine) == 1
+    assert await _count(database) == 1
 
 
-async def test_leaving_without_commit_persists_nothing(engine: AsyncEngine) -> None:
-    uow = _uow(engine)
+async def test_leaving_without_commit_persists_nothing(database: Database) -> None:
+    uow = _uow(database)
     async with uow:
         await uow.items.add(ItemFactory())
         await uow.session.flush()  # the INSERT reached the database, inside the transaction
-        assert _checked_out(engine) == 1
-    assert await _count(engine) == 0
-    assert _checked_out(engine) == 0
+        assert database.checked_out() == 1
+    assert await _count(database) == 0
+    assert database.checked_out() == 0
 
 
 async def test_exception_rolls_back_propagates_and_releases_the_connection(
-    engine: AsyncEngine,
+    database: Database,
 ) -> None:
     class Boom(Exception):
         pass
 
-    uow = _uow(engine)
+    uow = _uow(database)
 
     async def add_then_fail() -> None:
         async with uow:
@@ -74,15 +82,15 @@ async def test_exception_rolls_back_propagates_and_releases_the_connection(
 
     with pytest.raises(Boom):
         await add_then_fail()
-    assert await _count(engine) == 0
-    assert _checked_out(engine) == 0
+    assert await _count(database) == 0
+    assert database.checked_out() == 0
 
 
 async def test_session_is_closed_and_connection_returned_after_every_unit(
-    engine: AsyncEngine,
+    database: Database,
 ) -> None:
     item = ItemFactory()
-    uow = _uow(engine)
+    uow = _uow(database)
     async with uow:
         session = uow.session
         await uow.items.add(item)
@@ -91,14 +99,14 @@ async def test_session_is_closed_and_connection_returned_after_every_unit(
         assert session.in_transaction()
     assert not session.in_transaction()
     assert list(session.identity_map.values()) == []
-    assert _checked_out(engine) == 0
+    assert database.checked_out() == 0
     with pytest.raises(RuntimeError):
         _ = uow.session
 
 
-async def test_objects_stay_readable_after_the_unit_without_io(engine: AsyncEngine) -> None:
+async def test_objects_stay_readable_after_the_unit_without_io(database: Database) -> None:
     stored = ItemFactory()
-    uow = _uow(engine)
+    uow = _uow(database)
     async with uow:
         await uow.items.add(stored)
         await uow.commit()
@@ -114,36 +122,40 @@ async def test_objects_stay_readable_after_the_unit_without_io(engine: AsyncEngi
 
 
 async def test_uncommitted_work_is_invisible_to_another_unit_and_not_committed_by_it(
-    engine: AsyncEngine,
+    database: Database,
 ) -> None:
     first, second = ItemFactory(), ItemFactory()
-    writer, other = _uow(engine), _uow(engine)
+    writer, other = _uow(database), _uow(database)
     seen_by_other: list[str] = []
+    listed = asyncio.Event()
 
     async def other_unit() -> None:
         async with other:
             seen_by_other.extend(item.sku for item in await other.items.list())
+            listed.set()
             await other.items.add(second)
             await other.commit()
 
     async with writer:
         await writer.items.add(first)
         await writer.session.flush()
-        # On PostgreSQL the other unit runs now; on SQLite it waits for the write lock.
         task = asyncio.create_task(other_unit())
-        await asyncio.sleep(0.2)
+        if database.dialect == "postgresql":
+            # It reads while our flushed work is in progress; on SQLite it cannot start
+            # before we leave (units take turns for the write lock).
+            await asyncio.wait_for(listed.wait(), 10)
     await task
 
     assert first.sku not in seen_by_other
-    async with engine.connect() as connection:
+    async with database.engine.connect() as connection:
         skus = set((await connection.execute(select(items.c.sku))).scalars())
     assert skus == {second.sku}
 
 
 async def test_a_unit_cannot_be_entered_twice_at_once_but_can_be_reused(
-    engine: AsyncEngine,
+    database: Database,
 ) -> None:
-    uow = _uow(engine)
+    uow = _uow(database)
 
     async def nest() -> None:
         async with uow, uow:
@@ -151,23 +163,23 @@ async def test_a_unit_cannot_be_entered_twice_at_once_but_can_be_reused(
 
     with pytest.raises(UnitOfWorkError):
         await nest()
-    assert _checked_out(engine) == 0
+    assert database.checked_out() == 0
     for _ in range(2):
         async with uow:
             await uow.items.add(ItemFactory())
             await uow.commit()
-    assert await _count(engine) == 2
+    assert await _count(database) == 2
 
 
-async def test_commit_outside_the_block_is_refused(engine: AsyncEngine) -> None:
+async def test_commit_outside_the_block_is_refused(database: Database) -> None:
     with pytest.raises(UnitOfWorkError):
-        await _uow(engine).commit()
+        await _uow(database).commit()
 
 
 async def test_failed_commit_raises_domain_error_and_releases_the_connection(
-    engine: AsyncEngine,
+    database: Database,
 ) -> None:
-    uow = _uow(engine)
+    uow = _uow(database)
     async with uow:
         await uow.items.add(ItemFactory(sku="SAME"))
         await uow.commit()
@@ -179,20 +191,20 @@ async def test_failed_commit_raises_domain_error_and_releases_the_connection(
 
     with pytest.raises(DuplicateSku):
         await add_duplicate()
-    assert _checked_out(engine) == 0
-    assert await _count(engine) == 1
+    assert database.checked_out() == 0
+    assert await _count(database) == 1
 
 
-async def test_cancelled_unit_returns_its_connection(engine: AsyncEngine) -> None:
+async def test_cancelled_unit_returns_its_connection(database: Database) -> None:
     stored = ItemFactory()
-    uow = _uow(engine)
+    uow = _uow(database)
     async with uow:
         await uow.items.add(stored)
         await uow.commit()
     inside = asyncio.Event()
 
     async def slow_request() -> None:
-        async with _uow(engine) as unit:
+        async with _uow(database) as unit:
             (await unit.items.get_for_update(stored.id)).restock(5)  # type: ignore[arg-type]
             inside.set()
             await asyncio.sleep(30)  # the client goes away while we hold a row lock
@@ -203,59 +215,160 @@ async def test_cancelled_unit_returns_its_connection(engine: AsyncEngine) -> Non
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(50):  # the shielded close finishes on its own, right after
-        if _checked_out(engine) == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert _checked_out(engine) == 0
-    assert await _quantity(engine, stored.sku) == stored.quantity
+    await eventually(lambda: database.checked_out() == 0)  # the shielded close finishes on its own
+    assert await _quantity(database, stored.sku) == stored.quantity
 
 
-async def test_concurrent_restocks_lose_no_update(engine: AsyncEngine) -> None:
+async def test_concurrent_restocks_lose_no_update(database: Database) -> None:
     """30 writers on one row: on SQLite none sees "database is locked", on PostgreSQL the
     row lock serialises them; either way every increment lands."""
     stored = ItemFactory(quantity=0)
-    uow = _uow(engine)
+    uow = _uow(database)
     async with uow:
         await uow.items.add(stored)
         await uow.commit()
-    session_factory = build_session_factory(engine)
-
     await asyncio.gather(
         *(
-            services.restock(SqlAlchemyUnitOfWork(session_factory), stored.id, 1)  # type: ignore[arg-type]
+            services.restock(SqlAlchemyUnitOfWork(database), stored.id, 1)  # type: ignore[arg-type]
             for _ in range(30)
         )
     )
-    assert await _quantity(engine, stored.sku) == 30
+    assert await _quantity(database, stored.sku) == 30
 
 
 async def test_cancellation_while_closing_still_returns_the_connection(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second cancellation landing inside close() (a server shutting down, a timeout firing
     twice) must not abandon the connection half-returned."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
     real_close = AsyncSession.close
-    closing = asyncio.Event()
+    closing, cancelled = asyncio.Event(), asyncio.Event()
 
     async def slow_close(self: AsyncSession) -> None:
         closing.set()
-        await asyncio.sleep(0.1)  # the window in which the cancellation lands
+        await cancelled.wait()  # the cancellation lands while close() is under way
         await real_close(self)
 
     monkeypatch.setattr(AsyncSession, "close", slow_close)
 
     async def unit() -> None:
-        async with _uow(engine) as uow:
+        async with _uow(database) as uow:
             await uow.items.list()  # holds a connection
 
     task = asyncio.create_task(unit())
     await closing.wait()
-    assert _checked_out(engine) == 1
+    assert database.checked_out() == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.3)
-    assert _checked_out(engine) == 0
+    assert database.checked_out() == 1  # the close goes on, shielded from the cancellation
+    cancelled.set()
+    await eventually(lambda: database.checked_out() == 0)
+
+
+async def test_flushed_but_uncommitted_work_is_invisible_to_the_read_port(
+    database: Database,
+) -> None:
+    stored = ItemFactory(quantity=4)
+    async with _uow(database) as uow:
+        await uow.items.add(stored)
+        await uow.commit()
+    async with _uow(database) as uow:
+        (await uow.items.get(stored.id)).restock(10)  # type: ignore[arg-type]
+        await uow.session.flush()  # the UPDATE reached the database, inside the transaction
+        seen_meanwhile = await SqlAlchemyReads(database).item(stored.id)  # type: ignore[arg-type]
+    assert seen_meanwhile is not None
+    assert seen_meanwhile.quantity == 4
+
+
+# --- regressions: failures around COMMIT -----------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+async def own_database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """The run's migrated database on a pool of this test's own, whose sessions a test may
+    give hooks to without reaching any other test."""
+    request.getfixturevalue(f"{request.param}_database")  # migrated
+    async with open_database(str(request.getfixturevalue(f"{request.param}_url"))) as database:
+        yield database
+
+
+class Interruption(BaseException):
+    """Not an ``Exception``: like KeyboardInterrupt or SystemExit, it must never be swallowed."""
+
+
+@pytest.mark.parametrize("interruption", [asyncio.CancelledError, Interruption])
+async def test_an_interruption_after_commit_propagates_and_the_write_stands(
+    own_database: Database, interruption: type[BaseException]
+) -> None:
+    session_class = hookable_session_class()
+    own_database.sessions.configure(sync_session_class=session_class)
+    fired: list[str] = []
+
+    def interrupt(_session: object) -> None:
+        fired.append("after commit")
+        raise interruption()
+
+    event.listen(session_class, "after_commit", interrupt)
+    stored = ItemFactory(sku="STANDS-1")
+    went_on = False
+
+    async def write() -> None:
+        nonlocal went_on
+        async with _uow(own_database) as uow:
+            await uow.items.add(stored)
+            await uow.commit()
+            went_on = True
+
+    with pytest.raises(interruption):
+        await write()
+
+    assert fired == ["after commit"]
+    assert not went_on, "commit() returned as if nothing had happened"
+    assert await stock(own_database) == {"STANDS-1": stored.quantity}
+    await assert_nothing_holds_the_database(own_database)
+
+
+def _failing_commit(dialect_name: str, dbapi: Any) -> tuple[Exception, type[Exception]]:
+    """A driver error for the COMMIT, and the service-layer error it stands for."""
+    if dialect_name == "postgresql":
+        cause = asyncpg.exceptions.SerializationError("could not serialize access")
+        return dbapi.OperationalError("could not serialize access", cause), TransientConflict
+    return dbapi.OperationalError("database is locked"), DatabaseUnavailable
+
+
+async def test_commit_raises_the_classified_error_inside_the_block_and_exit_keeps_it(
+    own_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Classified once: the error ``commit()`` raises inside the block is the one that leaves
+    it, the same object, not classified again on the way out."""
+    dialect = own_database.engine.sync_engine.dialect
+    driver_error, expected = _failing_commit(own_database.dialect, dialect.loaded_dbapi)
+
+    def failing_commit(_dbapi_connection: object) -> None:
+        raise driver_error
+
+    monkeypatch.setattr(dialect, "do_commit", failing_commit)
+    raised_inside: list[BaseException] = []
+
+    async def write() -> None:
+        async with _uow(own_database) as uow:
+            await uow.items.add(ItemFactory(sku="NEVER-1"))
+            try:
+                await uow.commit()
+            except BaseException as error:
+                raised_inside.append(error)
+                raise
+
+    with pytest.raises(expected) as left:
+        await write()
+
+    assert [type(error) for error in raised_inside] == [expected]
+    assert left.value is raised_inside[0]
+    assert left.value.__cause__ is not None
+    assert left.value.__cause__.orig is driver_error  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert await stock(own_database) == {}
+    await assert_nothing_holds_the_database(own_database)

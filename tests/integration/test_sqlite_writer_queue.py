@@ -1,10 +1,10 @@
 """SQLite units of work of one process queue for the write lock in asyncio, in arrival order.
 
-Without the gate they would all wait inside SQLite's busy handler, which polls with sleeps of
+Without the queue they would all wait inside SQLite's busy handler, which polls with sleeps of
 up to 100 ms, so the order writers got in was luck and the slowest waited for seconds
-(bench/README.md). With it: arrival order, at most one waiter per process at SQLite's level,
-a timeout that ends in the same 503 error SQLite's busy timeout gives, and a gate that is let
-go however the unit ends.
+(docs/session-lifecycle.md). With it: arrival order, at most one waiter per process at
+SQLite's level, a timeout that ends in the same 503 error SQLite's busy timeout gives, and a
+queue that is let go however the unit ends.
 """
 
 from __future__ import annotations
@@ -14,41 +14,47 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.database import build_engine, build_session_factory
+from adapters.database import Database
+from adapters.sqlite_writer_queue import WriterQueue
+from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.errors import DatabaseUnavailable
-from service_layer.sqlalchemy_unit_of_work import SqlAlchemyUnitOfWork
 from tests.integration.failure_support import NO_HANG_SECONDS
+from tests.polling import eventually
 
 BUSY_TIMEOUT_MS = 300
 
 
 @pytest.fixture
-async def engine(sqlite_engine: AsyncEngine, sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    """The run's migrated SQLite file, on an engine with a short busy timeout."""
-    engine = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
-    yield engine
-    await engine.dispose()
+async def database(sqlite_database: Database, sqlite_url: str) -> AsyncIterator[Database]:
+    """The run's migrated SQLite file, on a database object with a short busy timeout."""
+    database = Database(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    yield database
+    await database.dispose()
 
 
-def unit(engine: AsyncEngine) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(build_session_factory(engine))
+def unit(database: Database) -> SqlAlchemyUnitOfWork:
+    return SqlAlchemyUnitOfWork(database)
+
+
+def queue(database: Database) -> WriterQueue:
+    assert database.writer_queue is not None, "every SQLite database has a writer queue"
+    return database.writer_queue
 
 
 async def test_writers_get_in_in_the_order_they_arrived(sqlite_url: str) -> None:
-    # A patient engine: the order is what is tested here, not the timeout.
-    engine = build_engine(sqlite_url, sqlite_busy_timeout_ms=int(NO_HANG_SECONDS * 1000))
+    # A patient database: the order is what is tested here, not the timeout.
+    database = Database(sqlite_url, sqlite_busy_timeout_ms=int(NO_HANG_SECONDS * 1000))
     entered: list[int] = []
     inside = 0
 
     async def writer(number: int) -> None:
         nonlocal inside
-        async with unit(engine):
+        async with unit(database):
             inside += 1
             assert inside == 1, "two units of one process were open at once"
             entered.append(number)
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.002)  # hold it for a moment: the others must queue
             inside -= 1
 
     tasks = []
@@ -58,61 +64,61 @@ async def test_writers_get_in_in_the_order_they_arrived(sqlite_url: str) -> None
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), NO_HANG_SECONDS)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
     assert entered == list(range(20))
 
 
 async def test_a_writer_that_waits_past_the_busy_timeout_is_told_the_database_is_locked(
-    engine: AsyncEngine,
+    database: Database,
 ) -> None:
-    async with unit(engine):
+    async with unit(database):
         started = time.monotonic()
         with pytest.raises(DatabaseUnavailable, match="database is locked"):
-            async with unit(engine):
+            async with unit(database):
                 pytest.fail("entered while another unit of this process held the lock")
         waited = time.monotonic() - started
     assert BUSY_TIMEOUT_MS / 1000 * 0.9 <= waited < NO_HANG_SECONDS
     # Once the holder is gone, the next unit gets in at once.
-    async with unit(engine):
+    async with unit(database):
         pass
 
 
-async def test_the_gate_is_let_go_however_the_unit_ends(engine: AsyncEngine) -> None:
+async def test_the_queue_is_let_go_however_the_unit_ends(database: Database) -> None:
     class Boom(Exception):
         pass
 
     with pytest.raises(Boom):
-        async with unit(engine):
+        async with unit(database):
             raise Boom
     inside = asyncio.Event()
-    inner = asyncio.create_task(_enter_and_wait(engine, inside))
+    inner = asyncio.create_task(_enter_and_wait(database, inside))
     await asyncio.wait_for(inside.wait(), NO_HANG_SECONDS)
-    inner.cancel()  # cancelled while inside: the gate is released on the way out
+    inner.cancel()  # cancelled while inside: the queue is let go on the way out
     with pytest.raises(asyncio.CancelledError):
         await inner
     async with asyncio.timeout(1):
-        async with unit(engine):
+        async with unit(database):
             pass
 
 
-async def _enter_and_wait(engine: AsyncEngine, inside: asyncio.Event | None = None) -> None:
-    async with unit(engine):
+async def _enter_and_wait(database: Database, inside: asyncio.Event | None = None) -> None:
+    async with unit(database):
         if inside is not None:
             inside.set()
         await asyncio.sleep(10)
 
 
 # ---- across processes: the file lock ------------------------------------------------------
-# Two engines on one file stand for two processes: each has its own gate and its own open
-# file description, and flock locks of different descriptions exclude each other even within
+# Two database objects on one file stand for two processes: each has its own queue and its own
+# open file description, and flock locks of different descriptions exclude each other even within
 # one process.
 
 
 async def test_a_unit_of_another_process_waits_for_the_file_lock_and_gets_in_at_once(
-    engine: AsyncEngine, sqlite_url: str
+    database: Database, sqlite_url: str
 ) -> None:
-    other = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS * 10)
+    other = Database(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS * 10)
     try:
         entered = asyncio.Event()
         left_at = 0.0
@@ -122,9 +128,9 @@ async def test_a_unit_of_another_process_waits_for_the_file_lock_and_gets_in_at_
                 entered.set()
                 return time.monotonic()
 
-        async with unit(engine):
+        async with unit(database):
             waiter = asyncio.create_task(other_process())
-            await asyncio.sleep(0.1)
+            await eventually(lambda: queue(other).waiting_for_other_processes)
             assert not entered.is_set(), "got in while another process held the lock"
             left_at = time.monotonic()
         got_in_at = await asyncio.wait_for(waiter, NO_HANG_SECONDS)
@@ -136,16 +142,16 @@ async def test_a_unit_of_another_process_waits_for_the_file_lock_and_gets_in_at_
 
 
 async def test_a_process_that_gave_up_waiting_does_not_keep_the_file_lock(
-    engine: AsyncEngine, sqlite_url: str
+    database: Database, sqlite_url: str
 ) -> None:
-    impatient = build_engine(sqlite_url, sqlite_busy_timeout_ms=100)
-    third = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    impatient = Database(sqlite_url, sqlite_busy_timeout_ms=100)
+    third = Database(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
     try:
-        async with unit(engine):
+        async with unit(database):
             with pytest.raises(DatabaseUnavailable, match="database is locked"):
                 async with unit(impatient):
                     pytest.fail("entered while another process held the lock")
-        await asyncio.sleep(0.05)  # the abandoned wait gets the lock now, and must give it up
+        await queue(impatient).drained()  # the abandoned wait got the lock, and gave it up
         async with unit(third):  # were the lock kept, this would fail after its 0.3 s
             pass
         async with unit(impatient):  # and the impatient one is not stuck either
@@ -156,21 +162,21 @@ async def test_a_process_that_gave_up_waiting_does_not_keep_the_file_lock(
 
 
 async def test_a_cancelled_waiter_leaves_the_file_lock_free(
-    engine: AsyncEngine, sqlite_url: str
+    database: Database, sqlite_url: str
 ) -> None:
-    other = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS * 10)
+    other = Database(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS * 10)
     try:
-        async with unit(engine):
+        async with unit(database):
             waiter = asyncio.create_task(_enter_and_wait(other))
-            await asyncio.sleep(0.05)
+            await eventually(lambda: queue(other).waiting_for_other_processes)
             waiter.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiter
-        await asyncio.sleep(0.05)  # the abandoned wait gets the lock now, and must give it up
+        await queue(other).drained()  # the abandoned wait got the lock, and gave it up
         async with asyncio.timeout(1):
             # First through another file description: had the cancelled waiter kept the lock
-            # on its own, this would wait (its own engine would simply take it again).
-            async with unit(engine):
+            # on its own, this would wait (its own queue would simply take it again).
+            async with unit(database):
                 pass
             async with unit(other):
                 pass
@@ -178,19 +184,18 @@ async def test_a_cancelled_waiter_leaves_the_file_lock_free(
         await other.dispose()
 
 
-async def test_the_gate_works_again_after_the_engine_is_disposed(sqlite_url: str) -> None:
-    """A disposed engine can be used again (SQLAlchemy's contract); so can its gate, whose
-    lock file is closed on dispose and reopened at the next unit."""
-    engine = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
-    other = build_engine(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+async def test_the_queue_works_again_after_the_database_is_disposed(sqlite_url: str) -> None:
+    """A disposed database can be used again (as SQLAlchemy's engines can); so can its queue."""
+    database = Database(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
+    other = Database(sqlite_url, sqlite_busy_timeout_ms=BUSY_TIMEOUT_MS)
     try:
-        async with unit(engine):
+        async with unit(database):
             pass
-        await engine.dispose()
-        async with unit(engine):  # reopened, and holding the file lock again...
+        await database.dispose()
+        async with unit(database):  # reopened, and holding the file lock again...
             with pytest.raises(DatabaseUnavailable, match="database is locked"):
                 async with unit(other):  # ...so another process still has to wait
                     pytest.fail("entered while another process held the lock")
     finally:
-        await engine.dispose()
+        await database.dispose()
         await other.dispose()

@@ -1,0 +1,153 @@
+"""Every use case that writes has the same retry policy for transient conflicts.
+
+Each writer below runs on a unit of work whose first commit the database aborts (as
+PostgreSQL does on a serialization failure or deadlock): the use case must succeed on its
+second attempt, write once, and count the retry under its own name. The inventory test makes
+a new use case declare which kind it is, so a writer cannot be added without this check.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+import pytest
+
+from adapters.passwords import Argon2PasswordHasher
+from service_layer.services import items as item_services
+from service_layer.services import orders as order_services
+from service_layer.services import users as user_services
+from tests.fakes import FakeUnitOfWork, InMemoryStore
+from tests.unit.order_support import ConflictingCommits, add_user, counter, lines
+from tests.unit.support import item_id, new_item, seed_one
+
+PASSWORD = "a long enough password"
+
+
+@dataclass(frozen=True)
+class Writer:
+    """How to call one writing use case on ``uow``, after setting up ``store``."""
+
+    name: str  # as the retry counter labels it
+    call: Callable[[InMemoryStore, FakeUnitOfWork], Awaitable[object]]
+    reads_before: int = 0  # units the use case opens on ``uow`` before the one that writes
+
+
+async def _add_item(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await item_services.add_item(uow, new_item(sku="retried-1"))
+
+
+async def _update_item(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    item = await seed_one(store)
+    changes = item_services.ItemChanges(title="Renamed")
+    return await item_services.update_item(uow, item_id(item), changes)
+
+
+async def _delete_item(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await item_services.delete_item(uow, item_id(await seed_one(store)))
+
+
+async def _restock(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await item_services.restock(uow, item_id(await seed_one(store)), 2)
+
+
+async def _place_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    await seed_one(store, sku="R-1", quantity=5)
+    return await order_services.place_order(uow, await add_user(store), lines(("R-1", 1)))
+
+
+async def _cancel_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    await seed_one(store, sku="R-1", quantity=5)
+    buyer = await add_user(store)
+    placed = await order_services.place_order(FakeUnitOfWork(store), buyer, lines(("R-1", 1)))
+    return await order_services.cancel_order(uow, buyer, placed.id)
+
+
+async def _ship_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    await seed_one(store, sku="R-1", quantity=5)
+    buyer = await add_user(store)
+    placed = await order_services.place_order(FakeUnitOfWork(store), buyer, lines(("R-1", 1)))
+    return await order_services.ship_order(uow, placed.id)
+
+
+CHEAP = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+STRONGER = Argon2PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+
+
+async def _register(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await user_services.register(uow, CHEAP, "new@example.com", PASSWORD)
+
+
+async def _create_admin(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await user_services.create_admin(uow, CHEAP, "boss@example.com", PASSWORD)
+
+
+async def _deactivate_user(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await user_services.deactivate_user(uow, (await add_user(store)).user_id)
+
+
+async def _authenticate_with_rehash(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    """A login whose hash was made with weaker parameters writes the upgraded hash."""
+    await user_services.register(FakeUnitOfWork(store), CHEAP, "old@example.com", PASSWORD)
+    return await user_services.authenticate(uow, STRONGER, "old@example.com", PASSWORD)
+
+
+WRITERS = [
+    Writer("add_item", _add_item),
+    Writer("update_item", _update_item),
+    Writer("delete_item", _delete_item),
+    Writer("restock", _restock),
+    Writer("place_order", _place_order),
+    Writer("cancel_order", _cancel_order),
+    Writer("ship_order", _ship_order),
+    Writer("register", _register),
+    Writer("create_admin", _create_admin),
+    Writer("deactivate_user", _deactivate_user),
+    Writer("_upgrade_hash", _authenticate_with_rehash, reads_before=1),
+]
+# Use cases that never commit: reads through a unit of work or the read port.
+READERS = {
+    "get_item",
+    "list_items",
+    "export_items",
+    "low_stock",
+    "get_order",
+    "list_orders",
+    "get_user",
+    "get_active_user",
+}
+# authenticate reads, and writes only through _upgrade_hash (a unit of its own, in WRITERS).
+ENTRY_POINTS_OF_WRITERS = {"authenticate": "_upgrade_hash"}
+
+
+@pytest.mark.parametrize("writer", WRITERS, ids=lambda writer: writer.name)
+async def test_a_writer_survives_one_transient_conflict_and_writes_once(
+    writer: Writer, store: InMemoryStore
+) -> None:
+    before = counter("stockroom_transaction_retries_total", {"use_case": writer.name})
+    uow = ConflictingCommits(store, conflicts=1)
+
+    await writer.call(store, uow)
+
+    assert (uow.begins, uow.commits) == (writer.reads_before + 2, 1)
+    after = counter("stockroom_transaction_retries_total", {"use_case": writer.name})
+    assert after == before + 1
+
+
+def _use_cases(module: ModuleType) -> set[str]:
+    return {
+        name
+        for name, function in vars(module).items()
+        if not name.startswith("_")
+        and getattr(function, "__module__", None) == module.__name__
+        and (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function))
+    }
+
+
+def test_every_use_case_is_declared_a_writer_or_a_reader() -> None:
+    found = set().union(*(_use_cases(m) for m in (item_services, order_services, user_services)))
+    declared = {writer.name for writer in WRITERS} | READERS | set(ENTRY_POINTS_OF_WRITERS)
+    assert found - declared == set(), "a new use case: add it to WRITERS or READERS"
+    assert found | {"_upgrade_hash"} >= declared, "a declared use case no longer exists"
