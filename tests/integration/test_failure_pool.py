@@ -185,10 +185,9 @@ async def test_a_request_that_cannot_get_a_connection_in_time_is_503_with_retry_
 
         # Someone else holds both connections for longer than the pool timeout.
         async with (
-            impatient_pool.engine.connect() as first,
-            impatient_pool.engine.connect() as second,
+            impatient_pool.engine.connect(),
+            impatient_pool.engine.connect(),
         ):
-            assert (first.closed, second.closed) == (False, False)
             assert impatient_pool.checked_out() == 2
             refused = await asyncio.wait_for(
                 client.request(method, url, json=body, headers=headers), NO_HANG_SECONDS

@@ -68,10 +68,7 @@ async def test_prices_round_trip_exactly(uow_factory: UowFactory) -> None:
     async with uow_factory() as uow:
         stored = [(await uow.items.get(item_id)).price for item_id in ids]
     assert stored == prices
-    assert all(
-        str(price).endswith(tuple("0123456789")) and price.as_tuple().exponent == -2
-        for price in stored
-    )
+    assert [price.as_tuple().exponent for price in stored] == [-2] * len(prices)
 
 
 async def test_get_unknown_item_raises(uow_factory: UowFactory) -> None:
@@ -137,8 +134,7 @@ async def test_changes_without_commit_are_discarded(uow_factory: UowFactory) -> 
         await uow.items.add(ItemFactory(sku="NEVER-SAVED"))
     async with uow_factory() as uow:
         assert (await uow.items.get(item_id)).quantity == 5
-        assert [item.sku for item in await uow.items.list()] != ["NEVER-SAVED"]
-        assert len(await uow.items.list()) == 1
+        assert [item.id for item in await uow.items.list()] == [item_id]
 
 
 async def test_committed_changes_to_a_loaded_item_persist(uow_factory: UowFactory) -> None:

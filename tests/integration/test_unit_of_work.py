@@ -100,7 +100,7 @@ async def test_session_is_closed_and_connection_returned_after_every_unit(
     assert not session.in_transaction()
     assert list(session.identity_map.values()) == []
     assert database.checked_out() == 0
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="not open"):
         _ = uow.session
 
 
@@ -121,35 +121,46 @@ async def test_objects_stay_readable_after_the_unit_without_io(database: Databas
     )
 
 
-async def test_uncommitted_work_is_invisible_to_another_unit_and_not_committed_by_it(
-    database: Database,
-) -> None:
+async def test_uncommitted_work_is_not_committed_by_another_unit(database: Database) -> None:
+    """Another unit that commits while ours is open (PostgreSQL), or right after it (SQLite,
+    where units take turns), commits its own work only."""
     first, second = ItemFactory(), ItemFactory()
-    writer, other = _uow(database), _uow(database)
-    seen_by_other: list[str] = []
-    listed = asyncio.Event()
 
     async def other_unit() -> None:
-        async with other:
-            seen_by_other.extend(item.sku for item in await other.items.list())
-            listed.set()
+        async with _uow(database) as other:
             await other.items.add(second)
             await other.commit()
 
-    async with writer:
+    async with _uow(database) as writer:
         await writer.items.add(first)
         await writer.session.flush()
         task = asyncio.create_task(other_unit())
         if database.dialect == "postgresql":
-            # It reads while our flushed work is in progress; on SQLite it cannot start
-            # before we leave (units take turns for the write lock).
-            await asyncio.wait_for(listed.wait(), 10)
+            await asyncio.wait_for(asyncio.shield(task), 10)  # done while ours is open
     await task
 
-    assert first.sku not in seen_by_other
     async with database.engine.connect() as connection:
         skus = set((await connection.execute(select(items.c.sku))).scalars())
     assert skus == {second.sku}
+
+
+@pytest.mark.postgres
+async def test_uncommitted_work_is_invisible_to_a_concurrent_unit(
+    postgres_database: Database,
+) -> None:
+    first = ItemFactory()
+    seen_by_other: list[str] = []
+
+    async def other_unit() -> None:
+        async with _uow(postgres_database) as other:
+            seen_by_other.extend(item.sku for item in await other.items.list())
+
+    async with _uow(postgres_database) as writer:
+        await writer.items.add(first)
+        await writer.session.flush()  # the INSERT reached the database, inside our transaction
+        await asyncio.wait_for(other_unit(), 10)  # it reads while our work is in progress
+
+    assert seen_by_other == []
 
 
 async def test_a_unit_cannot_be_entered_twice_at_once_but_can_be_reused(

@@ -386,7 +386,7 @@ class ShopMachine(RuleBasedStateMachine):
             assert {
                 line.item_id: (line.quantity, line.unit_price) for line in stored_order.lines
             } == order.lines, "an order's lines or prices changed after it was placed"
-            assert all(stored_order.lines), "an order without lines"
+            assert stored_order.lines, "an order without lines"
         assert set(self.store.orders) == set(self.model.orders), "an order appeared or vanished"
         keys = {k: m.order_id for k, m in self.model.keys.items()}
         assert {k: r.order_id for k, r in self.store.idempotency.items()} == keys
