@@ -1,53 +1,41 @@
-"""The load generator: wrk (compiled, event-driven), driven by generated Lua scripts.
+"""The load generator: wrk (compiled, event-driven), driven by a Lua script per endpoint.
 
-Each script counts every response outside 2xx as an error in a ``response`` hook, and the
-``done`` hook prints one JSON line with exact figures (microsecond percentiles from wrk's
-histogram), so nothing depends on parsing wrk's human-readable units.
+The script's ``response`` hook counts every status outside 2xx, and its ``done`` hook prints
+one JSON line with exact figures (microsecond percentiles from wrk's histogram), so nothing
+depends on parsing wrk's human-readable units.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cases import Endpoint
+
 REPORT_LUA = r"""
 local threads = {}
-
 function setup(thread)
-  thread:set("thread_id", #threads + 1)
+  thread:set("id", #threads + 1)
   table.insert(threads, thread)
 end
-
 function init(args)
-  math.randomseed(os.time() * 1000 + thread_id)
+  math.randomseed(os.time() * 1000 + id)
   bad = 0
 end
-
 function response(status, headers, body)
-  if status < 200 or status > 299 then
-    bad = bad + 1
-  end
+  if status < 200 or status > 299 then bad = bad + 1 end
 end
-
 function done(summary, latency, requests)
   local bad_total = 0
-  for _, thread in ipairs(threads) do
-    bad_total = bad_total + thread:get("bad")
-  end
+  for _, thread in ipairs(threads) do bad_total = bad_total + thread:get("bad") end
   local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %d, "duration_us": %d, "non_2xx": %d, "connect": %d, ' ..
-    '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, ' ..
-    '"p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
-    summary.requests, summary.duration, bad_total, e.connect, e.read, e.write,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+  io.write(string.format('WRK_JSON {"requests": %d, "us": %d, "non_2xx": %d, ' ..
+    '"socket": %d, "p50": %d, "p99": %d}\n', summary.requests, summary.duration, bad_total,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
 end
 """
 
@@ -57,81 +45,62 @@ class WrkResult:
     requests: int
     seconds: float
     non_2xx: int
-    socket_errors: int  # connect, read and write errors, and timeouts
-    timeouts: int
+    socket_errors: int  # connect, read and write errors, and timeouts (5 s)
     p50_ms: float
-    p90_ms: float
     p99_ms: float
-    max_ms: float
     cpu_seconds: float  # wrk's own user + system time
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+        return self.requests / self.seconds
 
     @property
     def errors(self) -> int:
         return self.non_2xx + self.socket_errors
 
-    @property
-    def cpu_percent(self) -> float:
-        """Of one core; the machine has ``os.cpu_count()`` of them."""
-        return 100 * self.cpu_seconds / self.seconds if self.seconds else 0.0
+
+def _lua_string(template: str) -> str:
+    """A Lua expression building ``template`` for item number ``n``."""
+    count = template.count("{n}") + template.count("{sku}")
+    pattern = template.replace("%", "%%").replace("{n}", "%d").replace("{sku}", "BENCH-%05d")
+    return f"string.format({json.dumps(pattern)}{', n' * count})" if count else json.dumps(pattern)
 
 
-def wrk_binary() -> str:
-    found = shutil.which("wrk")
-    if found is None:
-        raise RuntimeError("wrk is not installed: run bench/setup.sh (make bench does)")
-    return found
+def script(endpoint: Endpoint, token: str, items: int) -> str:
+    """The Lua for one endpoint: a random item per request where the request names one."""
+    headers = endpoint.headers(token)
+    lua_headers = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+    body = _lua_string(endpoint.body) if endpoint.body else "nil"
+    method, path = json.dumps(endpoint.method), _lua_string(endpoint.path)
+    build = f"wrk.format({method}, {path}, headers, {body})"
+    if "{n}" in endpoint.path + endpoint.body or "{sku}" in endpoint.path + endpoint.body:
+        request = f"function request()\n  local n = math.random(1, {items})\n  return {build}\nend"
+    else:  # the same request every time: built once
+        request = f"local req = {build}\nfunction request() return req end"
+    headers_lua = f"{{{lua_headers}}}" if headers else "nil"
+    return f"local headers = {headers_lua}\n{request}\n{REPORT_LUA}"
 
 
-def write_script(directory: Path, name: str, body: str) -> Path:
-    path = directory / f"{name}.lua"
-    path.write_text(body + REPORT_LUA)
-    return path
-
-
-def run(url: str, script: Path, *, connections: int, seconds: float, threads: int = 2) -> WrkResult:
-    argv = [
-        wrk_binary(),
-        f"--threads={min(threads, connections)}",
-        f"--connections={connections}",
-        f"--duration={max(1, round(seconds))}s",
-        "--timeout=5s",
-        "--latency",
-        f"--script={script}",
-        url,
-    ]
+def run(url: str, script: Path, connections: int, seconds: int, threads: int = 2) -> WrkResult:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout=5s"]
     with tempfile.TemporaryFile() as out:
-        started = time.monotonic()
+        argv += ["--latency", "-s", str(script), url]
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         # wait4 reaps wrk and hands back its rusage: the load generator's own CPU time.
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
-        elapsed = time.monotonic() - started
         out.seek(0)
         text = out.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise RuntimeError(f"wrk failed ({process.returncode}):\n{text}")
-    return parse(text, cpu_seconds=usage.ru_utime + usage.ru_stime, wall=elapsed)
-
-
-def parse(text: str, *, cpu_seconds: float, wall: float) -> WrkResult:
     line = next((x for x in text.splitlines() if x.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no report:\n{text}")
+    if process.returncode or line is None:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{text}")
     data = json.loads(line.removeprefix("WRK_JSON "))
-    seconds = data["duration_us"] / 1e6 or wall
     return WrkResult(
         requests=data["requests"],
-        seconds=seconds,
+        seconds=data["us"] / 1e6,
         non_2xx=data["non_2xx"],
-        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
-        timeouts=data["timeout"],
-        p50_ms=data["p50_us"] / 1000,
-        p90_ms=data["p90_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        max_ms=data["max_us"] / 1000,
-        cpu_seconds=cpu_seconds,
+        socket_errors=data["socket"],
+        p50_ms=data["p50"] / 1000,
+        p99_ms=data["p99"] / 1000,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )

@@ -1,4 +1,5 @@
-"""The tutorial's declarative models and response schemas, mapped onto Stockroom's tables."""
+"""The tutorial's declarative models and response schemas, mapped onto Stockroom's tables, and
+the order both classic apps build from the rows they locked."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bench.baselines.common import ORDER_STATUS, check_stock, now
 
 
 class Base(DeclarativeBase):
@@ -97,3 +100,24 @@ class OrderOut(BaseModel):
     total: float
     created_at: datetime
     updated_at: datetime
+
+
+def new_order(customer_id: int, items: list[Item], wanted: dict[str, int]) -> Order:
+    """Check the locked items' stock, take what is ordered and build the order with its lines
+    (left to the session's flush: UPDATE items, INSERT orders, INSERT order_lines)."""
+    check_stock(wanted, {item.sku: item.quantity for item in items})
+    created = now()
+    order = Order(
+        customer_id=customer_id, status=ORDER_STATUS, created_at=created, updated_at=created
+    )
+    for item in items:
+        item.quantity -= wanted[item.sku]
+        order.lines.append(
+            OrderLine(
+                item_id=item.id,
+                sku=item.sku,
+                quantity=wanted[item.sku],
+                unit_price_cents=item.price_cents,
+            )
+        )
+    return order
