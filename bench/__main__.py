@@ -1,12 +1,6 @@
-"""``python -m bench [full|quick|smoke]``: run a plan, print the table, write the results.
-
-full   `make bench`: every case, 3 repetitions, 32 and 64 connections (about 23 minutes).
-quick  `make bench-quick`: every target and endpoint, 2 s per case, 32 connections, once.
-smoke  `make bench-smoke` (CI): one short GET on Stockroom + SQLite; exits 1 unless it
-       served requests with zero errors. Needs no PostgreSQL.
-"""
-
-from __future__ import annotations
+"""``python -m bench [full|quick|smoke]``: run a plan of bench/cases.py, print the table and
+write it, with the chart, to bench/results/. smoke (CI) exits 1 unless it served requests with
+zero errors."""
 
 import argparse
 import shutil
@@ -18,8 +12,8 @@ from bench import report
 from bench.cases import PLANS
 from bench.run import Run
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"  # git-ignored
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"  # git-ignored
 
 
 def main() -> int:
@@ -27,23 +21,22 @@ def main() -> int:
     parser.add_argument("plan", nargs="?", default="full", choices=list(PLANS))
     plan = PLANS[parser.parse_args().plan]
     with tempfile.TemporaryDirectory(prefix="stockroom-bench-") as workdir:
-        results = Run(plan, REPO, Path(workdir)).execute()
+        results = Run(plan, BENCH.parent, Path(workdir)).execute()
     table = report.render(results)
     print(table)
     stem = "latest" if plan.name == "full" else plan.name
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text(table + "\n")
-    if plan.name == "smoke":  # CI: no chart (no matplotlib there), a verdict instead
-        requests = sum(case.wrk.requests for case in results.cases)
-        errors = sum(case.wrk.errors for case in results.cases)
-        ok = requests > 0 and errors == 0
-        print(f"bench smoke: {requests} requests, {errors} errors: {'ok' if ok else 'FAILED'}")
-        return 0 if ok else 1
-    from bench import chart  # matplotlib is a bench-only dependency
+    if plan.name == "smoke":  # CI: a verdict, and no chart (no matplotlib there)
+        runs = [run for runs in results.wrk.values() for run in runs]
+        requests, errors = sum(run.requests for run in runs), sum(run.errors for run in runs)
+        print(f"bench smoke: {requests} requests, {errors} errors")
+        return 0 if requests > 0 and errors == 0 else 1
+    from bench import chart  # matplotlib: a bench-only dependency (bench/requirements.txt)
 
     chart.draw(results, RESULTS / f"{stem}.png")
     if plan.name == "full":
-        shutil.copyfile(RESULTS / "latest.png", REPO / "bench" / "chart.png")
+        shutil.copyfile(RESULTS / "latest.png", BENCH / "chart.png")
     return 0
 
 

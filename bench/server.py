@@ -1,6 +1,4 @@
-"""One server under test in its own process group, and what /proc says about it."""
-
-from __future__ import annotations
+"""One server under test, in a process group of its own: start, readiness, memory, stop."""
 
 import contextlib
 import os
@@ -10,49 +8,18 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int | str) -> list[str]:
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    return raw[raw.rindex(")") + 2 :].split()  # after the name, which may hold spaces
-
-
-def _cmdline(pid: int | str) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
-def cpu_seconds(pid: int | str) -> float:
-    """User + system CPU time the process has used so far."""
-    with contextlib.suppress(OSError, IndexError):
-        return sum(map(int, _stat(pid)[11:13])) / TICKS
-    return 0.0
-
-
-def machine_busy_seconds() -> float:
-    """CPU time every core has spent busy since boot (user, nice, system, irq, softirq, steal)."""
-    user, nice, system, _idle, _iowait, *busy = map(
-        int, Path("/proc/stat").read_text().split()[1:9]
-    )
-    return (user + nice + system + sum(busy)) / TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from typing import Self
 
 
 class Server:
-    """Started in a new session, so stopping it signals exactly its process group."""
+    """Started in a new session: stopping it signals exactly its process group."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        argv = [*argv, "--host", "127.0.0.1", "--port", str(self.port)]
+        with socket.socket() as sock:  # a port the kernel just handed out on loopback
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url, self.log = f"http://127.0.0.1:{port}", log
+        argv = [*argv, "--host", "127.0.0.1", "--port", str(port)]
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 argv,
@@ -64,60 +31,41 @@ class Server:
                 start_new_session=True,
             )
 
-    def workers(self) -> list[str]:
-        """uvicorn's worker processes: the group minus the supervisor and the resource tracker."""
-        leader, found = str(self.process.pid), []
-        for pid in (proc.name for proc in Path("/proc").glob("[0-9]*")):
-            with contextlib.suppress(OSError, IndexError):
-                if (
-                    pid != leader
-                    and _stat(pid)[2] == leader
-                    and "resource_tracker" not in _cmdline(pid)
-                ):
-                    found.append(pid)
-        return found
-
-    def rss(self) -> int:
-        return sum(
-            int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
-            for pid in self.workers()
-        )
-
-    def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.workers())
+    def workers_rss_kib(self) -> list[int]:
+        """Each uvicorn worker's resident memory: the supervisor's children but
+        multiprocessing's resource tracker."""
+        argv = ["ps", "-o", "rss=,args=", "--ppid", str(self.process.pid)]
+        out = subprocess.run(argv, capture_output=True, text=True).stdout.splitlines()
+        return [int(line.split()[0]) for line in out if "resource_tracker" not in line]
 
     def log_tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
 
     def wait_ready(self, path: str, workers: int, timeout: float = 60.0) -> None:
-        """Until ``path`` answers 200 and every worker is up (one answering is not enough)."""
+        """Until ``path`` answers 200 and every worker has started."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.log_tail()}")
+        while self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(self.url + path, timeout=2).close()
-                if len(self.workers()) >= workers:
-                    time.sleep(0.5)  # let the other worker finish its start-up too
-                    if len(self.workers()) >= workers:
-                        return
-            time.sleep(0.2)
-        raise RuntimeError(f"the server was not ready after {timeout:.0f}s:\n{self.log_tail()}")
+                if len(self.workers_rss_kib()) >= workers:
+                    time.sleep(0.5)  # one worker answering: the other may still be starting
+                    return
+        raise RuntimeError(f"the server did not start:\n{self.log_tail()}")
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        """SIGTERM to the group, SIGKILL if it lingers; wait for the workers too, before the
-        next server binds or this one's database is dropped."""
-        group = self.process.pid
+        """SIGTERM to the group, SIGKILL if it lingers; then wait until every worker is gone,
+        before the next server binds or this one's database is dropped."""
         for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, sig)
+                os.killpg(self.process.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=wait)
                 break
         with contextlib.suppress(ProcessLookupError):  # raised once the group is empty
             for _ in range(50):
-                os.killpg(group, 0)
+                os.killpg(self.process.pid, 0)
                 time.sleep(0.1)

@@ -6,8 +6,7 @@ import argparse
 
 import uvicorn
 
-
-def main() -> None:
+if __name__ == "__main__":  # not when uvicorn's spawned workers import this module again
     parser = argparse.ArgumentParser(prog="python -m bench.baselines")
     parser.add_argument("app", choices=["ceiling", "classic_sync", "classic_async"])
     parser.add_argument("--host", default="127.0.0.1")
@@ -16,7 +15,3 @@ def main() -> None:
     args = parser.parse_args()
     app = f"bench.baselines.{args.app}:create_app"
     uvicorn.run(app, factory=True, host=args.host, port=args.port, workers=args.workers)
-
-
-if __name__ == "__main__":  # uvicorn's spawned workers import this module again
-    main()

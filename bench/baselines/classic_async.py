@@ -4,8 +4,6 @@
 in the dependency, and ``async def`` endpoints doing the CRUD with ``select()``.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator
 from typing import Annotated
 

@@ -6,8 +6,6 @@ with ``db.query()``, on psycopg2, the tutorial's driver. Authentication decodes 
 and loads the user, as the security tutorial does.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import Annotated
 

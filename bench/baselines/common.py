@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -14,6 +14,7 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
 
 ORDER_STATUS = "placed"  # what a new order is in Stockroom's schema
+TOKEN_CLAIMS = {"require": ["sub", "exp", "iat"]}  # what Stockroom requires of its tokens
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,8 @@ class Config:
 
     @classmethod
     def from_env(cls, *, default_size: int = 5, default_overflow: int = 10) -> Config:
-        """The variables Stockroom reads, so one environment serves every comparator. Unset,
-        the pool is the pattern's own: SQLAlchemy's 5 + 10 for the classic tutorial apps; the
-        ceiling passes Stockroom's default budget instead."""
+        """Stockroom's variables, so one environment serves every comparator. Unset, the pool
+        is the pattern's own: SQLAlchemy's 5 + 10 for the classic tutorial apps."""
         return cls(
             database_url=os.environ["STOCKROOM_DATABASE_URL"],
             secret_key=os.environ["STOCKROOM_SECRET_KEY"],
@@ -50,23 +50,17 @@ class OrderIn(BaseModel):
 
 
 def unauthenticated() -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="invalid or expired token",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    headers = {"WWW-Authenticate": "Bearer"}
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token", headers)
 
 
 def user_id_from_header(authorization: str | None, secret_key: str) -> int:
-    """Bearer JWT, HS256 only, ``sub``/``exp``/``iat`` required: what Stockroom checks."""
+    """A bearer JWT, HS256 only, with ``sub``, ``exp`` and ``iat``: what Stockroom checks."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise unauthenticated()
     try:
         claims = jwt.decode(
-            authorization[7:],
-            secret_key,
-            algorithms=["HS256"],
-            options={"require": ["sub", "exp", "iat"]},
+            authorization[7:], secret_key, algorithms=["HS256"], options=TOKEN_CLAIMS
         )
         return int(claims["sub"])
     except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as error:
@@ -84,10 +78,6 @@ def check_stock(wanted: Mapping[str, int], in_stock: Mapping[str, int]) -> None:
 
 def not_found(item_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id} does not exist")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def item_json(row: Any) -> dict[str, Any]:
