@@ -22,13 +22,7 @@ class Server:
         argv = [*argv, "--host", "127.0.0.1", "--port", str(port)]
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
+                argv, env=env, cwd=cwd, stdout=out, stderr=out, start_new_session=True
             )
 
     def workers_rss_kib(self) -> list[int]:

@@ -19,7 +19,7 @@ from bench.baselines import common
 from entrypoints.settings import Settings
 
 ITEM_COLUMNS = "id, sku, title, description, price_cents, quantity"
-LOCKED_COLUMNS = "SELECT id, sku, price_cents, quantity FROM items WHERE sku"
+LOCK_ITEMS = "SELECT id, sku, price_cents, quantity FROM items WHERE sku"
 INSERT_ORDER = "INSERT INTO orders (customer_id, status, created_at, updated_at) VALUES "
 INSERT_LINE = "INSERT INTO order_lines (order_id, item_id, sku, quantity, unit_price_cents) VALUES "
 Placed = tuple[int, list[Any], datetime]  # the order's id, its locked item rows, its time
@@ -33,7 +33,7 @@ class PgBackend:
     ITEM = f"SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"
     PAGE = f"SELECT {ITEM_COLUMNS} FROM items ORDER BY id OFFSET $1 LIMIT $2"
     USER = "SELECT is_active FROM users WHERE id = $1"
-    LOCK = LOCKED_COLUMNS + " = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
+    LOCK = LOCK_ITEMS + " = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
     TAKE = "UPDATE items SET quantity = quantity - $2 WHERE id = $1"
     ORDER = INSERT_ORDER + "($1, $2, $3, $3) RETURNING id"
     LINE = INSERT_LINE + "($1, $2, $3, $4, $5)"
@@ -130,7 +130,7 @@ class SqliteBackend:
     async def place_order(self, customer_id: int, wanted: dict[str, int]) -> Placed:
         created = datetime.now(UTC)
         stamp = created.strftime(self.DATETIME)
-        lock = f"{LOCKED_COLUMNS} IN ({', '.join('?' * len(wanted))}) ORDER BY id"
+        lock = f"{LOCK_ITEMS} IN ({', '.join('?' * len(wanted))}) ORDER BY id"
         async with self.connection() as db:
             await db.execute("BEGIN IMMEDIATE")  # SQLite's way to lock: the whole database
             try:
