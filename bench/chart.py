@@ -17,6 +17,7 @@ def draw(results: Results, path: Path) -> None:
     databases = list(dict.fromkeys(target.database for target in plan.targets))
     names = list(dict.fromkeys(target.name for target in plan.targets))  # a colour each
     rows, columns = len(databases), len(plan.connections)
+    labels = [endpoint.label for endpoint in plan.endpoints]
     figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.2 * rows), squeeze=False)
     for row, database in enumerate(databases):
         shown = [target for target in plan.targets if target.database == database]
@@ -31,14 +32,12 @@ def draw(results: Results, path: Path) -> None:
                 low = [mid - min(rps) for mid, rps in zip(middle, runs, strict=True)]
                 high = [max(rps) - mid for mid, rps in zip(middle, runs, strict=True)]
                 offset = (index - (len(shown) - 1) / 2) * width
-                x = [position + offset for position in range(len(plan.endpoints))]
+                x = [position + offset for position in range(len(labels))]
                 colour = f"C{names.index(target.name)}"
                 axis.bar(
                     x, middle, width, yerr=[low, high], capsize=2, color=colour, label=target.name
                 )
-            axis.set_xticks(
-                range(len(plan.endpoints)), [e.label for e in plan.endpoints], fontsize=8
-            )
+            axis.set_xticks(range(len(labels)), labels, fontsize=8)
             axis.set_ylabel("requests/s")
             axis.set_title(f"{database}, {conns} connections", fontsize=10)
             axis.legend(fontsize=7)

@@ -35,13 +35,17 @@ PGBENCH_FIGURES = ("tps", "latency average", "number of failed transactions")
 @dataclass
 class Results:
     plan: Plan
-    machine: str  # date; commit; CPU, memory; versions; load average at the start
+    machine: str  # date; commit; CPU, memory; versions; load average at the start and end
     wrk: dict[tuple[str, str, int], list[WrkResult]] = field(default_factory=dict)
     rss_mib: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # warm, end
     pgbench: dict[int, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def of(self, target: Target, endpoint: Endpoint, connections: int) -> list[WrkResult]:
         return self.wrk.get((target.key, endpoint.label, connections), [])
+
+
+def _load_average() -> str:  # a busy machine disturbs the figures: the report shows it
+    return Path("/proc/loadavg").read_text().rsplit(" ", 2)[0]
 
 
 def log(message: str) -> None:
@@ -65,7 +69,7 @@ def _machine(repo: Path, postgres: bool) -> str:
         f"{os.cpu_count()} cores, {memory:.1f} GiB; Linux {platform.release()}; Python "
         f"{platform.python_version()}; PostgreSQL "
         f"{_psql('SHOW server_version') if postgres else 'not used'}; SQLite "
-        f"{sqlite3.sqlite_version}; load average {Path('/proc/loadavg').read_text()[:14]}"
+        f"{sqlite3.sqlite_version}; load average at the start {_load_average()}"
     )
 
 
@@ -101,6 +105,7 @@ class Run:
         finally:
             if PG in self.templates:
                 _psql(f'DROP DATABASE IF EXISTS "{self.templates[PG]}" WITH (FORCE)')
+        self.results.machine += f", at the end {_load_average()}"
         return self.results
 
     def _seed(self, database: str) -> None:
