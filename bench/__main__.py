@@ -1,55 +1,43 @@
-"""``python -m bench [full|quick|smoke]``: run a plan, print the table, write the results.
-
-full   what `make bench` runs: every case, 3 repetitions, about 22 minutes.
-quick  what `make bench-quick` runs: every comparator, 2 s per case, 32 connections, once.
-smoke  what CI runs (`make bench-smoke`): one short GET case on Stockroom + SQLite; exits 1
-       unless it served requests with zero errors. Needs no PostgreSQL.
-"""
-
-from __future__ import annotations
+"""``python -m bench [full|quick|smoke]``: run a plan of bench/cases.py, print the table and
+write it, with the chart, to bench/results/. smoke (CI) exits 1 unless it served requests with
+zero errors."""
 
 import argparse
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from bench import report
-from bench.plans import BY_NAME
-from bench.runner import Runner
+from bench.cases import PLANS
+from bench.run import Run
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"  # git-ignored
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("plan", nargs="?", default="full", choices=sorted(BY_NAME))
-    plan = BY_NAME[parser.parse_args().plan]
-    results = Runner(plan, REPO).run()
+    parser.add_argument("plan", nargs="?", default="full", choices=list(PLANS))
+    plan = PLANS[parser.parse_args().plan]
+    with tempfile.TemporaryDirectory(prefix="stockroom-bench-") as workdir:
+        results = Run(plan, BENCH.parent, Path(workdir)).execute()
     table = report.render(results)
     print(table)
-    RESULTS.mkdir(exist_ok=True)
     stem = "latest" if plan.name == "full" else plan.name
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text(table + "\n")
-    if plan.chart:
-        from bench import chart
+    if plan.name == "smoke":  # CI: a verdict, and no chart (no matplotlib there)
+        runs = [run for runs in results.wrk.values() for run in runs]
+        requests, errors = sum(run.requests for run in runs), sum(run.errors for run in runs)
+        print(f"bench smoke: {requests} requests, {errors} errors")
+        return 0 if requests > 0 and errors == 0 else 1
+    from bench import chart  # matplotlib: a bench-only dependency (bench/requirements.txt)
 
-        chart.draw(results, RESULTS / f"{stem}.png")
-        if plan.name == "full":
-            shutil.copyfile(RESULTS / "latest.png", REPO / "bench" / "chart.png")
-    print(f"\nwritten: {RESULTS / (stem + '.md')}", file=sys.stderr)
-    if plan.name == "smoke":
-        return _smoke_verdict(results)
+    chart.draw(results, RESULTS / f"{stem}.png")
+    if plan.name == "full":
+        shutil.copyfile(RESULTS / "latest.png", BENCH / "chart.png")
     return 0
-
-
-def _smoke_verdict(results: object) -> int:
-    cases = getattr(results, "cases", [])
-    requests = sum(case.wrk.requests for case in cases)
-    errors = sum(case.wrk.errors for case in cases)
-    ok = bool(cases) and requests > 0 and errors == 0
-    print(f"bench smoke: {requests} requests, {errors} errors: {'ok' if ok else 'FAILED'}")
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,25 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the benchmarks need and `make install` does not: wrk (Debian) and the
-# bench-only Python packages (into .venv). Idempotent and quiet when everything is there.
+# Installs what the benchmarks need and `make install` does not: wrk and pgbench (Debian's
+# packages) and bench/requirements.txt (into the venv). Quiet when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${VENV:-.venv}"
-
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "bench: installing wrk from Debian's packages"
-  apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
-fi
-# The smoke case (CI) needs wrk only.
-[[ "${BENCH_SMOKE:-0}" == 1 ]] && exit 0
-
-if ! command -v pgbench >/dev/null 2>&1; then
-  echo "bench: installing postgresql-client (pgbench) from Debian's packages"
-  apt-get install -y -q postgresql-client >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql-client >/dev/null; }
-fi
-
-STAMP="$VENV/.bench-installed"
+need() {  # command, Debian package
+  command -v "$1" >/dev/null && return
+  echo "bench: installing $2 from Debian's packages"
+  apt-get install -y -q "$2" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
+}
+need wrk wrk
+[[ "${BENCH_SMOKE:-0}" == 1 ]] && exit 0  # the smoke case (CI) needs wrk only
+need pgbench postgresql-client  # psql too
+STAMP="${VENV:-.venv}/.bench-installed"
 if [[ ! -f "$STAMP" || bench/requirements.txt -nt "$STAMP" ]]; then
-  echo "bench: installing bench/requirements.txt into $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+  echo "bench: installing bench/requirements.txt into ${VENV:-.venv}"
+  "${VENV:-.venv}/bin/python" -m pip install -q --disable-pip-version-check -r bench/requirements.txt
   touch "$STAMP"
 fi

@@ -1,53 +1,25 @@
-"""The load generator: wrk (compiled, event-driven), driven by generated Lua scripts.
-
-Each script counts every response outside 2xx as an error in a ``response`` hook, and the
-``done`` hook prints one JSON line with exact figures (microsecond percentiles from wrk's
-histogram), so nothing depends on parsing wrk's human-readable units.
-"""
-
-from __future__ import annotations
+"""The load generator: wrk (compiled, event-driven), with a generated Lua script per endpoint.
+The script counts every status outside 2xx and prints one JSON line of exact figures
+(microsecond percentiles from wrk's histogram): nothing parses wrk's human-readable units."""
 
 import json
-import os
-import shutil
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cases import Endpoint
+
 REPORT_LUA = r"""
 local threads = {}
-
-function setup(thread)
-  thread:set("thread_id", #threads + 1)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  math.randomseed(os.time() * 1000 + thread_id)
-  bad = 0
-end
-
-function response(status, headers, body)
-  if status < 200 or status > 299 then
-    bad = bad + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local bad_total = 0
-  for _, thread in ipairs(threads) do
-    bad_total = bad_total + thread:get("bad")
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %d, "duration_us": %d, "non_2xx": %d, "connect": %d, ' ..
-    '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, ' ..
-    '"p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
-    summary.requests, summary.duration, bad_total, e.connect, e.read, e.write,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+function setup(thread) thread:set("id", #threads + 1); table.insert(threads, thread) end
+function init(args) math.randomseed(os.time() * 1000 + id); bad = 0 end
+function response(status) if status < 200 or status > 299 then bad = bad + 1 end end
+function done(summary, latency)
+  local bad_total, e = 0, summary.errors
+  for _, thread in ipairs(threads) do bad_total = bad_total + thread:get("bad") end
+  io.write(string.format('WRK_JSON {"requests": %d, "us": %d, "non_2xx": %d, "socket": %d, ' ..
+    '"p50": %d, "p99": %d}\n', summary.requests, summary.duration, bad_total,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
 end
 """
 
@@ -55,83 +27,44 @@ end
 @dataclass(frozen=True)
 class WrkResult:
     requests: int
-    seconds: float
+    us: int  # how long wrk measured
     non_2xx: int
-    socket_errors: int  # connect, read and write errors, and timeouts
-    timeouts: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    cpu_seconds: float  # wrk's own user + system time
+    socket: int  # connect, read and write errors, and timeouts (5 s)
+    p50: int  # microseconds
+    p99: int
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+        return self.requests / self.us * 1e6
 
     @property
     def errors(self) -> int:
-        return self.non_2xx + self.socket_errors
-
-    @property
-    def cpu_percent(self) -> float:
-        """Of one core; the machine has ``os.cpu_count()`` of them."""
-        return 100 * self.cpu_seconds / self.seconds if self.seconds else 0.0
+        return self.non_2xx + self.socket
 
 
-def wrk_binary() -> str:
-    found = shutil.which("wrk")
-    if found is None:
-        raise RuntimeError("wrk is not installed: run bench/setup.sh (make bench does)")
-    return found
+def _lua_text(template: str) -> str:
+    """A Lua expression for ``template`` with item number ``n`` in place of {n} and {sku}."""
+    pattern = template.replace("%", "%%").replace("{n}", "%d").replace("{sku}", "BENCH-%05d")
+    count = template.count("{n}") + template.count("{sku}")
+    return f"string.format({json.dumps(pattern)}{', n' * count})" if count else json.dumps(pattern)
 
 
-def write_script(directory: Path, name: str, body: str) -> Path:
-    path = directory / f"{name}.lua"
-    path.write_text(body + REPORT_LUA)
-    return path
+def script(endpoint: Endpoint, token: str, items: int) -> str:
+    pairs = [f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in endpoint.headers(token).items()]
+    headers = "{" + ", ".join(pairs) + "}" if pairs else "nil"
+    path, body = _lua_text(endpoint.path), _lua_text(endpoint.body) if endpoint.body else "nil"
+    build = f"wrk.format({json.dumps(endpoint.method)}, {path}, headers, {body})"
+    if endpoint.per_item:
+        request = f"function request()\n  local n = math.random(1, {items})\n  return {build}\nend"
+    else:  # the same request every time: built once
+        request = f"local req = {build}\nfunction request() return req end"
+    return f"local headers = {headers}\n{request}\n{REPORT_LUA}"
 
 
-def run(url: str, script: Path, *, connections: int, seconds: float, threads: int = 2) -> WrkResult:
-    argv = [
-        wrk_binary(),
-        f"--threads={min(threads, connections)}",
-        f"--connections={connections}",
-        f"--duration={max(1, round(seconds))}s",
-        "--timeout=5s",
-        "--latency",
-        f"--script={script}",
-        url,
-    ]
-    with tempfile.TemporaryFile() as out:
-        started = time.monotonic()
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        # wait4 reaps wrk and hands back its rusage: the load generator's own CPU time.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        elapsed = time.monotonic() - started
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise RuntimeError(f"wrk failed ({process.returncode}):\n{text}")
-    return parse(text, cpu_seconds=usage.ru_utime + usage.ru_stime, wall=elapsed)
-
-
-def parse(text: str, *, cpu_seconds: float, wall: float) -> WrkResult:
-    line = next((x for x in text.splitlines() if x.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no report:\n{text}")
-    data = json.loads(line.removeprefix("WRK_JSON "))
-    seconds = data["duration_us"] / 1e6 or wall
-    return WrkResult(
-        requests=data["requests"],
-        seconds=seconds,
-        non_2xx=data["non_2xx"],
-        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
-        timeouts=data["timeout"],
-        p50_ms=data["p50_us"] / 1000,
-        p90_ms=data["p90_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        max_ms=data["max_us"] / 1000,
-        cpu_seconds=cpu_seconds,
-    )
+def run(url: str, script: Path, connections: int, seconds: int) -> WrkResult:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout=5s", "--latency"]
+    done = subprocess.run([*argv, "-s", str(script), url], capture_output=True, text=True)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
+    if done.returncode or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return WrkResult(**json.loads(line.removeprefix("WRK_JSON ")))

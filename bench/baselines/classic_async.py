@@ -4,8 +4,6 @@
 in the dependency, and ``async def`` endpoints doing the CRUD with ``select()``.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -13,18 +11,8 @@ from fastapi import Depends, FastAPI, Header, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from bench.baselines.classic_models import Item, ItemOut, Order, OrderLine, OrderOut, User
-from bench.baselines.common import (
-    ORDER_STATUS,
-    Config,
-    OrderIn,
-    not_found,
-    now,
-    out_of_stock,
-    unauthenticated,
-    unknown_sku,
-    user_id_from_header,
-)
+from bench.baselines.classic_models import Item, ItemOut, Order, OrderOut, User, new_order
+from bench.baselines.common import Config, OrderIn, not_found, unauthenticated, user_id_from_header
 
 config = Config.from_env()
 engine = create_async_engine(
@@ -73,36 +61,12 @@ async def place_order(
     user: Annotated[User, Depends(get_current_user)],
     db: Annotated[AsyncSession, Depends(get_db)],
 ) -> Order:
-    wanted = {line.sku.strip().upper(): line.quantity for line in body.lines}
+    wanted = body.wanted()
     statement = select(Item).where(Item.sku.in_(wanted)).order_by(Item.id).with_for_update()
-    items = list((await db.execute(statement)).scalars().all())
-    found = {item.sku: item for item in items}
-    for sku, quantity in wanted.items():
-        if sku not in found:
-            raise unknown_sku(sku)
-        if found[sku].quantity < quantity:
-            raise out_of_stock(sku)
-    created = now()
-    # Lines are built in Python and stay loaded after commit (expire_on_commit=False): no
-    # lazy load, which AsyncSession could not do implicitly anyway.
-    order = Order(
-        customer_id=user.id,
-        status=ORDER_STATUS,
-        created_at=created,
-        updated_at=created,
-        lines=[
-            OrderLine(
-                item_id=item.id,
-                sku=item.sku,
-                quantity=wanted[item.sku],
-                unit_price_cents=item.price_cents,
-            )
-            for item in items
-        ],
-    )
-    for item in items:
-        item.quantity -= wanted[item.sku]
+    order = new_order(user.id, list((await db.execute(statement)).scalars().all()), wanted)
     db.add(order)
+    # The lines stay loaded after commit (expire_on_commit=False): no lazy load, which
+    # AsyncSession could not do implicitly anyway.
     await db.commit()
     return order
 

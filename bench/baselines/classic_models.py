@@ -1,12 +1,15 @@
-"""The tutorial's declarative models and response schemas, mapped onto Stockroom's tables."""
+"""The tutorial's declarative models and response schemas, mapped onto Stockroom's tables, and
+the order both classic apps build from the rows they locked."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bench.baselines.common import ORDER_STATUS, check_stock
 
 
 class Base(DeclarativeBase):
@@ -97,3 +100,17 @@ class OrderOut(BaseModel):
     total: float
     created_at: datetime
     updated_at: datetime
+
+
+def new_order(customer_id: int, items: list[Item], wanted: dict[str, int]) -> Order:
+    """Check the locked items' stock, take what is ordered and build the order with its lines
+    (left to the session's flush: UPDATE items, INSERT orders, INSERT order_lines)."""
+    check_stock(wanted, {item.sku: item.quantity for item in items})
+    now = datetime.now(UTC)
+    order = Order(customer_id=customer_id, status=ORDER_STATUS, created_at=now, updated_at=now)
+    for item in items:
+        quantity, price = wanted[item.sku], item.price_cents
+        item.quantity -= quantity
+        line = OrderLine(item_id=item.id, sku=item.sku, quantity=quantity, unit_price_cents=price)
+        order.lines.append(line)
+    return order

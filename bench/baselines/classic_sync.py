@@ -1,11 +1,10 @@
 """Classic sync: the FastAPI tutorial's pattern.
 
 ``SessionLocal = sessionmaker(...)``, a ``get_db()`` dependency with ``yield`` and
-``finally: db.close()``, and plain ``def`` endpoints (run in the threadpool) doing the CRUD.
-Authentication decodes the same JWT and loads the user, as the security tutorial does.
+``finally: db.close()``, and plain ``def`` endpoints (run in the threadpool) doing the CRUD
+with ``db.query()``, on psycopg2, the tutorial's driver. Authentication decodes the same JWT
+and loads the user, as the security tutorial does.
 """
-
-from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -14,18 +13,8 @@ from fastapi import Depends, FastAPI, Header, status
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.baselines.classic_models import Item, ItemOut, Order, OrderLine, OrderOut, User
-from bench.baselines.common import (
-    ORDER_STATUS,
-    Config,
-    OrderIn,
-    not_found,
-    now,
-    out_of_stock,
-    unauthenticated,
-    unknown_sku,
-    user_id_from_header,
-)
+from bench.baselines.classic_models import Item, ItemOut, Order, OrderOut, User, new_order
+from bench.baselines.common import Config, OrderIn, not_found, unauthenticated, user_id_from_header
 
 config = Config.from_env()
 engine = create_engine(
@@ -48,11 +37,11 @@ def get_current_user(
     db: Annotated[Session, Depends(get_db)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> User:
-    user = db.query(User).filter(User.id == user_id_from_header(authorization, config.secret_key))
-    found = user.first()
-    if found is None or not found.is_active:
+    user_id = user_id_from_header(authorization, config.secret_key)
+    user = db.query(User).filter(User.id == user_id).first()
+    if user is None or not user.is_active:
         raise unauthenticated()
-    return found
+    return user
 
 
 app = FastAPI(title="classic sync")
@@ -77,29 +66,12 @@ def place_order(
     user: Annotated[User, Depends(get_current_user)],
     db: Annotated[Session, Depends(get_db)],
 ) -> Order:
-    wanted = {line.sku.strip().upper(): line.quantity for line in body.lines}
+    wanted = body.wanted()
     items = db.query(Item).filter(Item.sku.in_(wanted)).order_by(Item.id).with_for_update().all()
-    found = {item.sku: item for item in items}
-    for sku, quantity in wanted.items():
-        if sku not in found:
-            raise unknown_sku(sku)
-        if found[sku].quantity < quantity:
-            raise out_of_stock(sku)
-    created = now()
-    order = Order(customer_id=user.id, status=ORDER_STATUS, created_at=created, updated_at=created)
-    for item in items:
-        item.quantity -= wanted[item.sku]
-        order.lines.append(
-            OrderLine(
-                item_id=item.id,
-                sku=item.sku,
-                quantity=wanted[item.sku],
-                unit_price_cents=item.price_cents,
-            )
-        )
+    order = new_order(user.id, items, wanted)
     db.add(order)
     db.commit()
-    db.refresh(order)
+    db.refresh(order)  # as the tutorial does; the lines reload lazily as the response is built
     return order
 
 

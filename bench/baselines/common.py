@@ -4,8 +4,9 @@ format, the same JSON shapes and the same order rules."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -13,6 +14,7 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
 
 ORDER_STATUS = "placed"  # what a new order is in Stockroom's schema
+TOKEN_CLAIMS = {"require": ["sub", "exp", "iat"]}  # what Stockroom requires of its tokens
 
 
 @dataclass(frozen=True)
@@ -24,21 +26,14 @@ class Config:
 
     @classmethod
     def from_env(cls, *, default_size: int = 5, default_overflow: int = 10) -> Config:
-        """The same variables Stockroom reads, so one environment serves every comparator.
-
-        Unset, the pool is what the comparator's pattern uses: SQLAlchemy's own 5 + 10 for the
-        classic tutorial apps; the ceiling passes Stockroom's default budget instead.
-        """
+        """Stockroom's variables, so one environment serves every comparator. Unset, the pool
+        is the pattern's own: SQLAlchemy's 5 + 10 for the classic tutorial apps."""
         return cls(
             database_url=os.environ["STOCKROOM_DATABASE_URL"],
             secret_key=os.environ["STOCKROOM_SECRET_KEY"],
             pool_size=int(os.environ.get("STOCKROOM_POOL_SIZE", default_size)),
             max_overflow=int(os.environ.get("STOCKROOM_POOL_MAX_OVERFLOW", default_overflow)),
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 class LineIn(BaseModel):
@@ -49,47 +44,40 @@ class LineIn(BaseModel):
 class OrderIn(BaseModel):
     lines: list[LineIn] = Field(min_length=1, max_length=100)
 
+    def wanted(self) -> dict[str, int]:
+        """Quantity per normalised SKU, as Stockroom reads an order."""
+        return {line.sku.strip().upper(): line.quantity for line in self.lines}
+
 
 def unauthenticated() -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="invalid or expired token",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    headers = {"WWW-Authenticate": "Bearer"}
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token", headers)
 
 
 def user_id_from_header(authorization: str | None, secret_key: str) -> int:
-    """Bearer JWT, HS256 only, ``sub``/``exp``/``iat`` required: what Stockroom checks."""
+    """A bearer JWT, HS256 only, with ``sub``, ``exp`` and ``iat``: what Stockroom checks."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise unauthenticated()
     try:
         claims = jwt.decode(
-            authorization[7:],
-            secret_key,
-            algorithms=["HS256"],
-            options={"require": ["sub", "exp", "iat"]},
+            authorization[7:], secret_key, algorithms=["HS256"], options=TOKEN_CLAIMS
         )
         return int(claims["sub"])
     except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as error:
         raise unauthenticated() from error
 
 
-def out_of_stock(sku: str) -> HTTPException:
-    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=f"{sku} is out of stock")
-
-
-def unknown_sku(sku: str) -> HTTPException:
-    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no item with SKU {sku}")
+def check_stock(wanted: Mapping[str, int], in_stock: Mapping[str, int]) -> None:
+    """404 for an unknown SKU, 409 when the stock is short (``in_stock``: the locked rows)."""
+    for sku, quantity in wanted.items():
+        if sku not in in_stock:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item with SKU {sku}")
+        if in_stock[sku] < quantity:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"{sku} is out of stock")
 
 
 def not_found(item_id: int) -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_404_NOT_FOUND, detail=f"item {item_id} does not exist"
-    )
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id} does not exist")
 
 
 def item_json(row: Any) -> dict[str, Any]:
@@ -103,20 +91,20 @@ def item_json(row: Any) -> dict[str, Any]:
     }
 
 
-def line_json(item_id: int, sku: str, quantity: int, unit_price_cents: int) -> dict[str, Any]:
-    return {
-        "item_id": item_id,
-        "sku": sku,
-        "quantity": quantity,
-        "unit_price": unit_price_cents / 100,
-        "total": unit_price_cents * quantity / 100,
-    }
-
-
 def order_json(
-    order_id: int, customer_id: int, created: datetime, lines: list[dict[str, Any]]
+    order_id: int, customer_id: int, created: datetime, rows: list[Any], wanted: Mapping[str, int]
 ) -> dict[str, Any]:
-    """Stockroom's OrderOut shape."""
+    """Stockroom's OrderOut shape, from the locked item rows and the quantities ordered."""
+    lines = [
+        {
+            "item_id": row["id"],
+            "sku": row["sku"],
+            "quantity": wanted[row["sku"]],
+            "unit_price": row["price_cents"] / 100,
+            "total": row["price_cents"] * wanted[row["sku"]] / 100,
+        }
+        for row in rows
+    ]
     return {
         "id": order_id,
         "customer_id": customer_id,

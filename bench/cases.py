@@ -1,0 +1,99 @@
+"""What is measured, as data: the targets (a comparator on a database, and how it starts),
+the endpoints and the plans. A new case is one more entry in TARGETS or ENDPOINTS."""
+
+import os
+from dataclasses import dataclass, field
+
+PG, SQLITE = "PG", "SQLite"  # the seeded templates a target's fresh copy is made from
+REFERENCE = "Stockroom"  # "vs Stockroom": its req/s over each other target's, per database
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_SERVER = ADMIN_URL.rsplit("/", 1)[0]  # the admin URL without its database
+DEFAULT_URLS = {
+    PG: PG_SERVER.replace("postgresql://", "postgresql+asyncpg://", 1) + "/{database}",
+    SQLITE: "sqlite+aiosqlite:///{database}",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # the comparator, as the table shows it
+    database: str  # PG or SQLITE
+    app: str = "stockroom"  # `stockroom serve`, or a module of bench/baselines
+    url: str = ""  # STOCKROOM_DATABASE_URL when not the copy itself ("{database}": its name)
+    env: dict[str, str] = field(default_factory=dict, hash=False)  # more STOCKROOM_* settings
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} ({self.database})"
+
+    def database_url(self, database: str) -> str:
+        return (self.url or DEFAULT_URLS[self.database]).format(database=database)
+
+
+TARGETS = (
+    Target(REFERENCE, PG),
+    Target("ceiling (raw driver)", PG, app="ceiling"),
+    Target("classic async", PG, app="classic_async"),
+    Target("classic sync", PG, app="classic_sync"),
+    STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
+    Target("ceiling (raw driver)", SQLITE, app="ceiling"),
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One kind of request. In ``path`` and ``body``, ``{n}`` is a random item number per
+    request and ``{sku}`` its SKU; the probe request before the load uses item 1."""
+
+    label: str
+    method: str
+    path: str
+    keys: str  # the answer's JSON keys, sorted (a list's first element's): checked by the probe
+    body: str = ""
+    status: int = 200
+    auth: bool = False  # sends the seeded customer's bearer token
+
+    @property
+    def per_item(self) -> bool:
+        return "{n}" in self.path + self.body or "{sku}" in self.path + self.body
+
+    def render(self, text: str, number: int) -> str:
+        return text.replace("{n}", str(number)).replace("{sku}", sku(number))
+
+    def headers(self, token: str) -> dict[str, str]:
+        json_body = {"Content-Type": "application/json"} if self.body else {}
+        return json_body | ({"Authorization": f"Bearer {token}"} if self.auth else {})
+
+
+def sku(number: int) -> str:
+    return f"BENCH-{number:05d}"
+
+
+ITEM_KEYS = "description id price quantity sku title"
+ORDER_KEYS = "created_at customer_id id lines status total updated_at"
+# One unit of one random SKU: row locks rarely collide (this measures the stack, not one hot
+# row), and the seeded stock never runs out.
+ORDER = '{"lines": [{"sku": "{sku}", "quantity": 1}]}'
+GET_ITEM = Endpoint("GET /items/{id}", "GET", "/items/{n}", ITEM_KEYS)
+LIST_ITEMS = Endpoint("GET /items/?limit=20", "GET", "/items/?limit=20", ITEM_KEYS)
+POST_ORDER = Endpoint("POST /orders/", "POST", "/orders/", ORDER_KEYS, ORDER, 201, auth=True)
+ENDPOINTS = (GET_ITEM, LIST_ITEMS, POST_ORDER)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    seconds: int  # measured per case, after a 1 s warm-up per endpoint at each server start
+    connections: tuple[int, ...]
+    repetitions: int  # the table shows medians; the targets' order rotates every time
+    targets: tuple[Target, ...] = TARGETS
+    endpoints: tuple[Endpoint, ...] = ENDPOINTS
+    pgbench: bool = True  # the database's limit: bench/pgbench_order.sql at each conn. count
+
+
+PLANS = {
+    "full": Plan("full", seconds=10, connections=(32, 64), repetitions=3),
+    "quick": Plan("quick", seconds=2, connections=(32,), repetitions=1),
+    # CI: one short GET on Stockroom + SQLite; needs neither PostgreSQL nor matplotlib.
+    "smoke": Plan("smoke", 2, (32,), 1, (STOCKROOM_SQLITE,), (GET_ITEM,), pgbench=False),
+}
