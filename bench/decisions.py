@@ -1,20 +1,18 @@
-"""The session decisions of docs/session-lifecycle.md, each measured against its alternative
-in one run, in one process, on a throwaway PostgreSQL database.
-
-Usage: .venv/bin/python -m bench.decisions [--units 2000] [--seconds 5] [--clients 16]
-(PostgreSQL at BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test)
-"""
+"""``python -m bench.decisions``: each session decision of docs/session-lifecycle.md against
+its alternative, in one run and one process, on a throwaway database at BENCH_POSTGRES_URL."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 from sqlalchemy import event, select
@@ -36,105 +34,79 @@ from service_layer.services import orders as order_services
 
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ONE_ITEM = select(items.c.id, items.c.title).where(items.c.id == 1)
-Row = tuple[str, str, str, float, float, str]  # decision, chosen, alternative, figures, unit
+Row = tuple[str, str, str, float, float, str]  # decision, chosen, other, figures, unit
 
 
-async def per_unit(units: int, body: Callable[[], Awaitable[object]]) -> float:
-    """Microseconds per call of ``body``, run ``units`` times one after another."""
-    await body()  # warm: compiled statements, a pooled connection
+async def per_call(units: int, body: Callable[[], Awaitable[object]]) -> float:
+    """Microseconds per call of ``body``, run ``units`` times one after another, warmed."""
+    await body()
     started = time.perf_counter()
     for _ in range(units):
         await body()
     return (time.perf_counter() - started) / units * 1e6
 
 
-async def ending_a_unit(db: Database, units: int) -> Row:
-    async def close_only() -> None:
+async def timed(db: Database, units: int) -> list[Row]:
+    expiring = async_sessionmaker(db.engine, expire_on_commit=True, autoflush=False)
+    pinging = create_async_engine(db.url, pool_size=10, max_overflow=0, pool_pre_ping=True)
+
+    async def read_in_a_session(end_with_rollback: bool) -> None:
         session = db.sessions()
         await session.execute(ONE_ITEM)
+        if end_with_rollback:
+            await session.rollback()
         await session.close()  # ends the transaction (ROLLBACK) and returns the connection
 
-    async def rollback_then_close() -> None:
-        session = db.sessions()
-        await session.execute(ONE_ITEM)
-        await session.rollback()
-        await session.close()
-
-    chosen, other = await per_unit(units, close_only), await per_unit(units, rollback_then_close)
-    return ("end a unit", "close()", "rollback() + close()", chosen, other, "us/unit")
-
-
-async def after_commit(db: Database, units: int) -> Row:
-    expiring = async_sessionmaker(db.engine, expire_on_commit=True, autoflush=False)
-
-    async def write(maker: async_sessionmaker, refresh: bool) -> None:  # type: ignore[type-arg]
+    async def write(maker: async_sessionmaker[Any], refresh: bool) -> None:
         session = maker()
         item = Item(sku=f"D-{uuid.uuid4().hex[:12]}", title="t", price=Decimal(1), quantity=1)
         session.add(item)
         await session.commit()
-        if refresh:  # expired: reading item.title would need IO, impossible once closed
+        if refresh:  # expired: reading item.title needs IO, impossible once the session closed
             await session.refresh(item)
         _ = item.title
         await session.close()
 
-    chosen = await per_unit(units, lambda: write(db.sessions, refresh=False))
-    other = await per_unit(units, lambda: write(expiring, refresh=True))
-    return ("after commit", "expire_on_commit=False", "True + refresh()", chosen, other, "us/unit")
-
-
-async def checkout_check(db: Database, units: int) -> Row:
-    pinging = create_async_engine(db.url, pool_size=10, max_overflow=0, pool_pre_ping=True)
-
-    async def read(engine: object) -> None:
-        async with engine.connect() as connection:  # type: ignore[attr-defined]
+    async def checkout_and_read(engine: Any) -> None:
+        async with engine.connect() as connection:
             await connection.execute(ONE_ITEM)
 
+    cases = [
+        ("a pure read", "read port (AUTOCOMMIT)", "a unit of work",
+         lambda: db.fetch_all(ONE_ITEM, {}), lambda: read_in_a_session(False)),
+        ("end a unit", "close()", "rollback() + close()",
+         lambda: read_in_a_session(False), lambda: read_in_a_session(True)),
+        ("after commit", "expire_on_commit=False", "True + refresh()",
+         lambda: write(db.sessions, False), lambda: write(expiring, True)),
+        ("checkout check", "local is_closed()", "pool_pre_ping",
+         lambda: checkout_and_read(db.engine), lambda: checkout_and_read(pinging)),
+    ]  # fmt: skip
     try:
-        chosen = await per_unit(units, lambda: read(db.engine))
-        other = await per_unit(units, lambda: read(pinging))
+        return [
+            (name, chosen, other, await per_call(units, mine), await per_call(units, theirs), "us")
+            for name, chosen, other, mine, theirs in cases
+        ]
     finally:
         await pinging.dispose()
-    return ("checkout check", "local is_closed()", "pool_pre_ping", chosen, other, "us/read")
 
 
-async def read_load(db: Database, seconds: float) -> tuple[float, int]:
-    """Reads/s of 32 concurrent readers, and how many connections the pool opened meanwhile."""
-    opened = reads = 0
-
-    def count_connect(*_: object) -> None:
-        nonlocal opened
-        opened += 1
-
-    event.listen(db.engine.sync_engine, "connect", count_connect)
+async def read_load(url: str, pool: PoolSettings, seconds: float) -> tuple[float, float]:
+    """Reads/s of 32 concurrent readers, and the connections the pool opened meanwhile."""
+    db, opened, reads = Database(url, pool=pool), [0], [0]
+    event.listen(db.engine.sync_engine, "connect", lambda *_: opened.append(1))
     deadline = time.perf_counter() + seconds
 
     async def reader() -> None:
-        nonlocal reads
         while time.perf_counter() < deadline:
             await db.fetch_all(ONE_ITEM, {})
-            reads += 1
+            reads.append(1)
 
     await asyncio.gather(*(reader() for _ in range(32)))
-    return reads / seconds, opened
+    await db.dispose()
+    return len(reads) / seconds, len(opened) - 1
 
 
-async def pool_shape(url: str, seconds: float) -> list[Row]:
-    """With overflow, connections are closed and reopened as bursts come and go."""
-    figures = []
-    for pool in (PoolSettings(), PoolSettings(size=5, max_overflow=10)):
-        db = Database(url, pool=pool)
-        try:
-            figures.append(await read_load(db, seconds))
-        finally:
-            await db.dispose()
-    (fixed, fixed_opened), (bursty, bursty_opened) = figures
-    shape = ("pool, 32 readers", "10 + 0 (fixed)", "5 + 10 (default)")
-    return [(*shape, fixed, bursty, "reads/s"), (*shape, fixed_opened, bursty_opened, "opened")]
-
-
-class UnlockedItems(SqlAlchemyItemRepository):
-    """The items without FOR UPDATE: under SERIALIZABLE the database must catch conflicts."""
-
+class UnlockedItems(SqlAlchemyItemRepository):  # SERIALIZABLE must catch the conflicts instead
     async def lock_by_skus(self, skus: Sequence[str]) -> Sequence[Item]:
         statement = select(Item).where(items.c.sku.in_(skus)).order_by(items.c.id)
         return (await self._session.scalars(statement)).all()
@@ -149,31 +121,37 @@ class SerializableUnitOfWork(SqlAlchemyUnitOfWork):
 
 async def order_load(
     db: Database, make: type[SqlAlchemyUnitOfWork], actors: list[Actor], hot: bool, seconds: float
-) -> tuple[float, int]:
-    """Orders/s from one client per actor, and how many still failed after every retry."""
-    placed = failed = 0
+) -> tuple[float, float]:
+    """Orders/s, one client per actor, and how many still failed after every retry."""
+    placed, failed = [0], [0]
     deadline = time.perf_counter() + seconds
 
     async def client(actor: Actor) -> None:
-        nonlocal placed, failed
         while time.perf_counter() < deadline:
             sku = "B-0" if hot else f"B-{random.randrange(100)}"
             try:
                 await order_services.place_order(make(db), actor, [LineRequest(sku, 1)])
-                placed += 1
+                placed.append(1)
             except (OutOfStock, TransientConflict):
-                failed += 1  # retries exhausted: a client would have seen a 503
+                failed.append(1)  # retries exhausted: a client would have seen a 503
 
     await asyncio.gather(*(client(actor) for actor in actors))
-    return placed / seconds, failed
+    return (len(placed) - 1) / seconds, len(failed) - 1
 
 
-async def locking(db: Database, actors: list[Actor], hot: bool, seconds: float) -> list[Row]:
-    locks, locks_failed = await order_load(db, SqlAlchemyUnitOfWork, actors, hot, seconds)
-    serial, serial_failed = await order_load(db, SerializableUnitOfWork, actors, hot, seconds)
-    contention = "one hot item" if hot else "100 items"
-    shape = (f"place_order, {len(actors)} clients, {contention}", "row locks", "SERIALIZABLE")
-    return [(*shape, locks, serial, "orders/s"), (*shape, locks_failed, serial_failed, "failed")]
+async def loads(url: str, db: Database, actors: list[Actor], seconds: float) -> list[Row]:
+    rows: list[Row] = []
+    fixed = await read_load(url, PoolSettings(), seconds)
+    bursty = await read_load(url, PoolSettings(size=5, max_overflow=10), seconds)
+    pool = ("pool, 32 readers", "10 + 0 (fixed)", "5 + 10 (default)")
+    rows += [(*pool, fixed[0], bursty[0], "reads/s"), (*pool, fixed[1], bursty[1], "opened")]
+    for hot in (False, True):
+        locks = await order_load(db, SqlAlchemyUnitOfWork, actors, hot, seconds)
+        serial = await order_load(db, SerializableUnitOfWork, actors, hot, seconds)
+        case = f"place_order, {len(actors)} clients, {'one hot item' if hot else '100 items'}"
+        shape = (case, "row locks", "SERIALIZABLE")
+        rows += [(*shape, locks[0], serial[0], "orders/s"), (*shape, locks[1], serial[1], "failed")]
+    return rows
 
 
 async def seed(db: Database, clients: int) -> list[Actor]:
@@ -188,30 +166,23 @@ async def seed(db: Database, clients: int) -> list[Actor]:
 
 
 async def main(units: int, seconds: float, clients: int) -> None:
+    logging.getLogger("service_layer.retry").setLevel(logging.ERROR)  # one line per retry
     name = f"stockroom_bench_decisions_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = make_url(ADMIN).set(drivername="postgresql+asyncpg", database=name)
     db = Database(url, pool=PoolSettings(size=max(10, clients)))
-    rows: list[Row] = []
     try:
         await migrations.upgrade_engine(db.engine)
         actors = await seed(db, clients)
-        rows += [await ending_a_unit(db, units), await after_commit(db, units)]
-        rows += [
-            await checkout_check(db, units),
-            *await pool_shape(url.render_as_string(False), seconds),
-        ]
-        rows += await locking(db, actors, hot=False, seconds=seconds)
-        rows += await locking(db, actors, hot=True, seconds=seconds)
+        plain_url = url.render_as_string(False)
+        rows = await timed(db, units) + await loads(plain_url, db, actors, seconds)
     finally:
         await db.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    print(
-        "| decision | chosen | alternative | chosen | alternative | unit | alternative / chosen |"
-    )
-    print("|---|---|---|---:|---:|---|---:|")
+    print("| decision | chosen | alternative | chosen | alternative | unit | ratio |")
+    print("|---|---|---|---:|---:|---|---:|")  # ratio: alternative / chosen
     for decision, chosen, other, mine, theirs, unit in rows:
         ratio = f"{theirs / mine:.2f}x" if mine else "-"
         print(
@@ -220,9 +191,7 @@ async def main(units: int, seconds: float, clients: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--units", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=16)
