@@ -73,11 +73,13 @@ def classify(error: BaseException) -> Exception | None:
 
 def constraint_name(error: IntegrityError) -> str | None:
     driver_error = error.orig
-    # asyncpg's exception is chained behind SQLAlchemy's adapted DBAPI error.
+    # asyncpg's exception is chained behind SQLAlchemy's adapted DBAPI error; psycopg keeps
+    # the server's fields in ``diag``.
     for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
-        name = getattr(candidate, "constraint_name", None)
-        if isinstance(name, str):
-            return name
+        for source in (candidate, getattr(candidate, "diag", None)):
+            name = getattr(source, "constraint_name", None)
+            if isinstance(name, str):
+                return name
     message = str(driver_error)
     for column, name in _SQLITE_COLUMNS.items():
         if f"UNIQUE constraint failed: {column}" in message:
