@@ -17,14 +17,30 @@ from entrypoints.cli.common import (
 )
 from entrypoints.container import Container
 
+# Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
+# left to dispose the pools once the requests in flight are done.
+DEFAULT_GRACEFUL_TIMEOUT = 25
+
 
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="On SIGTERM, how long requests in flight may take to finish before they are "
+            "cancelled (readiness answers 503 from the signal on).",
+        ),
+    ] = DEFAULT_GRACEFUL_TIMEOUT,
 ) -> None:
-    """Serve the HTTP API with uvicorn (the embedded SQLite is migrated on first run)."""
+    """Serve the HTTP API with uvicorn (the embedded SQLite is migrated on first run).
+
+    SIGTERM drains: readiness turns 503, requests in flight finish, then the pools close.
+    """
     import uvicorn
 
     url = database_url(container_of(ctx))
@@ -38,16 +54,19 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 
 def _require_current_schema(container: Container, url: str) -> None:
-    # Production schemas change only through an explicit `stockroom db upgrade`.
+    # Production schemas change only through an explicit `stockroom db upgrade`. A database
+    # (or pooler) that is down or refuses us is one line and exit 1 from `run` already.
     current = run(container, lambda: migrations.current_revision(container.database().engine))
     head = migrations.head_revision(url)
     if current != head:
         errors.print(
             f"[red]error:[/red] database schema is at {current or 'nothing'}, code expects "
-            f"{head}; run `stockroom db upgrade` first"
+            f"{head}; run `stockroom db upgrade` first",
+            soft_wrap=True,  # one line, whatever the terminal's width
         )
         raise typer.Exit(code=1)

@@ -90,8 +90,8 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
         yield database
 
 
-def _pgbouncer(mode: str, postgres_url: str) -> Iterator[PgBouncer]:
-    bouncer = PgBouncer(mode, postgres_url)
+def _pgbouncer(mode: str, postgres_url: str, pool_size: int) -> Iterator[PgBouncer]:
+    bouncer = PgBouncer(mode, postgres_url, pool_size)
     try:
         bouncer.start()
         yield bouncer
@@ -102,12 +102,14 @@ def _pgbouncer(mode: str, postgres_url: str) -> Iterator[PgBouncer]:
 @pytest.fixture(scope="session")
 def pgbouncer_transaction(postgres_url: str) -> Iterator[PgBouncer]:
     """A PgBouncer in transaction mode in front of the test server, for the whole run."""
-    yield from _pgbouncer("transaction", postgres_url)
+    yield from _pgbouncer("transaction", postgres_url, pool_size=20)
 
 
 @pytest.fixture(scope="session")
 def pgbouncer_session(postgres_url: str) -> Iterator[PgBouncer]:
-    yield from _pgbouncer("session", postgres_url)
+    """In session mode every client connection, idle in a pool or not, holds a server
+    connection: room for every pool the suite opens through it at once."""
+    yield from _pgbouncer("session", postgres_url, pool_size=45)
 
 
 async def _through(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from adapters.database import Database, PoolSettings
+from adapters.postgres import Pooler
 
 
 class OpenDatabases:
@@ -41,7 +42,9 @@ OPEN = OpenDatabases()
 
 
 @asynccontextmanager
-async def open_database(url: str, pool: PoolSettings | None = None) -> AsyncIterator[Database]:
+async def open_database(
+    url: str, pool: PoolSettings | None = None, pooler: Pooler = Pooler.NONE
+) -> AsyncIterator[Database]:
     """A database of the test's own, watched by the leak guard for as long as it lives.
 
     From a module-scoped fixture, the autouse guard checks it after every test. From a
@@ -50,7 +53,7 @@ async def open_database(url: str, pool: PoolSettings | None = None) -> AsyncIter
     transaction is closed (and rolled back by the server) before the guard's clean-up runs
     into its locks.
     """
-    database = Database(url, pool=pool or PoolSettings())
+    database = Database(url, pool=pool or PoolSettings(), pooler=pooler)
     OPEN.add(database)
     try:
         yield database

@@ -12,16 +12,21 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 IN_CI = bool(os.environ.get("CI"))
 START_SECONDS = 15.0
+STOCKROOM = str(Path(sys.executable).parent / "stockroom")
 
 
 def unavailable(what: str, reason: str) -> NoReturn:
@@ -88,6 +93,9 @@ class PgBouncer:
             "pool_mode": mode,
             "default_pool_size": str(pool_size),
             "max_client_conn": "500",
+            # A client waits this long for a server connection, then gets an error: a test
+            # whose pools outgrow the pooler's fails in seconds instead of hanging for 2 min.
+            "query_wait_timeout": "15",
             "pidfile": str(self.folder / "pgbouncer.pid"),
             "logfile": str(self.folder / "pgbouncer.log"),
             # Clients may send these at start-up; PgBouncer would refuse the connection.
@@ -152,3 +160,39 @@ class PgBouncer:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def stockroom_serve(
+    settings: Mapping[str, str], folder: Path, *, workers: int = 2, args: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """``stockroom serve`` as an operator runs it, with these ``STOCKROOM_*`` settings and no
+    others, in ``folder``; yields its base URL once it answers, and stops it by its pid."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    env.update(settings)
+    log_path = folder / f"serve-{port}.log"
+    command = [STOCKROOM, "serve", "--port", str(port), "--workers", str(workers), *args]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
