@@ -4,7 +4,8 @@ errors (``service_layer/errors.py``) and the domain errors that constraints stan
 - serialization failure (40001), deadlock (40P01): ``TransientConflict``; the retry runner
   runs the whole use case again, up to 5 times; still failing: 503 + Retry-After.
 - no pooled connection within the pool timeout: ``DatabaseUnavailable``; 503 + Retry-After.
-- connection refused or lost, server shutting down or starting (08xxx, 57P01-57P03):
+- connection refused or lost, server shutting down or starting (08xxx, 57P01-57P03, or a
+  driver error that never reached the server):
   ``DatabaseUnavailable``; not retried; 503 + Retry-After.
 - SQLite "database is locked" after the busy timeout: ``DatabaseUnavailable``; 503.
 - a unique violation on a known constraint: the domain error it stands for; 409.
@@ -61,6 +62,7 @@ def classify(error: BaseException) -> Exception | None:
             error.connection_invalidated
             or code in UNAVAILABLE_SQLSTATES
             or (code or "").startswith("08")
+            or _never_reached_the_server(error)
             or _is_sqlite_lock_timeout(error)
         ):
             return DatabaseUnavailable(_first_line(error))
@@ -90,6 +92,14 @@ def constraint_name(error: IntegrityError) -> str | None:
 def _sqlstate(error: DBAPIError) -> str | None:
     code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     return code if isinstance(code, str) else None
+
+
+def _never_reached_the_server(error: DBAPIError) -> bool:
+    """A PostgreSQL driver's error without a SQLSTATE did not come from the server: the client
+    could not talk to it (psycopg's "connection failed: ... Connection refused", a reset).
+    PostgreSQL drivers always carry the attribute, ``None`` in that case; SQLite's errors
+    have none at all, so they never match."""
+    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", "") is None
 
 
 def _is_sqlite_lock_timeout(error: DBAPIError) -> bool:

@@ -80,49 +80,43 @@ def findings(
     found = []
     if schema != head:
         found.append(
-            Finding(
-                True,
-                f"schema at {schema or 'nothing'}, code expects {head}: run `stockroom db upgrade`",
+            _problem(
+                f"schema at {schema or 'nothing'}, code expects {head}: run `stockroom db upgrade`"
             )
         )
     if facts is not None:
-        found += _pooler_findings(facts, pooler)
-        found += _budget_findings(facts, budget)
+        found += _pooler_findings(facts, pooler) + _budget_findings(facts, budget)
     return found
 
 
 def _pooler_findings(facts: ServerFacts, pooler: Pooler) -> list[Finding]:
     if facts.transaction_pooling_seen and pooler is not Pooler.TRANSACTION:
         return [
-            Finding(
-                True,
+            _problem(
                 f"a pooler in transaction mode is in front but STOCKROOM_DATABASE_POOLER={pooler}: "
                 "statements prepared on one server connection would run on another; "
-                "set STOCKROOM_DATABASE_POOLER=transaction",
+                "set STOCKROOM_DATABASE_POOLER=transaction"
             )
         ]
     if facts.pooler_in_front and pooler is Pooler.NONE:
         return [
-            Finding(
-                True,
+            _problem(
                 "a pooler is in front but STOCKROOM_DATABASE_POOLER=none: set it to the "
-                "pooler's mode, transaction (PgBouncer's pool_mode = transaction) or session",
+                "pooler's mode, transaction (PgBouncer's pool_mode = transaction) or session"
             )
         ]
     if facts.pooler_in_front and pooler is Pooler.SESSION:
         return [
-            Finding(
-                False,
+            _note(
                 "transaction pooling was not seen; if the pooler's pool_mode is transaction, "
-                "STOCKROOM_DATABASE_POOLER must be transaction",
+                "STOCKROOM_DATABASE_POOLER must be transaction"
             )
         ]
     if not facts.pooler_in_front and pooler is Pooler.TRANSACTION:
         return [
-            Finding(
-                False,
+            _note(
                 "no pooler in front: STOCKROOM_DATABASE_POOLER=none would let statements be "
-                "prepared on the server (faster on a direct connection)",
+                "prepared on the server (faster on a direct connection)"
             )
         ]
     return []
@@ -132,23 +126,29 @@ def _budget_findings(facts: ServerFacts, budget: Budget) -> list[Finding]:
     available = facts.available_connections
     if facts.pooler_in_front:
         return [
-            Finding(
-                False,
+            _note(
                 f"{budget.total} client connections to the pooler: keep them within PgBouncer's "
-                f"max_client_conn, and its server connections (default_pool_size per "
-                f"database and user) within {available}",
+                "max_client_conn, and its server connections (default_pool_size per database "
+                f"and user) within {available}"
             )
         ]
     if budget.total > available:
         return [
-            Finding(
-                True,
+            _problem(
                 f"the connection budget ({budget.total}) exceeds the {available} connections "
                 "the server allows ordinary roles: lower STOCKROOM_POOL_SIZE or the workers, "
-                "or put PgBouncer in front",
+                "or put PgBouncer in front"
             )
         ]
     return []
+
+
+def _problem(text: str) -> Finding:
+    return Finding(problem=True, text=text)
+
+
+def _note(text: str) -> Finding:
+    return Finding(problem=False, text=text)
 
 
 @db_app.command("check")
