@@ -26,7 +26,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -38,6 +37,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.integration.cli_support import STOCKROOM, stockroom
 from tests.integration.conftest import POSTGRES_URL, postgres_unavailable
 from tests.integration.drain_support import HeldRequest, live_group_members
 from tests.integration.failure_support import asyncpg_dsn
@@ -45,7 +45,6 @@ from tests.integration.servers import free_port
 
 pytestmark = pytest.mark.postgres
 
-STOCKROOM = str(Path(sys.executable).parent / "stockroom")
 GRACE_SECONDS = 15
 SECRET_KEY = "drain-test-signing-key-" + "d" * 32
 ADMIN = ("admin@example.com", "drain admin password")
@@ -87,30 +86,14 @@ async def database_url() -> AsyncIterator[str]:
         await admin.close()
 
 
-def _stockroom_env(url: str, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
-    return {**env, "STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY, **extra}
-
-
-def _stockroom(url: str, cwd: Path, *args: str, **extra_env: str) -> None:
-    done = subprocess.run(  # noqa: S603 - our own console script
-        [STOCKROOM, *args],
-        cwd=cwd,
-        env=_stockroom_env(url, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"stockroom {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-
-
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    _stockroom(database_url, tmp_path, "db", "upgrade")
-    _stockroom(
-        database_url, tmp_path, "users", "create-admin", ADMIN[0], STOCKROOM_ADMIN_PASSWORD=ADMIN[1]
-    )
+    for args, settings in [
+        (("db", "upgrade"), {}),
+        (("users", "create-admin", ADMIN[0]), {"admin_password": ADMIN[1]}),
+    ]:
+        done = stockroom(*args, url=database_url, secret_key=SECRET_KEY, **settings)
+        assert done.returncode == 0, f"stockroom {' '.join(args)}:\n{done.stdout}{done.stderr}"
     port = free_port()
     log_path = tmp_path / "serve.log"
     command = [STOCKROOM, "serve", "--port", str(port), "--workers", "2"]
@@ -119,7 +102,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         process = subprocess.Popen(  # noqa: S603 - our own console script
             command,
             cwd=tmp_path,
-            env=_stockroom_env(database_url),
+            env=_serve_env(database_url),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the signal reaches all workers
@@ -133,6 +116,11 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         if live_group_members(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def _serve_env(url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    return {**env, "STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY}
 
 
 def _wait_until_ready(server: Server) -> None:

@@ -15,10 +15,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from adapters.database import Database
 from adapters.postgres import Pooler
@@ -26,9 +24,8 @@ from adapters.tokens import JwtTokenCodec
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.item import Item
 from domain.user import User
-from entrypoints import migrations
-from tests.integration.databases import open_database
-from tests.integration.failure_support import asyncpg_dsn, scalar, stock
+from tests.integration.databases import throwaway_database
+from tests.integration.failure_support import scalar, stock
 from tests.integration.servers import PgBouncer, stockroom_serve
 
 pytestmark = pytest.mark.postgres
@@ -49,34 +46,26 @@ class Deployment:
 async def deployment(
     request: pytest.FixtureRequest, postgres_url: str
 ) -> AsyncIterator[Deployment]:
-    """A throwaway database of the test's own (the servers are other processes, so nothing of
-    theirs may linger in the run's shared database), migrated, reached as configured."""
-    name = f"stockroom_hosts_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_url), timeout=10)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    direct = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    """A throwaway database of the test's own, reached directly or through the suite's
+    PgBouncer in transaction mode."""
     pooler: Pooler = request.param
-    url = direct
-    if pooler is Pooler.TRANSACTION:
-        bouncer: PgBouncer = request.getfixturevalue("pgbouncer_transaction")
-        url = bouncer.url(name)
-    try:
-        async with open_database(direct) as database:
-            await migrations.upgrade_engine(database.engine)
-            yield Deployment(
-                database,
-                {
-                    "STOCKROOM_DATABASE_URL": url,
-                    "STOCKROOM_DATABASE_POOLER": pooler.value,
-                    "STOCKROOM_SECRET_KEY": SECRET_KEY,
-                },
-            )
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_database(postgres_url, "stockroom_hosts") as database:
+        url = database.url.render_as_string(hide_password=False)
+        if pooler is Pooler.TRANSACTION:
+            bouncer: PgBouncer = request.getfixturevalue("pgbouncer_transaction")
+            url = bouncer.url(database.url.database or "")
+        yield Deployment(database, serve_settings(url, pooler))
 
 
-async def _seed(database: Database, customers: int, **stock: int) -> list[str]:
+def serve_settings(url: str, pooler: Pooler) -> dict[str, str]:
+    return {
+        "STOCKROOM_DATABASE_URL": url,
+        "STOCKROOM_DATABASE_POOLER": pooler.value,
+        "STOCKROOM_SECRET_KEY": SECRET_KEY,
+    }
+
+
+async def seed(database: Database, customers: int, **stock: int) -> list[str]:
     """Items with the given stock, and ``customers`` accounts; a bearer token for each."""
     users = [
         User(f"buyer-{n}-{secrets.token_hex(3)}@example.com", "unused") for n in range(customers)
@@ -105,7 +94,7 @@ async def hosts(deployment: Deployment, tmp_path: Path) -> AsyncIterator[list[st
         yield bases
 
 
-async def _buy(
+async def buy(
     client: httpx.AsyncClient, base: str, token: str, sku: str, key: str | None = None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"}
@@ -119,10 +108,10 @@ async def _buy(
 async def test_a_hundred_buyers_on_two_hosts_take_exactly_the_ten_units(
     deployment: Deployment, hosts: list[str]
 ) -> None:
-    tokens = await _seed(deployment.database, 100, LAST=10)
+    tokens = await seed(deployment.database, 100, LAST=10)
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
         answers = await asyncio.gather(
-            *(_buy(client, hosts[n % 2], token, "LAST") for n, token in enumerate(tokens))
+            *(buy(client, hosts[n % 2], token, "LAST") for n, token in enumerate(tokens))
         )
 
     statuses = sorted(answer.status_code for answer in answers)
@@ -140,11 +129,11 @@ async def test_a_hundred_buyers_on_two_hosts_take_exactly_the_ten_units(
 async def test_twenty_retries_of_one_key_on_two_hosts_make_one_order(
     deployment: Deployment, hosts: list[str]
 ) -> None:
-    (token,) = await _seed(deployment.database, 1, CUP=50)
+    (token,) = await seed(deployment.database, 1, CUP=50)
     key = f"retry-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
         answers = await asyncio.gather(
-            *(_buy(client, hosts[n % 2], token, "CUP", key) for n in range(20))
+            *(buy(client, hosts[n % 2], token, "CUP", key) for n in range(20))
         )
 
     assert [answer.status_code for answer in answers] == [201] * 20, [a.text for a in answers]
