@@ -32,7 +32,7 @@ def db_upgrade(
     container = container_of(ctx)
     url = database_url(container)
     run_on(container.database(), url, _nothing)  # an unreachable database: one line, exit 1
-    migrations.upgrade(url, revision)
+    migrations.upgrade(url, revision, container.settings().database_pooler)
     console.print(
         f"database at {migrations.head_revision(url) if revision == 'head' else revision}"
     )
@@ -85,11 +85,11 @@ def findings(
             )
         )
     if facts is not None:
-        found += _pooler_findings(facts, pooler) + _budget_findings(facts, budget)
+        found += pooler_findings(facts, pooler) + _budget_findings(facts, budget)
     return found
 
 
-def _pooler_findings(facts: ServerFacts, pooler: Pooler) -> list[Finding]:
+def pooler_findings(facts: ServerFacts, pooler: Pooler) -> list[Finding]:
     if facts.transaction_pooling_seen and pooler is not Pooler.TRANSACTION:
         return [
             _problem(
@@ -168,7 +168,7 @@ def db_check(
     settings: Settings = container_of(ctx).settings()
     url = settings.database_url
     budget = Budget(hosts, workers, settings.pool_size, settings.pool_max_overflow)
-    facts, schema = _look(container_of(ctx), url)
+    facts, schema = look(container_of(ctx), url)
     head = migrations.head_revision(url)
     table = Table("", "", show_header=False, box=None)
     for name, value in _facts_rows(url, facts, settings.database_pooler, budget, schema, head):
@@ -185,7 +185,7 @@ def db_check(
     console.print(Text("ok", style="green"))
 
 
-def _look(container: Container, url: str) -> tuple[ServerFacts | None, str | None]:
+def look(container: Container, url: str) -> tuple[ServerFacts | None, str | None]:
     """The server's facts (``None`` on SQLite) and the schema's revision."""
     if is_sqlite(url):
         database_file = plain_file(make_url(url))

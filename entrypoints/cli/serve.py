@@ -13,8 +13,8 @@ from entrypoints.cli.common import (
     database_url,
     errors,
     prepare_embedded_database,
-    run,
 )
+from entrypoints.cli.db import look, pooler_findings
 from entrypoints.container import Container
 
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
@@ -47,7 +47,7 @@ def serve(
     if is_sqlite(url):
         prepare_embedded_database(container_of(ctx))
     else:
-        _require_current_schema(container_of(ctx), url)
+        _check_before_serving(container_of(ctx), url)
     uvicorn.run(
         "entrypoints.api.app:create_app_from_env",
         factory=True,
@@ -58,15 +58,22 @@ def serve(
     )
 
 
-def _require_current_schema(container: Container, url: str) -> None:
-    # Production schemas change only through an explicit `stockroom db upgrade`. A database
-    # (or pooler) that is down or refuses us is one line and exit 1 from `run` already.
-    current = run(container, lambda: migrations.current_revision(container.database().engine))
+def _check_before_serving(container: Container, url: str) -> None:
+    """Refuse to serve a schema that is not at the head (production schemas change only
+    through an explicit `stockroom db upgrade`), or behind a pooler the setting does not fit:
+    statements prepared on one server connection would run on another and answer for
+    somebody else. A database (or pooler) that is down or refuses us is one line and exit 1
+    from ``look`` already."""
+    facts, schema = look(container, url)
     head = migrations.head_revision(url)
-    if current != head:
-        errors.print(
-            f"[red]error:[/red] database schema is at {current or 'nothing'}, code expects "
-            f"{head}; run `stockroom db upgrade` first",
-            soft_wrap=True,  # one line, whatever the terminal's width
-        )
+    problems = []
+    if schema != head:
+        expected = f"code expects {head}; run `stockroom db upgrade` first"
+        problems.append(f"database schema is at {schema or 'nothing'}, {expected}")
+    if facts is not None:
+        pooler = container.settings().database_pooler
+        problems += [found.text for found in pooler_findings(facts, pooler) if found.problem]
+    for problem in problems:
+        errors.print(f"[red]error:[/red] {problem}", soft_wrap=True)  # one line each
+    if problems:
         raise typer.Exit(code=1)

@@ -125,6 +125,21 @@ def test_a_transaction_pooler_with_the_setting_session_fails(
 
 
 @pytest.mark.postgres
+def test_serve_refuses_a_pooler_its_setting_does_not_fit(
+    postgres_database: Database, postgres_url: str, pgbouncer_transaction: PgBouncer
+) -> None:
+    """Before the first request could get somebody else's answer: `serve` checks too."""
+    url = pgbouncer_transaction.url(database_name(postgres_url))
+
+    refused = stockroom("serve", "--port", "1", url=url, secret_key="k" * 40)
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: a pooler in transaction mode is in front"), line
+    assert "STOCKROOM_DATABASE_POOLER=transaction" in line
+
+
+@pytest.mark.postgres
 async def test_a_budget_beyond_the_servers_connections_fails_and_one_that_fits_passes(
     postgres_database: Database, postgres_url: str, available_connections: int
 ) -> None:
@@ -191,3 +206,19 @@ def test_on_sqlite_only_the_schema_is_checked(tmp_path: Path, migrated: bool) ->
         f"{HEAD} (at head)" if migrated else f"nothing (code expects {HEAD})"
     )
     assert path.exists() == migrated  # checking never creates the file
+
+
+@pytest.mark.postgres
+def test_migrations_run_through_a_transaction_pooler(
+    fresh_postgres_url: str, pgbouncer_transaction: PgBouncer
+) -> None:
+    """`db upgrade` honours STOCKROOM_DATABASE_POOLER, so an operator need not go around the
+    pooler to migrate."""
+    url = pgbouncer_transaction.url(database_name(fresh_postgres_url))
+
+    upgraded = stockroom("db", "upgrade", url=url, database_pooler="transaction")
+    checked = stockroom("db", "check", url=url, database_pooler="transaction")
+
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert checked.returncode == 0, checked.stdout
+    assert rows(checked.stdout)["schema"] == f"{HEAD} (at head)"

@@ -42,6 +42,9 @@ def wrapped(kind: type[OperationalError], orig: Exception) -> OperationalError:
         ("57P03", DatabaseUnavailable),  # cannot connect now
         ("08006", DatabaseUnavailable),  # connection failure
         ("08P01", DatabaseUnavailable),  # protocol violation (a pooler's refusals)
+        ("53300", DatabaseUnavailable),  # too many connections
+        ("28P01", DatabaseUnavailable),  # password authentication failed
+        ("3D000", DatabaseUnavailable),  # no such database
         (None, DatabaseUnavailable),  # never reached the server (refused, reset)
     ],
 )
