@@ -28,10 +28,15 @@ lint: $(INSTALLED)
 unit: $(INSTALLED)
 	$(BIN)/pytest tests/unit
 
-integration: $(INSTALLED)
+# Real servers the integration suite starts itself (a PgBouncer), installed when missing.
+.PHONY: test-servers
+test-servers:
+	bash tests/install-servers.sh
+
+integration: $(INSTALLED) test-servers
 	$(BIN)/pytest tests/integration
 
-test: lint
+test: lint test-servers
 	$(BIN)/pytest
 
 clean:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, RowMapping, event
+from sqlalchemy import Executable, RowMapping, event, literal, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -26,11 +26,13 @@ from sqlalchemy.pool import QueuePool
 
 from adapters import database_errors, postgres, sqlite
 from adapters.orm import start_mappers
+from adapters.postgres import Pooler
 from adapters.sqlite_reader import SqliteReader
 from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
 from service_layer.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+_PING = select(literal(1))
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,13 @@ class Database:
         url: str | URL,
         *,
         pool: PoolSettings = PoolSettings(),
+        pooler: Pooler = Pooler.NONE,
         sqlite_busy_timeout_ms: int = 5000,
         echo: bool = False,
     ) -> None:
         start_mappers()
         self.url = make_url(url)
+        self.pooler = pooler
         # SQLite only (``None`` elsewhere); public so that tests can watch them work.
         self.writer_queue: WriterQueue | None = None
         self.sqlite_reader: SqliteReader | None = None
@@ -112,6 +116,7 @@ class Database:
         else:
             self.engine = postgres.create_engine(
                 self.url,
+                pooler=pooler,
                 pool_size=pool.size,
                 max_overflow=pool.max_overflow,
                 pool_timeout=pool.timeout,
@@ -187,6 +192,15 @@ class Database:
             if classified is None:
                 raise
             raise classified from error
+
+    async def ping(self, within: float) -> None:
+        """One round trip to the database (through the pooler, if any) within ``within``
+        seconds, or ``DatabaseUnavailable``: what readiness asks."""
+        try:
+            async with asyncio.timeout(within):
+                await self.fetch_all(_PING, {})
+        except TimeoutError as error:
+            raise DatabaseUnavailable(f"no answer from the database in {within} s") from error
 
     # --- errors ------------------------------------------------------------------------
 

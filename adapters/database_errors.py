@@ -4,7 +4,9 @@ errors (``service_layer/errors.py``) and the domain errors that constraints stan
 - serialization failure (40001), deadlock (40P01): ``TransientConflict``; the retry runner
   runs the whole use case again, up to 5 times; still failing: 503 + Retry-After.
 - no pooled connection within the pool timeout: ``DatabaseUnavailable``; 503 + Retry-After.
-- connection refused or lost, server shutting down or starting (08xxx, 57P01-57P03):
+- connection refused or lost, server shutting down or starting, out of connections or
+  resources, or refusing our credentials or database (08xxx, 57P01-57P03, 53xxx, 28xxx,
+  3D000, or a driver error that never reached the server):
   ``DatabaseUnavailable``; not retried; 503 + Retry-After.
 - SQLite "database is locked" after the busy timeout: ``DatabaseUnavailable``; 503.
 - a unique violation on a known constraint: the domain error it stands for; 409.
@@ -25,8 +27,13 @@ from service_layer.errors import DatabaseUnavailable, TransientConflict
 
 # PostgreSQL SQLSTATEs: the server gave up on this transaction to let another one through.
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-# The server is going away or not there yet (admin_shutdown, crash_shutdown, cannot_connect_now).
-UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# The server is going away or not there yet (admin_shutdown, crash_shutdown, cannot_connect_now),
+# or refuses us whatever the request: no such database (3D000) for our credentials.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "3D000"})
+# Whole classes: 08 connection exception, 28 invalid authorization (a wrong password or role
+# is the operator's to fix, never the client's), 53 insufficient resources (too many
+# connections, out of memory, disk full).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "28", "53")
 
 # Constraint name (from adapters.orm's naming convention) -> the domain error it stands for.
 UNIQUE_VIOLATIONS: dict[str, type[DomainError]] = {
@@ -60,7 +67,8 @@ def classify(error: BaseException) -> Exception | None:
         if (
             error.connection_invalidated
             or code in UNAVAILABLE_SQLSTATES
-            or (code or "").startswith("08")
+            or (code or "").startswith(UNAVAILABLE_SQLSTATE_CLASSES)
+            or _never_reached_the_server(error)
             or _is_sqlite_lock_timeout(error)
         ):
             return DatabaseUnavailable(_first_line(error))
@@ -73,11 +81,13 @@ def classify(error: BaseException) -> Exception | None:
 
 def constraint_name(error: IntegrityError) -> str | None:
     driver_error = error.orig
-    # asyncpg's exception is chained behind SQLAlchemy's adapted DBAPI error.
+    # asyncpg's exception is chained behind SQLAlchemy's adapted DBAPI error; psycopg keeps
+    # the server's fields in ``diag``.
     for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
-        name = getattr(candidate, "constraint_name", None)
-        if isinstance(name, str):
-            return name
+        for source in (candidate, getattr(candidate, "diag", None)):
+            name = getattr(source, "constraint_name", None)
+            if isinstance(name, str):
+                return name
     message = str(driver_error)
     for column, name in _SQLITE_COLUMNS.items():
         if f"UNIQUE constraint failed: {column}" in message:
@@ -88,6 +98,14 @@ def constraint_name(error: IntegrityError) -> str | None:
 def _sqlstate(error: DBAPIError) -> str | None:
     code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     return code if isinstance(code, str) else None
+
+
+def _never_reached_the_server(error: DBAPIError) -> bool:
+    """A PostgreSQL driver's error without a SQLSTATE did not come from the server: the client
+    could not talk to it (psycopg's "connection failed: ... Connection refused", a reset).
+    PostgreSQL drivers always carry the attribute, ``None`` in that case; SQLite's errors
+    have none at all, so they never match."""
+    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", "") is None
 
 
 def _is_sqlite_lock_timeout(error: DBAPIError) -> bool:

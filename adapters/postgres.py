@@ -1,8 +1,21 @@
-"""PostgreSQL as Stockroom runs it: asyncpg, a fixed pool, and a checkout check that costs no
-round trip."""
+"""PostgreSQL as Stockroom runs it: a fixed pool, a checkout check that costs no round trip,
+and a driver chosen for what sits between us and the server.
+
+- Direct, or behind a pooler in session mode (``Pooler.NONE``, ``Pooler.SESSION``): asyncpg
+  with its prepared-statement caches, the fastest way to run the same statements again.
+- Behind a pooler in transaction mode (``Pooler.TRANSACTION``, PgBouncer's common setting):
+  consecutive transactions, and even the two halves of one statement outside a transaction,
+  may run on different server connections, so no server-side prepared statement may outlive
+  the message that created it. psycopg 3 with server-side prepares off sends each statement
+  as one Parse/Bind/Execute/Sync exchange, which a pooler cannot split. asyncpg, even with
+  unique statement names and its caches off, prepares and executes in two exchanges and
+  needs a transaction around every read to stay correct; measured behind PgBouncer it was
+  the slower of the two (docs/session-lifecycle.md).
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import event
@@ -12,15 +25,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
+class Pooler(StrEnum):
+    """What sits between Stockroom and PostgreSQL (``STOCKROOM_DATABASE_POOLER``)."""
+
+    NONE = "none"
+    SESSION = "session"  # a server connection per client connection: like direct
+    TRANSACTION = "transaction"  # a server connection per transaction only
+
+
 def create_engine(
     url: URL,
     *,
+    pooler: Pooler,
     pool_size: int,
     max_overflow: int,
     pool_timeout: float,
     pool_recycle: int,
     echo: bool,
 ) -> AsyncEngine:
+    connect_args: dict[str, Any] = {}
+    if pooler is Pooler.TRANSACTION:
+        url = url.set(drivername="postgresql+psycopg")
+        connect_args["prepare_threshold"] = None  # never prepare on the server
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -30,6 +56,7 @@ def create_engine(
         # Not SQLAlchemy's pre-ping: on asyncpg it costs three round trips per checkout
         # (BEGIN, ";", ROLLBACK), more than a read's own query. See drop_if_closed.
         pool_pre_ping=False,
+        connect_args=connect_args,
         echo=echo,
     )
     event.listen(engine.sync_engine, "checkout", drop_if_closed)
@@ -40,10 +67,12 @@ def drop_if_closed(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: 
     """Pre-ping without a round trip: a connection the server closed (restart, idle kill,
     pg_terminate_backend) is already marked closed by asyncpg once the event loop has read the
     server's goodbye, so it is discarded here and the pool hands out a fresh one (raising
-    DisconnectionError in "checkout" is SQLAlchemy's documented way to do that). A connection
-    that dies silently is caught at first use instead: SQLAlchemy invalidates it, and the unit
-    of work reports DatabaseUnavailable (503) for that one request."""
+    DisconnectionError in "checkout" is SQLAlchemy's documented way to do that). psycopg
+    notices only at the next use; there, as for a connection that dies silently, SQLAlchemy
+    invalidates it at first use and the unit of work reports DatabaseUnavailable (503) for
+    that one request."""
     driver_connection = getattr(dbapi_connection, "driver_connection", None)
-    is_closed = getattr(driver_connection, "is_closed", None)
-    if is_closed is not None and is_closed():
+    is_closed = getattr(driver_connection, "is_closed", None)  # asyncpg
+    closed = is_closed() if is_closed is not None else getattr(driver_connection, "closed", False)
+    if closed:
         raise DisconnectionError("connection closed by the server")

@@ -12,6 +12,8 @@ DEFAULT_URLS = {
     PG: PG_SERVER.replace("postgresql://", "postgresql+asyncpg://", 1) + "/{database}",
     SQLITE: "sqlite+aiosqlite:///{database}",
 }
+# The same server through the run's PgBouncer in transaction mode (bench/pgbouncer.py).
+POOLED_URL = "postgresql://postgres@127.0.0.1:{pgbouncer}/{database}"
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,13 @@ class Target:
     def key(self) -> str:
         return f"{self.name} ({self.database})"
 
-    def database_url(self, database: str) -> str:
-        return (self.url or DEFAULT_URLS[self.database]).format(database=database)
+    @property
+    def pooled(self) -> bool:
+        return "{pgbouncer}" in self.url
+
+    def database_url(self, database: str, pgbouncer: int | None = None) -> str:
+        url = self.url or DEFAULT_URLS[self.database]
+        return url.format(database=database, pgbouncer=pgbouncer)
 
 
 TARGETS = (
@@ -35,6 +42,12 @@ TARGETS = (
     Target("ceiling (raw driver)", PG, app="ceiling"),
     Target("classic async", PG, app="classic_async"),
     Target("classic sync", PG, app="classic_sync"),
+    Target(
+        "Stockroom via PgBouncer",
+        PG,
+        url=POOLED_URL,
+        env={"STOCKROOM_DATABASE_POOLER": "transaction"},
+    ),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
     Target("ceiling (raw driver)", SQLITE, app="ceiling"),
 )

@@ -17,12 +17,13 @@ from typing import Any
 import asyncpg
 from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from adapters.database import Database, PoolSettings
 from adapters.orm import items
 from adapters.repositories import SqlAlchemyItemRepository
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
+from bench import pgbouncer
 from domain.errors import OutOfStock
 from domain.item import Item
 from domain.order import LineRequest
@@ -154,6 +155,66 @@ async def loads(url: str, db: Database, actors: list[Actor], seconds: float) -> 
     return rows
 
 
+async def pooled_load(engine: AsyncEngine, reads_in_transactions: bool, seconds: float) -> float:
+    """Operations/s of 32 tasks through PgBouncer (transaction mode): 4 item reads for each
+    stock write; an error or a wrong row stops the run, since neither may happen."""
+    reader = (
+        engine if reads_in_transactions else engine.execution_options(isolation_level="AUTOCOMMIT")
+    )
+    done, deadline = [0], time.perf_counter() + seconds
+
+    async def task() -> None:
+        while time.perf_counter() < deadline:
+            item = random.randint(1, 100)
+            async with reader.begin() if reads_in_transactions else reader.connect() as c:
+                row = (await c.execute(select(items.c.id).where(items.c.id == item))).one()
+            assert row.id == item, "a read answered for another statement"
+            if item % 5 == 0:
+                async with engine.begin() as c:
+                    await c.execute(items.update().where(items.c.id == item).values(title="w"))
+            done.append(1)
+
+    await asyncio.gather(*(task() for _ in range(32)))
+    await engine.dispose()
+    return (len(done) - 1) / seconds
+
+
+async def pooler_driver(name: str, seconds: float) -> list[Row]:
+    """Behind a transaction pooler no prepared statement may outlive its message: psycopg with
+    prepares off (one exchange per statement), or asyncpg with its caches off, unique names,
+    and a transaction around every read (it prepares and executes in two exchanges)."""
+    with pgbouncer.running() as port:
+        url = f"postgresql+{{}}://postgres@127.0.0.1:{port}/{name}"
+        psycopg = create_async_engine(
+            url.format("psycopg"),
+            pool_size=10,
+            max_overflow=0,
+            connect_args={"prepare_threshold": None},
+        )
+        unique = {
+            "statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__s_{uuid.uuid4()}__",
+        }
+        asyncpg_engine = create_async_engine(
+            url.format("asyncpg") + "?prepared_statement_cache_size=0",
+            pool_size=10,
+            max_overflow=0,
+            connect_args=unique,
+        )
+        chosen = await pooled_load(psycopg, reads_in_transactions=False, seconds=seconds)
+        other = await pooled_load(asyncpg_engine, reads_in_transactions=True, seconds=seconds)
+    return [
+        (
+            "driver behind PgBouncer",
+            "psycopg, no prepares",
+            "asyncpg, no caches",
+            chosen,
+            other,
+            "ops/s",
+        )
+    ]
+
+
 async def seed(db: Database, clients: int) -> list[Actor]:
     async with SqlAlchemyUnitOfWork(db) as uow:
         for n in range(100):
@@ -177,6 +238,7 @@ async def main(units: int, seconds: float, clients: int) -> None:
         actors = await seed(db, clients)
         plain_url = url.render_as_string(False)
         rows = await timed(db, units) + await loads(plain_url, db, actors, seconds)
+        rows += await pooler_driver(name, seconds)
     finally:
         await db.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import wrk
+from bench import pgbouncer, wrk
 from bench.cases import ADMIN_URL, DEFAULT_URLS, PG, PG_SERVER, SQLITE, Endpoint, Plan, Target
 from bench.seed import ITEM_COUNT, Seeded, seed
 from bench.server import Server
@@ -90,8 +90,15 @@ class Run:
         self.templates: dict[str, str] = {}  # PG: a database name; SQLite: a file path
         self.seeded: dict[str, Seeded] = {}
         self.scripts: dict[tuple[str, str], Path] = {}  # (database, endpoint): its wrk script
+        self.pgbouncer: int | None = None  # its port, when a target goes through it
 
     def execute(self) -> Results:
+        with contextlib.ExitStack() as stack:
+            if any(target.pooled for target in self.plan.targets):
+                self.pgbouncer = stack.enter_context(pgbouncer.running())
+            return self._execute()
+
+    def _execute(self) -> Results:
         try:
             for database in self.databases:
                 self._seed(database)
@@ -148,7 +155,8 @@ class Run:
         if target.app != "stockroom":
             argv = [venv / "python", "-m", "bench.baselines", target.app]
         with self._copy(target.database) as database:
-            env = self.env | target.env | {"STOCKROOM_DATABASE_URL": target.database_url(database)}
+            url = target.database_url(database, self.pgbouncer)
+            env = self.env | target.env | {"STOCKROOM_DATABASE_URL": url}
             log_file = self.workdir / f"{target.app}-{Path(database).name}.log"
             with Server([*argv, "--workers", str(WORKERS)], env, self.cwd, log_file) as server:
                 server.wait_ready("/items/1", WORKERS)

@@ -4,13 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need() {  # command, Debian package
-  command -v "$1" >/dev/null && return
+  command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" ]] && return
   echo "bench: installing $2 from Debian's packages"
   apt-get install -y -q "$2" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
 }
 need wrk wrk
 [[ "${BENCH_SMOKE:-0}" == 1 ]] && exit 0  # the smoke case (CI) needs wrk only
 need pgbench postgresql-client  # psql too
+need pgbouncer pgbouncer  # the "via PgBouncer" target
 STAMP="${VENV:-.venv}/.bench-installed"
 if [[ ! -f "$STAMP" || bench/requirements.txt -nt "$STAMP" ]]; then
   echo "bench: installing bench/requirements.txt into ${VENV:-.venv}"

@@ -22,6 +22,7 @@ def _database(settings: Settings) -> Database:
     return Database(
         settings.database_url,
         pool=settings.pool,
+        pooler=settings.database_pooler,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         echo=settings.echo_sql,
     )

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
+from adapters.postgres import Pooler
 
 SCRIPT_LOCATION = Path(migrations.__file__).parent
 
@@ -28,9 +29,12 @@ def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Upgrade from synchronous code (the CLI); runs its own event loop."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", pooler: Pooler = Pooler.NONE) -> None:
+    """Upgrade from synchronous code (the CLI); runs its own event loop. ``pooler``: what sits
+    in front of the server, so that migrations too are safe behind a transaction pooler."""
+    config = alembic_config(url)
+    config.attributes["pooler"] = pooler
+    command.upgrade(config, revision)
 
 
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:

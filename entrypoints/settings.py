@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.database import PoolSettings
+from adapters.postgres import Pooler
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
 
@@ -16,6 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKROOM_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # What sits between us and PostgreSQL: "transaction" for PgBouncer in transaction mode
+    # (statements are then never prepared on the server; see adapters.postgres).
+    database_pooler: Pooler = Pooler.NONE
     # Per process (uvicorn worker). Fixed size by default: see adapters.database.PoolSettings.
     pool_size: int = Field(default=PoolSettings.size, ge=1)
     pool_max_overflow: int = Field(default=PoolSettings.max_overflow, ge=0)

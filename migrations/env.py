@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from adapters.database import Database
 from adapters.orm import metadata
+from adapters.postgres import Pooler
 from adapters.sqlite import is_sqlite
 
 config = context.config
@@ -33,7 +34,8 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    database = Database(config.get_main_option("sqlalchemy.url") or "")
+    pooler = config.attributes.get("pooler", Pooler.NONE)  # see entrypoints.migrations.upgrade
+    database = Database(config.get_main_option("sqlalchemy.url") or "", pooler=pooler)
     try:
         async with database.engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

@@ -10,21 +10,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from entrypoints.api.body_guard import BodySizeGuard
+from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
-from entrypoints.api.routers import items, orders, users
+from entrypoints.api.routers import health, items, orders, users
 from entrypoints.container import Container, build_container, dispose
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(container: Container) -> FastAPI:
+    drain = Drain()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await dispose(container)
+        # SIGTERM turns readiness 503 at once; uvicorn then lets the requests in flight
+        # finish (--graceful-timeout) before this block ends and the pools are disposed.
+        with drain.begins_on_signals():
+            try:
+                yield
+            finally:
+                await dispose(container)
 
     app = FastAPI(
         title="Stockroom",
@@ -33,6 +39,7 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.drain = drain
     # The last middleware added is the outermost: the request id is set before anything else
     # runs, so the body guard's 413s carry it too (500s get it from their handler, since
     # Starlette's ServerErrorMiddleware sits outside every middleware added here). Our
@@ -40,6 +47,7 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(BodySizeGuard, max_body_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
+    app.include_router(health.router)
     app.include_router(items.router)
     app.include_router(users.router)
     app.include_router(orders.router)

@@ -197,3 +197,11 @@ class OutOfStockOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class LiveOut(BaseModel):
+    status: Literal["live"] = "live"
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"] = "ready"

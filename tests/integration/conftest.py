@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.database import Database
 from adapters.orm import metadata
+from adapters.postgres import Pooler
 from adapters.reads import SqlAlchemyReads
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints import migrations
@@ -22,6 +23,7 @@ from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 from tests.integration.databases import OPEN
+from tests.integration.servers import PgBouncer
 
 POSTGRES_URL = os.environ.get(
     "STOCKROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -88,7 +90,61 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
         yield database
 
 
+def _pgbouncer(mode: str, postgres_url: str, pool_size: int) -> Iterator[PgBouncer]:
+    bouncer = PgBouncer(mode, postgres_url, pool_size)
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.remove()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_transaction(postgres_url: str) -> Iterator[PgBouncer]:
+    """A PgBouncer in transaction mode in front of the test server, for the whole run."""
+    yield from _pgbouncer("transaction", postgres_url, pool_size=20)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_session(postgres_url: str) -> Iterator[PgBouncer]:
+    """In session mode every client connection, idle in a pool or not, holds a server
+    connection: room for every pool the suite opens through it at once."""
+    yield from _pgbouncer("session", postgres_url, pool_size=45)
+
+
+async def _through(
+    bouncer: PgBouncer, postgres_url: str, pooler: Pooler
+) -> AsyncIterator[Database]:
+    """The run's PostgreSQL database (migrated by ``postgres_database``), through ``bouncer``."""
+    database = Database(bouncer.url(make_url(postgres_url).database or ""), pooler=pooler)
+    OPEN.add(database)
+    yield database
+    OPEN.remove(database)
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def pgbouncer_transaction_database(
+    postgres_database: Database, postgres_url: str, pgbouncer_transaction: PgBouncer
+) -> AsyncIterator[Database]:
+    async for database in _through(pgbouncer_transaction, postgres_url, Pooler.TRANSACTION):
+        yield database
+
+
+@pytest.fixture(scope="session")
+async def pgbouncer_session_database(
+    postgres_database: Database, postgres_url: str, pgbouncer_session: PgBouncer
+) -> AsyncIterator[Database]:
+    async for database in _through(pgbouncer_session, postgres_url, Pooler.SESSION):
+        yield database
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# The same PostgreSQL database behind PgBouncer, for the suites that must hold there too.
+POOLED = [
+    pytest.param("pgbouncer_transaction", marks=pytest.mark.postgres),
+    pytest.param("pgbouncer_session", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -101,7 +157,9 @@ def database(request: pytest.FixtureRequest) -> Database:
 UowFactory = Callable[[], AbstractUnitOfWork]
 
 
-@pytest.fixture(params=["fake", *BACKENDS])
+@pytest.fixture(
+    params=["fake", *BACKENDS, pytest.param("pgbouncer_transaction", marks=pytest.mark.postgres)]
+)
 def storage(request: pytest.FixtureRequest) -> str:
     """Which implementation of the storage ports a contract test runs on."""
     return str(request.param)

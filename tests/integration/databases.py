@@ -7,10 +7,16 @@ test: a connection still checked out fails the test that left it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+import asyncpg
+from sqlalchemy.engine import make_url
+
 from adapters.database import Database, PoolSettings
+from adapters.postgres import Pooler
+from entrypoints import migrations
 
 
 class OpenDatabases:
@@ -41,7 +47,9 @@ OPEN = OpenDatabases()
 
 
 @asynccontextmanager
-async def open_database(url: str, pool: PoolSettings | None = None) -> AsyncIterator[Database]:
+async def open_database(
+    url: str, pool: PoolSettings | None = None, pooler: Pooler = Pooler.NONE
+) -> AsyncIterator[Database]:
     """A database of the test's own, watched by the leak guard for as long as it lives.
 
     From a module-scoped fixture, the autouse guard checks it after every test. From a
@@ -50,7 +58,7 @@ async def open_database(url: str, pool: PoolSettings | None = None) -> AsyncIter
     transaction is closed (and rolled back by the server) before the guard's clean-up runs
     into its locks.
     """
-    database = Database(url, pool=pool or PoolSettings())
+    database = Database(url, pool=pool or PoolSettings(), pooler=pooler)
     OPEN.add(database)
     try:
         yield database
@@ -59,3 +67,22 @@ async def open_database(url: str, pool: PoolSettings | None = None) -> AsyncIter
         OPEN.remove(database)
         await database.dispose()
     assert leaked == 0, f"connections still checked out after the test: {leaked}"
+
+
+@asynccontextmanager
+async def throwaway_database(server_url: str, prefix: str) -> AsyncIterator[Database]:
+    """A fresh PostgreSQL database on ``server_url``'s server, migrated, watched by the leak
+    guard, and dropped afterwards: for tests whose servers are other processes, so that
+    nothing of theirs can linger in the run's shared database."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin_dsn = make_url(server_url).set(drivername="postgresql")
+    admin = await asyncpg.connect(admin_dsn.render_as_string(hide_password=False), timeout=10)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    direct = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        async with open_database(direct) as database:
+            await migrations.upgrade_engine(database.engine)
+            yield database
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -71,7 +71,10 @@ def reporting_client(app: FastAPI) -> httpx.AsyncClient:
 async def outside_connection(database: Database) -> AsyncIterator[AsyncConnection]:
     """A new connection to the database that no pool ever saw: it shows what is committed,
     and cannot be a pooled connection that a failure left inside a transaction."""
-    outsider = create_async_engine(database.url, poolclass=NullPool)
+    url = database.engine.url  # the driver the database uses: behind a transaction-mode
+    # pooler, psycopg with nothing prepared on the server (see adapters/postgres.py)
+    no_prepares = {"prepare_threshold": None} if url.drivername == "postgresql+psycopg" else {}
+    outsider = create_async_engine(url, poolclass=NullPool, connect_args=no_prepares)
     try:
         async with outsider.connect() as connection:
             yield connection

@@ -14,7 +14,16 @@ from adapters.database import Database
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import api_client, build_test_container, new_password
+from tests.integration.conftest import BACKENDS, POOLED
 from tests.integration.failure_support import outside_connection
+
+
+@pytest.fixture(params=[*BACKENDS, *POOLED])
+def database(request: pytest.FixtureRequest) -> Database:
+    """Overrides the suite's ``database``: SQLite, PostgreSQL, and the same PostgreSQL behind
+    PgBouncer in transaction and in session mode."""
+    found: Database = request.getfixturevalue(f"{request.param}_database")
+    return found
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ One fault per request, injected where the issue names it:
 
 - before flush: a ``before_flush`` listener on the request's session raises;
 - after flush: an ``after_flush`` listener raises once the INSERTs/UPDATEs reached the server;
-- during commit: the dialect's DBAPI ``commit`` raises the driver's ``OperationalError``
-  instead of committing (the server never sees COMMIT);
+- during commit: the dialect's DBAPI ``commit`` raises the driver's ``OperationalError``,
+  marked as the server's internal error (SQLSTATE XX000), instead of committing;
 - after commit: an ``after_commit`` listener raises once the server acknowledged COMMIT.
 
 The unit of work flushes explicitly before it commits, so the flush steps strike in that
@@ -113,7 +113,11 @@ def _plant(
             try:
                 fault.strike()
             except InjectedFault as injected:
-                raise dialect.loaded_dbapi.OperationalError(str(injected)) from injected
+                refused = dialect.loaded_dbapi.OperationalError(str(injected))
+                # The server's "internal error": it answered, so this is no outage (an error
+                # without a SQLSTATE would be one: it never reached the server, a 503).
+                refused.sqlstate = "XX000"
+                raise refused from injected
             real_commit(dbapi_connection)
 
         monkeypatch.setattr(dialect, "do_commit", failing_commit)

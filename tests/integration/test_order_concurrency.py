@@ -1,4 +1,5 @@
-"""Many buyers at once, on PostgreSQL, through the real service layer and real connections.
+"""Many buyers at once, on PostgreSQL, through the real service layer and real connections:
+direct, and through PgBouncer in transaction and in session mode.
 
 These run only on PostgreSQL: SQLite serialises every writer with one database lock, so it
 cannot oversell, and testing that it does not would prove nothing about our locking.
@@ -13,9 +14,11 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from adapters.database import Database, PoolSettings
 from adapters.passwords import Argon2PasswordHasher
+from adapters.postgres import Pooler
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.errors import OutOfStock
 from domain.item import Item
@@ -27,17 +30,27 @@ from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from service_layer.services import users as user_services
 from tests.integration.databases import open_database
+from tests.integration.servers import PgBouncer
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-async def wide_database(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
-    """Enough connections that the buyers really run in parallel inside the database.
+@pytest.fixture(params=[Pooler.NONE, Pooler.TRANSACTION, Pooler.SESSION])
+async def wide_database(
+    request: pytest.FixtureRequest, postgres_database: Database, postgres_url: str
+) -> AsyncIterator[Database]:
+    """Enough connections that the buyers really run in parallel inside the database: direct,
+    or through the suite's PgBouncer in each pool mode.
 
     ``open_database`` registers it with the leak guard and, on leaving, checks that no
     connection was left checked out (the autouse guard runs after this teardown)."""
-    async with open_database(postgres_url, PoolSettings(size=20, max_overflow=10)) as database:
+    pooler: Pooler = request.param
+    url = postgres_url
+    if pooler is not Pooler.NONE:
+        bouncer: PgBouncer = request.getfixturevalue(f"pgbouncer_{pooler.value}")
+        url = bouncer.url(make_url(postgres_url).database or "")
+    pool = PoolSettings(size=20, max_overflow=10)
+    async with open_database(url, pool, pooler) as database:
         yield database
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from dependency_injector import providers
 from fastapi import FastAPI
 
 from adapters.tokens import JwtTokenCodec
@@ -25,6 +26,7 @@ from tests.api_support import Account, api_client, build_test_container, new_pas
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import item_payload
 from tests.fakes import FakeUnitOfWork, InMemoryStore, use_fakes
+from tests.unit.health_support import StandInDatabase
 
 PUBLIC, SIGNED_IN, ADMIN = "public", "signed-in", "admin"
 
@@ -37,6 +39,8 @@ class Rule:
 
 # (method, path) -> who may call it. Keep in step with the routers; the test below enforces it.
 RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/health/live"): Rule(PUBLIC, 200),
+    ("GET", "/health/ready"): Rule(PUBLIC, 200),
     ("GET", "/items/"): Rule(PUBLIC, 200),
     ("GET", "/items/{item_id}"): Rule(PUBLIC, 200),
     ("GET", "/items/export"): Rule(PUBLIC, 200),
@@ -68,7 +72,11 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
 @pytest.fixture
 def container(store: InMemoryStore) -> Iterator[Container]:
     container = build_test_container()
-    with use_fakes(container, store):
+    # Readiness pings the database: a stand-in answers (a real one would break the fakes).
+    with (
+        use_fakes(container, store),
+        container.database.override(providers.Object(StandInDatabase())),
+    ):
         yield container
 
 

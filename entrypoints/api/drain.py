@@ -1,0 +1,86 @@
+"""Draining: from the moment a worker is told to stop, ``/health/ready`` answers 503, so a
+load balancer sends it no new work while the requests in flight finish.
+
+What happens on SIGTERM (or SIGINT, which uvicorn handles the same way):
+
+1. our handler marks the drain (readiness is 503 from then on) and hands the signal on to
+   uvicorn's handler, which it found in place;
+2. uvicorn stops accepting connections and lets the requests in flight finish, for up to
+   ``stockroom serve --graceful-timeout`` seconds;
+3. the app's lifespan ends: the pools are disposed and uvicorn's handler is put back.
+
+uvicorn owns these signals in each worker process: it installs its handler before the app's
+lifespan starts and restores the previous one once the lifespan has ended. Chaining in front
+of it from the lifespan keeps uvicorn's own behaviour exactly as it is (a second SIGINT still
+forces the exit), needs nothing private of uvicorn (no patched handler, no polling of its
+``should_exit``), and is undone by the lifespan that did it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Handler = Callable[[int, FrameType | None], Any]
+
+
+class Drain:
+    """Whether this process has begun shutting down.
+
+    Owned by the app (``app.state.drain``), not a module global: every app built in one
+    process (the tests build hundreds) has its own, so flipping one touches no other.
+    """
+
+    def __init__(self) -> None:
+        # A plain flag is enough: a Python signal handler runs on the main thread, between
+        # two steps of the event loop that reads the flag.
+        self._began = False
+
+    @property
+    def began(self) -> bool:
+        return self._began
+
+    def begin(self) -> None:
+        self._began = True
+
+    @contextmanager
+    def begins_on_signals(
+        self, signals: tuple[signal.Signals, ...] = SHUTDOWN_SIGNALS
+    ) -> Iterator[None]:
+        """While the block runs, each of ``signals`` begins the drain and then goes on to the
+        Python handler that was in place (uvicorn's). A signal without one (default action,
+        or ignored) is left alone: nobody would drain there anyway.
+
+        Off the main thread (an app run in a test client's thread) nothing is installed:
+        Python allows signal handlers on the main thread only.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        installed: dict[signal.Signals, tuple[Handler, Handler]] = {}
+        for signum in signals:
+            previous = signal.getsignal(signum)
+            if callable(previous):
+                hook = self._in_front_of(previous)
+                signal.signal(signum, hook)
+                installed[signum] = (hook, previous)
+        try:
+            yield
+        finally:
+            for signum, (hook, previous) in installed.items():
+                # A handler chained in front of ours since keeps its place (and still reaches
+                # uvicorn's through ours); only our own is taken back.
+                if signal.getsignal(signum) is hook:
+                    signal.signal(signum, previous)
+
+    def _in_front_of(self, previous: Handler) -> Handler:
+        def begin_then_hand_on(signum: int, frame: FrameType | None) -> None:
+            self.begin()
+            previous(signum, frame)
+
+        return begin_then_hand_on

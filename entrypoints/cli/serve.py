@@ -1,0 +1,79 @@
+"""``stockroom serve``: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from adapters.sqlite import is_sqlite
+from entrypoints import migrations
+from entrypoints.cli.common import (
+    container_of,
+    database_url,
+    errors,
+    prepare_embedded_database,
+)
+from entrypoints.cli.db import look, pooler_findings
+from entrypoints.container import Container
+
+# Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
+# left to dispose the pools once the requests in flight are done.
+DEFAULT_GRACEFUL_TIMEOUT = 25
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="On SIGTERM, how long requests in flight may take to finish before they are "
+            "cancelled (readiness answers 503 from the signal on).",
+        ),
+    ] = DEFAULT_GRACEFUL_TIMEOUT,
+) -> None:
+    """Serve the HTTP API with uvicorn (the embedded SQLite is migrated on first run).
+
+    SIGTERM drains: readiness turns 503, requests in flight finish, then the pools close.
+    """
+    import uvicorn
+
+    url = database_url(container_of(ctx))
+    if is_sqlite(url):
+        prepare_embedded_database(container_of(ctx))
+    else:
+        _check_before_serving(container_of(ctx), url)
+    uvicorn.run(
+        "entrypoints.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=graceful_timeout,
+    )
+
+
+def _check_before_serving(container: Container, url: str) -> None:
+    """Refuse to serve a schema that is not at the head (production schemas change only
+    through an explicit `stockroom db upgrade`), or behind a pooler the setting does not fit:
+    statements prepared on one server connection would run on another and answer for
+    somebody else. A database (or pooler) that is down or refuses us is one line and exit 1
+    from ``look`` already."""
+    facts, schema = look(container, url)
+    head = migrations.head_revision(url)
+    problems = []
+    if schema != head:
+        expected = f"code expects {head}; run `stockroom db upgrade` first"
+        problems.append(f"database schema is at {schema or 'nothing'}, {expected}")
+    if facts is not None:
+        pooler = container.settings().database_pooler
+        problems += [found.text for found in pooler_findings(facts, pooler) if found.problem]
+    for problem in problems:
+        errors.print(f"[red]error:[/red] {problem}", soft_wrap=True)  # one line each
+    if problems:
+        raise typer.Exit(code=1)

@@ -1,0 +1,198 @@
+"""Real servers a test starts for itself: free ports, running as ``postgres`` when we are root,
+and a PgBouncer of the suite's own in front of the test PostgreSQL.
+
+Each is started in a temporary folder on a free port and stopped by its own pid afterwards.
+When one cannot start, a laptop skips with the reason and CI (``CI`` set) fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+IN_CI = bool(os.environ.get("CI"))
+START_SECONDS = 15.0
+STOCKROOM = str(Path(sys.executable).parent / "stockroom")
+
+
+def unavailable(what: str, reason: str) -> NoReturn:
+    message = f"cannot run {what}: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: this test must run)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def accepts_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def as_postgres(folder: Path, what: str) -> list[str]:
+    """The prefix that runs a command as ``postgres`` when we are root (PostgreSQL's tools and
+    PgBouncer refuse to run as root), after giving ``folder`` to that user; empty otherwise."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        unavailable(what, "running as root and there is no runuser to become postgres")
+    try:
+        shutil.chown(folder, user="postgres", group=None)
+    except LookupError:
+        unavailable(what, "running as root and there is no 'postgres' OS user")
+    return [runuser, "-u", "postgres", "--"]
+
+
+def pgbouncer_binary() -> str:
+    found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(found).is_file():
+        unavailable("PgBouncer", "no pgbouncer binary (`make test` installs Debian's package)")
+    return found
+
+
+class PgBouncer:
+    """PgBouncer (Debian's package) in one pool mode, in front of one PostgreSQL server.
+
+    ``stop()`` and ``start()`` again on the same port stand for a pooler restart.
+    """
+
+    def __init__(self, mode: str, upstream_url: str, pool_size: int = 20) -> None:
+        upstream = make_url(upstream_url)
+        self.mode = mode
+        self.upstream_url = upstream_url
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"stockroom-pgbouncer-{mode}-"))
+        self._prefix = as_postgres(self.folder, "PgBouncer")
+        self._binary = pgbouncer_binary()
+        settings = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "trust",
+            "auth_file": str(self.folder / "userlist.txt"),
+            "pool_mode": mode,
+            "default_pool_size": str(pool_size),
+            "max_client_conn": "500",
+            # A client waits this long for a server connection, then gets an error: a test
+            # whose pools outgrow the pooler's fails in seconds instead of hanging for 2 min.
+            "query_wait_timeout": "15",
+            "pidfile": str(self.folder / "pgbouncer.pid"),
+            "logfile": str(self.folder / "pgbouncer.log"),
+            # Clients may send these at start-up; PgBouncer would refuse the connection.
+            "ignore_startup_parameters": "extra_float_digits,options",
+        }
+        server = f"host={upstream.host or '127.0.0.1'} port={upstream.port or 5432}"
+        ini = "[databases]\n* = " + server + "\n[pgbouncer]\n"
+        ini += "".join(f"{key} = {value}\n" for key, value in settings.items())
+        (self.folder / "pgbouncer.ini").write_text(ini)
+        (self.folder / "userlist.txt").write_text(f'"{upstream.username or "postgres"}" ""\n')
+        for path in self.folder.iterdir():
+            if self._prefix:
+                shutil.chown(path, user="postgres", group=None)
+
+    def url(self, database: str) -> str:
+        return (
+            make_url(self.upstream_url)
+            .set(host="127.0.0.1", port=self.port, database=database)
+            .render_as_string(hide_password=False)
+        )
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.folder / "pgbouncer.pid").read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def start(self) -> None:
+        command = [*self._prefix, self._binary, "-d", str(self.folder / "pgbouncer.ini")]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+        deadline = time.monotonic() + START_SECONDS
+        while not accepts_connections(self.port):
+            if done.returncode != 0 or time.monotonic() > deadline:
+                unavailable("PgBouncer", f"it did not start: {done.stderr.strip()} {self.log()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Immediate shutdown (SIGTERM in PgBouncer 1.18), waited for by pid."""
+        pid = self.pid
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        (self.folder / "pgbouncer.pid").unlink(missing_ok=True)
+
+    def log(self) -> str:
+        path = self.folder / "pgbouncer.log"
+        return path.read_text()[-2000:] if path.exists() else "(no log)"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def stockroom_serve(
+    settings: Mapping[str, str], folder: Path, *, workers: int = 2, args: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """``stockroom serve`` as an operator runs it, with these ``STOCKROOM_*`` settings and no
+    others, in ``folder``; yields its base URL once it answers, and stops it by its pid."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    env.update(settings)
+    log_path = folder / f"serve-{port}.log"
+    command = [STOCKROOM, "serve", "--port", str(port), "--workers", str(workers), *args]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)

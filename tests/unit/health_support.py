@@ -1,0 +1,46 @@
+"""A database stand-in for the health routes: they only ever ping it (and the app's lifespan
+disposes it). A real ``Database`` would call ``start_mappers()``, which instruments the domain
+classes for the rest of the process and breaks the fakes (see ``test_cli.RecordingDatabase``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from service_layer.errors import DatabaseUnavailable
+
+
+class StandInDatabase:
+    """Answers pings as told, keeping the ``within`` of each. ``Database.ping``'s contract:
+    an answer, or ``DatabaseUnavailable`` (raised from a ``TimeoutError`` when the answer
+    would come later than ``within``)."""
+
+    def __init__(
+        self,
+        *,
+        answers_after: float = 0.0,
+        unreachable: bool = False,
+        while_pinging: Callable[[], None] | None = None,
+    ) -> None:
+        self.answers_after = answers_after
+        self.unreachable = unreachable
+        self.while_pinging = while_pinging
+        self.pings: list[float] = []
+        self.disposals = 0
+
+    async def ping(self, within: float) -> None:
+        self.pings.append(within)
+        if self.while_pinging is not None:
+            self.while_pinging()
+        if self.unreachable:
+            raise DatabaseUnavailable(
+                "cannot connect to the database: [Errno 111] Connect call failed ('10.1.2.3', 6432)"
+            )
+        if self.answers_after > within:
+            # What the real ping raises once ``within`` has passed, without spending it here.
+            raise DatabaseUnavailable(f"no answer from the database in {within} s") from (
+                TimeoutError()
+            )
+
+    async def dispose(self) -> None:
+        self.disposals += 1

@@ -1,0 +1,136 @@
+"""The drain's signal hook: it begins the drain and hands the signal on to the handler it
+found (uvicorn's, in a worker), and the app's lifespan installs and removes it.
+
+No real signal is ever sent: the tests call the installed handler the way Python would.
+Each test puts a recording handler of its own in place first and the original back after.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import pytest
+from dependency_injector import providers
+from fastapi import FastAPI
+
+from entrypoints.api.app import create_app
+from entrypoints.api.drain import SHUTDOWN_SIGNALS, Drain, Handler
+from tests.api_support import api_client, build_test_container
+from tests.fakes import InMemoryStore, use_fakes
+from tests.unit.health_support import StandInDatabase
+
+
+class StandInUvicorn:
+    """The handler uvicorn installs in a worker before the app's lifespan starts."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def handle_exit(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+
+
+@pytest.fixture
+def uvicorn() -> Iterator[StandInUvicorn]:
+    stand_in = StandInUvicorn()
+    originals = {signum: signal.signal(signum, stand_in.handle_exit) for signum in SHUTDOWN_SIGNALS}
+    try:
+        yield stand_in
+    finally:
+        for signum, original in originals.items():
+            signal.signal(signum, original)
+
+
+def installed(signum: signal.Signals) -> Handler:
+    handler = signal.getsignal(signum)
+    assert callable(handler), handler
+    return handler
+
+
+@pytest.mark.parametrize("signum", SHUTDOWN_SIGNALS, ids=lambda s: s.name)
+def test_the_signal_begins_the_drain_then_reaches_uvicorn(
+    uvicorn: StandInUvicorn, signum: signal.Signals
+) -> None:
+    drain = Drain()
+    with drain.begins_on_signals():
+        handler = installed(signum)
+        assert handler != uvicorn.handle_exit  # ours is in front
+        assert not drain.began
+
+        handler(signum, None)
+
+        assert drain.began
+        assert uvicorn.received == [signum]  # uvicorn still shuts down as it would
+    assert signal.getsignal(signum) == uvicorn.handle_exit  # and gets its place back
+
+
+def test_a_signal_with_its_default_action_is_left_alone(uvicorn: StandInUvicorn) -> None:
+    # No Python handler means nobody drains: the process would just end, so no hook either.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    drain = Drain()
+    with drain.begins_on_signals():
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        assert installed(signal.SIGINT) != uvicorn.handle_exit
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_handler_chained_in_front_of_ours_keeps_its_place(uvicorn: StandInUvicorn) -> None:
+    later = StandInUvicorn()
+    drain = Drain()
+    with drain.begins_on_signals():
+        ours = installed(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, later.handle_exit)
+    assert signal.getsignal(signal.SIGTERM) == later.handle_exit
+    # Whoever chained in front still reaches the drain and uvicorn through ours.
+    ours(signal.SIGTERM, None)
+    assert drain.began
+    assert uvicorn.received == [signal.SIGTERM]
+
+
+def test_nothing_is_installed_off_the_main_thread(uvicorn: StandInUvicorn) -> None:
+    seen: list[object] = []
+    failures: list[BaseException] = []
+
+    def in_a_thread() -> None:
+        try:
+            with Drain().begins_on_signals():
+                seen.append(signal.getsignal(signal.SIGTERM))
+        except BaseException as error:  # handed to the test's thread below
+            failures.append(error)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(timeout=10)
+    assert not failures
+    assert seen == [uvicorn.handle_exit]
+
+
+@pytest.fixture
+def app(store: InMemoryStore) -> Iterator[FastAPI]:
+    container = build_test_container()
+    database = StandInDatabase()
+    with use_fakes(container, store), container.database.override(providers.Object(database)):
+        yield create_app(container)
+
+
+async def test_the_apps_lifespan_hooks_sigterm_into_readiness(
+    uvicorn: StandInUvicorn, app: FastAPI
+) -> None:
+    async with app.router.lifespan_context(app), api_client(app) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+
+        installed(signal.SIGTERM)(signal.SIGTERM, None)
+
+        response = await client.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json() == {"detail": "shutting down"}
+        assert uvicorn.received == [signal.SIGTERM]
+        # Requests in flight are uvicorn's to finish: the app keeps serving meanwhile.
+        assert (await client.get("/health/live")).status_code == 200
+    assert signal.getsignal(signal.SIGTERM) == uvicorn.handle_exit
+    database = app.state.container.database()
+    assert isinstance(database, StandInDatabase)
+    assert database.disposals == 1  # the lifespan's end disposed the pools
