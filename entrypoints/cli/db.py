@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -17,6 +16,13 @@ from adapters.server_facts import ServerFacts
 from adapters.sqlite import is_sqlite, plain_file
 from entrypoints import migrations
 from entrypoints.cli.common import console, container_of, database_url, run_on
+from entrypoints.cli.verdicts import (
+    UNSET_BEHIND_A_POOLER,
+    Budget,
+    effective_pooler,
+    findings,
+    note,
+)
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 
@@ -42,115 +48,6 @@ async def _nothing() -> None:
     return None
 
 
-@dataclass(frozen=True)
-class Budget:
-    """The connections a deployment may open: every pool of every worker on every host."""
-
-    hosts: int
-    workers: int
-    pool_size: int
-    max_overflow: int
-
-    @property
-    def total(self) -> int:
-        return self.hosts * self.workers * (self.pool_size + self.max_overflow)
-
-    def __str__(self) -> str:
-        return (
-            f"{self.total} = {self.hosts} host(s) x {self.workers} worker(s) x "
-            f"(pool {self.pool_size} + overflow {self.max_overflow})"
-        )
-
-
-@dataclass(frozen=True)
-class Finding:
-    problem: bool  # False: worth knowing, but nothing is wrong
-    text: str
-
-
-def findings(
-    *,
-    schema: str | None,
-    head: str | None,
-    facts: ServerFacts | None,
-    pooler: Pooler,
-    budget: Budget,
-) -> list[Finding]:
-    """The verdicts on what ``db check`` found (``facts`` is ``None`` on SQLite)."""
-    found = []
-    if schema != head:
-        found.append(
-            _problem(
-                f"schema at {schema or 'nothing'}, code expects {head}: run `stockroom db upgrade`"
-            )
-        )
-    if facts is not None:
-        found += pooler_findings(facts, pooler) + _budget_findings(facts, budget)
-    return found
-
-
-def pooler_findings(facts: ServerFacts, pooler: Pooler) -> list[Finding]:
-    if facts.transaction_pooling_seen and pooler is not Pooler.TRANSACTION:
-        return [
-            _problem(
-                f"a pooler in transaction mode is in front but STOCKROOM_DATABASE_POOLER={pooler}: "
-                "statements prepared on one server connection would run on another; "
-                "set STOCKROOM_DATABASE_POOLER=transaction"
-            )
-        ]
-    if facts.pooler_in_front and pooler is Pooler.NONE:
-        return [
-            _problem(
-                "a pooler is in front but STOCKROOM_DATABASE_POOLER=none: set it to the "
-                "pooler's mode, transaction (PgBouncer's pool_mode = transaction) or session"
-            )
-        ]
-    if facts.pooler_in_front and pooler is Pooler.SESSION:
-        return [
-            _note(
-                "transaction pooling was not seen; if the pooler's pool_mode is transaction, "
-                "STOCKROOM_DATABASE_POOLER must be transaction"
-            )
-        ]
-    if not facts.pooler_in_front and pooler is Pooler.TRANSACTION:
-        return [
-            _note(
-                "no pooler in front: STOCKROOM_DATABASE_POOLER=none would let statements be "
-                "prepared on the server (faster on a direct connection)"
-            )
-        ]
-    return []
-
-
-def _budget_findings(facts: ServerFacts, budget: Budget) -> list[Finding]:
-    available = facts.available_connections
-    if facts.pooler_in_front:
-        return [
-            _note(
-                f"{budget.total} client connections to the pooler: keep them within PgBouncer's "
-                "max_client_conn, and its server connections (default_pool_size per database "
-                f"and user) within {available}"
-            )
-        ]
-    if budget.total > available:
-        return [
-            _problem(
-                f"the connection budget ({budget.total}) exceeds the {available} connections "
-                "the server allows ordinary roles: lower STOCKROOM_POOL_SIZE or the workers, "
-                "or put PgBouncer in front"
-            )
-        ]
-    return []
-
-
-def _problem(text: str) -> Finding:
-    return Finding(problem=True, text=text)
-
-
-def _note(text: str) -> Finding:
-    return Finding(problem=False, text=text)
-
-
 @db_app.command("check")
 def db_check(
     ctx: typer.Context,
@@ -170,13 +67,14 @@ def db_check(
     budget = Budget(hosts, workers, settings.pool_size, settings.pool_max_overflow)
     facts, schema = look(container_of(ctx), url)
     head = migrations.head_revision(url)
+    pooler, chosen = effective_pooler(settings, facts)
     table = Table("", "", show_header=False, box=None)
-    for name, value in _facts_rows(url, facts, settings.database_pooler, budget, schema, head):
+    for name, value in _facts_rows(url, facts, pooler, budget, schema, head):
         table.add_row(name, Text(value))
     console.print(table)
-    found = findings(
-        schema=schema, head=head, facts=facts, pooler=settings.database_pooler, budget=budget
-    )
+    found = findings(schema=schema, head=head, facts=facts, pooler=pooler, budget=budget)
+    if chosen:
+        found.insert(0, note(UNSET_BEHIND_A_POOLER))
     for finding in found:
         label = ("problem: ", "red") if finding.problem else ("note: ", "yellow")
         console.print(Text.assemble(label, finding.text), soft_wrap=True)  # one line each

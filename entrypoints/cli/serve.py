@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -14,7 +15,8 @@ from entrypoints.cli.common import (
     errors,
     prepare_embedded_database,
 )
-from entrypoints.cli.db import look, pooler_findings
+from entrypoints.cli.db import look
+from entrypoints.cli.verdicts import UNSET_BEHIND_A_POOLER, effective_pooler, pooler_findings
 from entrypoints.container import Container
 
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
@@ -70,8 +72,12 @@ def _check_before_serving(container: Container, url: str) -> None:
     if schema != head:
         expected = f"code expects {head}; run `stockroom db upgrade` first"
         problems.append(f"database schema is at {schema or 'nothing'}, {expected}")
+    pooler, chosen = effective_pooler(container.settings(), facts)
+    if chosen:
+        # The workers uvicorn starts build their settings from this environment.
+        os.environ["STOCKROOM_DATABASE_POOLER"] = pooler.value
+        errors.print(f"[yellow]note:[/yellow] {UNSET_BEHIND_A_POOLER}", soft_wrap=True)
     if facts is not None:
-        pooler = container.settings().database_pooler
         problems += [found.text for found in pooler_findings(facts, pooler) if found.problem]
     for problem in problems:
         errors.print(f"[red]error:[/red] {problem}", soft_wrap=True)  # one line each

@@ -102,8 +102,9 @@ def test_a_pooler_with_the_setting_none_fails(
     postgres_database: Database, postgres_url: str, mode: str, request: pytest.FixtureRequest
 ) -> None:
     bouncer: PgBouncer = request.getfixturevalue(f"pgbouncer_{mode}")
+    url = bouncer.url(database_name(postgres_url))
 
-    checked = stockroom("db", "check", url=bouncer.url(database_name(postgres_url)))
+    checked = stockroom("db", "check", url=url, database_pooler="none")
 
     assert checked.returncode == 1
     [problem] = problems(checked.stdout)
@@ -131,7 +132,9 @@ def test_serve_refuses_a_pooler_its_setting_does_not_fit(
     """Before the first request could get somebody else's answer: `serve` checks too."""
     url = pgbouncer_transaction.url(database_name(postgres_url))
 
-    refused = stockroom("serve", "--port", "1", url=url, secret_key="k" * 40)
+    refused = stockroom(
+        "serve", "--port", "1", url=url, secret_key="k" * 40, database_pooler="none"
+    )
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
     [line] = refused.stderr.strip().splitlines()
@@ -222,3 +225,15 @@ def test_migrations_run_through_a_transaction_pooler(
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
     assert checked.returncode == 0, checked.stdout
     assert rows(checked.stdout)["schema"] == f"{HEAD} (at head)"
+
+
+@pytest.mark.postgres
+def test_an_unset_setting_behind_a_pooler_is_a_note_not_a_problem(
+    postgres_database: Database, postgres_url: str, pgbouncer_transaction: PgBouncer
+) -> None:
+    checked = stockroom("db", "check", url=pgbouncer_transaction.url(database_name(postgres_url)))
+
+    assert checked.returncode == 0, checked.stdout
+    assert problems(checked.stdout) == []
+    assert "note: a pooler is in front and STOCKROOM_DATABASE_POOLER is not set" in checked.stdout
+    assert rows(checked.stdout)["STOCKROOM_DATABASE_POOLER"] == "transaction"

@@ -193,3 +193,26 @@ async def test_a_pooler_restart_under_load_is_503s_then_recovery_with_nothing_lo
 async def _order_ids(database: Database) -> list[int]:
     async with outside_connection(database) as connection:
         return [row[0] for row in await connection.execute(text("SELECT id FROM orders"))]
+
+
+async def test_serve_with_the_setting_unset_behind_the_pooler_runs_safely(
+    database: Database, pgbouncer_transaction: PgBouncer, tmp_path: Path
+) -> None:
+    """An operator who forgets STOCKROOM_DATABASE_POOLER: `serve` notices the pooler and runs
+    as for transaction pooling, rather than let answers cross."""
+    tokens = await seed(database, 8, **{f"I-{n}": 10**8 for n in range(1, ITEMS + 1)})
+    users = list(enumerate(tokens, start=1))
+    settings = serve_settings(pgbouncer_transaction.url(database.url.database or ""), Pooler.NONE)
+    del settings["STOCKROOM_DATABASE_POOLER"]
+    tally = Tally()
+    with stockroom_serve(settings, tmp_path, workers=2) as base:
+        deadline = time.monotonic() + 5
+        async with httpx.AsyncClient(timeout=30) as client:
+            await asyncio.gather(
+                *(_mixed_client(client, base, users, deadline, tally) for _ in range(CLIENTS))
+            )
+
+    assert (tally.errors, tally.wrong) == ([], [])
+    assert tally.answers > 100, "the load hardly ran"
+    log = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))  # noqa: ASYNC240
+    assert "STOCKROOM_DATABASE_POOLER is not set" in log

@@ -12,7 +12,8 @@ from sqlalchemy.exc import OperationalError
 from adapters.postgres import Pooler
 from adapters.server_facts import ServerFacts
 from entrypoints.cli.common import run_on, unreachable
-from entrypoints.cli.db import Budget, Finding, findings
+from entrypoints.cli.verdicts import Budget, Finding, effective_pooler, findings
+from entrypoints.settings import Settings
 from service_layer.errors import DatabaseUnavailable
 
 HEAD = "0003_orders"
@@ -254,3 +255,27 @@ def test_sqlite_is_not_pinged_first() -> None:
 
     assert run_on(database, "sqlite+aiosqlite:///:memory:", use_case) == "ran"  # type: ignore[arg-type]
     assert database.disposals == 1
+
+
+# --- the pooler mode to run with ---------------------------------------------------------------
+
+
+def settings(**given: object) -> Settings:
+    return Settings(_env_file=None, database_url="postgresql+asyncpg://db/x", **given)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("in_front", [SESSION_POOLER, TRANSACTION_POOLER])
+def test_an_unset_setting_behind_a_pooler_runs_as_for_transaction_pooling(
+    in_front: ServerFacts,
+) -> None:
+    assert effective_pooler(settings(), in_front) == (Pooler.TRANSACTION, True)
+
+
+@pytest.mark.parametrize("given", list(Pooler))
+def test_a_setting_given_is_obeyed_whatever_is_in_front(given: Pooler) -> None:
+    assert effective_pooler(settings(database_pooler=given), TRANSACTION_POOLER) == (given, False)
+
+
+def test_an_unset_setting_without_a_pooler_stays_direct() -> None:
+    assert effective_pooler(settings(), DIRECT) == (Pooler.NONE, False)
+    assert effective_pooler(settings(), None) == (Pooler.NONE, False)  # SQLite

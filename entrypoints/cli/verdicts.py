@@ -1,0 +1,141 @@
+"""The verdicts of ``stockroom db check`` (and the pooler part of ``serve``'s own check): pure
+functions of what the server said about itself and of the settings, so every verdict is
+unit-tested on facts fed to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.postgres import Pooler
+from adapters.server_facts import ServerFacts
+from entrypoints.settings import Settings
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The connections a deployment may open: every pool of every worker on every host."""
+
+    hosts: int
+    workers: int
+    pool_size: int
+    max_overflow: int
+
+    @property
+    def total(self) -> int:
+        return self.hosts * self.workers * (self.pool_size + self.max_overflow)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.total} = {self.hosts} host(s) x {self.workers} worker(s) x "
+            f"(pool {self.pool_size} + overflow {self.max_overflow})"
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    problem: bool  # False: worth knowing, but nothing is wrong
+    text: str
+
+
+def findings(
+    *,
+    schema: str | None,
+    head: str | None,
+    facts: ServerFacts | None,
+    pooler: Pooler,
+    budget: Budget,
+) -> list[Finding]:
+    """The verdicts on what ``db check`` found (``facts`` is ``None`` on SQLite)."""
+    found = []
+    if schema != head:
+        found.append(
+            problem(
+                f"schema at {schema or 'nothing'}, code expects {head}: run `stockroom db upgrade`"
+            )
+        )
+    if facts is not None:
+        found += pooler_findings(facts, pooler) + _budget_findings(facts, budget)
+    return found
+
+
+def effective_pooler(settings: Settings, facts: ServerFacts | None) -> tuple[Pooler, bool]:
+    """The pooler mode to run with, and whether it was chosen because the setting is unset.
+
+    With a pooler in front and STOCKROOM_DATABASE_POOLER unset, statements are made safe for
+    transaction pooling, which is also safe (only a little slower) for session pooling:
+    better than letting a statement prepared on one server connection run on another. A
+    setting given explicitly is always obeyed, and judged by ``pooler_findings``.
+    """
+    if "database_pooler" in settings.model_fields_set or facts is None:
+        return settings.database_pooler, False
+    if not facts.pooler_in_front:
+        return settings.database_pooler, False
+    return Pooler.TRANSACTION, True
+
+
+UNSET_BEHIND_A_POOLER = (
+    "a pooler is in front and STOCKROOM_DATABASE_POOLER is not set: running as for "
+    "transaction pooling (nothing prepared on the server); set it to the pooler's mode"
+)
+
+
+def pooler_findings(facts: ServerFacts, pooler: Pooler) -> list[Finding]:
+    if facts.transaction_pooling_seen and pooler is not Pooler.TRANSACTION:
+        return [
+            problem(
+                f"a pooler in transaction mode is in front but STOCKROOM_DATABASE_POOLER={pooler}: "
+                "statements prepared on one server connection would run on another; "
+                "set STOCKROOM_DATABASE_POOLER=transaction"
+            )
+        ]
+    if facts.pooler_in_front and pooler is Pooler.NONE:
+        return [
+            problem(
+                "a pooler is in front but STOCKROOM_DATABASE_POOLER=none: set it to the "
+                "pooler's mode, transaction (PgBouncer's pool_mode = transaction) or session"
+            )
+        ]
+    if facts.pooler_in_front and pooler is Pooler.SESSION:
+        return [
+            note(
+                "transaction pooling was not seen; if the pooler's pool_mode is transaction, "
+                "STOCKROOM_DATABASE_POOLER must be transaction"
+            )
+        ]
+    if not facts.pooler_in_front and pooler is Pooler.TRANSACTION:
+        return [
+            note(
+                "no pooler in front: STOCKROOM_DATABASE_POOLER=none would let statements be "
+                "prepared on the server (faster on a direct connection)"
+            )
+        ]
+    return []
+
+
+def _budget_findings(facts: ServerFacts, budget: Budget) -> list[Finding]:
+    available = facts.available_connections
+    if facts.pooler_in_front:
+        return [
+            note(
+                f"{budget.total} client connections to the pooler: keep them within PgBouncer's "
+                "max_client_conn, and its server connections (default_pool_size per database "
+                f"and user) within {available}"
+            )
+        ]
+    if budget.total > available:
+        return [
+            problem(
+                f"the connection budget ({budget.total}) exceeds the {available} connections "
+                "the server allows ordinary roles: lower STOCKROOM_POOL_SIZE or the workers, "
+                "or put PgBouncer in front"
+            )
+        ]
+    return []
+
+
+def problem(text: str) -> Finding:
+    return Finding(problem=True, text=text)
+
+
+def note(text: str) -> Finding:
+    return Finding(problem=False, text=text)
