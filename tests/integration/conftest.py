@@ -112,6 +112,12 @@ def pgbouncer_session(postgres_url: str) -> Iterator[PgBouncer]:
     yield from _pgbouncer("session", postgres_url, pool_size=45)
 
 
+@pytest.fixture
+def own_pgbouncer(postgres_url: str) -> Iterator[PgBouncer]:
+    """A transaction-mode PgBouncer of the test's own: stopping it touches no other test."""
+    yield from _pgbouncer("transaction", postgres_url, pool_size=20)
+
+
 async def _through(
     bouncer: PgBouncer, postgres_url: str, pooler: Pooler
 ) -> AsyncIterator[Database]:

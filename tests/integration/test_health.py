@@ -85,17 +85,6 @@ async def test_not_ready_when_the_database_does_not_answer_in_time(silent_port: 
     assert READY_WITHIN_SECONDS <= elapsed < READY_WITHIN_SECONDS + SLACK_SECONDS
 
 
-@pytest.fixture
-def own_pgbouncer(postgres_url: str) -> Iterator[PgBouncer]:
-    """A PgBouncer of this test's own: stopping it touches no other test."""
-    bouncer = PgBouncer("transaction", postgres_url)
-    try:
-        bouncer.start()
-        yield bouncer
-    finally:
-        bouncer.remove()
-
-
 async def ready_again(database: Database) -> httpx.Response:
     """Probe as a load balancer does, once in a while, until ready (or the deadline)."""
     deadline = time.monotonic() + 10 * SLACK_SECONDS

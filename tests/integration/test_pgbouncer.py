@@ -15,7 +15,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,17 +113,6 @@ async def test_a_mixed_load_through_the_pooler_gets_only_right_answers(
     assert tally.errors == [], f"{len(tally.errors)} errors, first: {tally.errors[:5]}"
     assert tally.wrong == [], f"{len(tally.wrong)} wrong answers, first: {tally.wrong[:5]}"
     assert tally.answers > 500, "the load hardly ran"
-
-
-@pytest.fixture
-def own_pgbouncer(postgres_url: str) -> Iterator[PgBouncer]:
-    """A PgBouncer of this test's own, so stopping it disturbs nobody else."""
-    bouncer = PgBouncer("transaction", postgres_url)
-    try:
-        bouncer.start()
-        yield bouncer
-    finally:
-        bouncer.remove()
 
 
 @dataclass

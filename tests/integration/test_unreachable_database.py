@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from subprocess import CompletedProcess
 
 import pytest
@@ -48,17 +47,6 @@ def test_nothing_listening_is_one_line_for_every_command(command: str) -> None:
     result = stockroom(*COMMANDS[command], url=url)
 
     assert_one_line(result, url, *REFUSED)
-
-
-@pytest.fixture
-def own_pgbouncer(postgres_url: str) -> Iterator[PgBouncer]:
-    """A transaction-mode PgBouncer that this test alone may stop."""
-    bouncer = PgBouncer("transaction", postgres_url)
-    try:
-        bouncer.start()
-        yield bouncer
-    finally:
-        bouncer.remove()
 
 
 @pytest.mark.postgres
