@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from entrypoints import migrations
 

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from entrypoints.api.app import create_app
 from entrypoints.api.routers.health import READY_WITHIN_SECONDS
