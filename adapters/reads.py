@@ -6,8 +6,9 @@ more Python time per request than executing its cached compiled form.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Executable, RowMapping, bindparam, select
 
@@ -50,12 +51,17 @@ class SqlAlchemyReads(AbstractReads):
         self._on_replica = on_replica  # a replica may serve (when the database has any)
         self._at_least = at_least  # one that has replayed this WAL position, if given
 
-    def after(self, position: str | None) -> SqlAlchemyReads:
+    def after(self, position: str | None) -> Self:
         at_least = parse_position(position) if position is not None else None
-        return SqlAlchemyReads(self._database, on_replica=self._on_replica, at_least=at_least)
+        return self._with(self._on_replica, at_least)
 
-    def latest(self) -> SqlAlchemyReads:
-        return SqlAlchemyReads(self._database, on_replica=False)
+    def latest(self) -> Self:
+        return self._with(on_replica=False, at_least=None)
+
+    def _with(self, on_replica: bool, at_least: int | None) -> Self:
+        routed = copy.copy(self)  # a shallow copy: the same database, only the routing differs
+        routed._on_replica, routed._at_least = on_replica, at_least
+        return routed
 
     async def _rows(self, statement: Executable, parameters: dict[str, Any]) -> list[RowMapping]:
         return await self._database.fetch_all(
