@@ -26,7 +26,7 @@ from tests.integration.databases import open_database
 from tests.integration.failure_support import container_on, reporting_client
 from tests.integration.servers import PgBouncer, free_port
 
-READY = {"status": "ready"}
+READY = {"status": "ready", "replicas": {}}
 UNREACHABLE = {"detail": "the database is unreachable"}
 TOO_SLOW = {"detail": f"the database did not answer within {READY_WITHIN_SECONDS} s"}
 # A loaded machine may take this much longer than the readiness timeout to answer.
