@@ -52,6 +52,12 @@ bench-quick: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench quick
 
+# The replica cases alone (bench/README.md): Stockroom with a replica vs the primary alone.
+.PHONY: bench-replicas
+bench-replicas: $(INSTALLED)
+	VENV=$(VENV) bash bench/setup.sh
+	$(BIN)/python -m bench replicas
+
 # One short GET case on Stockroom + SQLite, asserting zero errors (CI); needs no PostgreSQL.
 .PHONY: bench-smoke
 bench-smoke: $(INSTALLED)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, RowMapping, event, literal, select
@@ -26,26 +25,16 @@ from sqlalchemy.pool import QueuePool
 
 from adapters import database_errors, postgres, sqlite
 from adapters.orm import start_mappers
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
+from adapters.replicas import POSITION_NOW, ReplicaSet, replica_set
 from adapters.sqlite_reader import SqliteReader
-from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
+from adapters.sqlite_writer_queue import WriterQueue
 from service_layer.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+DEFAULT_POOL = PoolSettings()
 _PING = select(literal(1))
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    """Per process (uvicorn worker). Fixed size by default (``max_overflow=0``): SQLAlchemy
-    closes an overflow connection as soon as it comes back to a pool holding ``size`` idle
-    ones and opens a new one at the next burst, so under steady load a large share of
-    requests paid for a connect. Requests beyond ``size`` wait (up to ``timeout``, then 503)."""
-
-    size: int = 10
-    max_overflow: int = 0
-    timeout: float = 30.0
-    recycle: int = 1800
 
 
 class UnitSession(Session):
@@ -73,8 +62,11 @@ class Database:
         self,
         url: str | URL,
         *,
-        pool: PoolSettings = PoolSettings(),
+        pool: PoolSettings = DEFAULT_POOL,
         pooler: Pooler = Pooler.NONE,
+        replica_urls: Sequence[str] = (),
+        replica_max_lag: float = 5.0,
+        replica_wait: float = 0.1,
         sqlite_busy_timeout_ms: int = 5000,
         echo: bool = False,
     ) -> None:
@@ -85,46 +77,25 @@ class Database:
         self.writer_queue: WriterQueue | None = None
         self.sqlite_reader: SqliteReader | None = None
         if self.url.get_backend_name() == "sqlite":
-            self.engine = sqlite.create_engine(
-                self.url,
-                pool_size=pool.size,
-                max_overflow=pool.max_overflow,
-                pool_timeout=pool.timeout,
-                busy_timeout_ms=sqlite_busy_timeout_ms,
-                echo=echo,
-            )
-            # Units of work take turns for the one write lock here, in arrival order,
-            # instead of polling for it in SQLite's busy handler.
-            database_file = sqlite.plain_file(self.url)
-            self.writer_queue = WriterQueue(
-                sqlite_busy_timeout_ms / 1000, lock_file_for(database_file)
-            )
-            # Reads of a file go through a sync engine in one thread hop (see sqlite_reader);
-            # not for ":memory:", where a second engine would be another, empty database.
-            if database_file is not None:
-                self.sqlite_reader = SqliteReader(
-                    self.url,
-                    max_threads=pool.size,
-                    pool_timeout=pool.timeout,
-                    busy_timeout_ms=sqlite_busy_timeout_ms,
-                    configure=lambda connection: sqlite.configure_connection(
-                        connection, busy_timeout_ms=sqlite_busy_timeout_ms
-                    ),
-                )
+            self.engine = sqlite.create_engine(self.url, pool, sqlite_busy_timeout_ms, echo)
+            # Units of work take turns for the one write lock in arrival order, instead of
+            # polling for it in SQLite's busy handler; reads of a file take one thread hop.
+            self.writer_queue = sqlite.writer_queue(self.url, sqlite_busy_timeout_ms)
+            self.sqlite_reader = sqlite.reader(self.url, pool, sqlite_busy_timeout_ms)
             # A read needs no transaction: not even a deferred BEGIN, so it never queues.
             self._read_engine = self.engine.execution_options(**sqlite.NO_BEGIN)
         else:
-            self.engine = postgres.create_engine(
-                self.url,
-                pooler=pooler,
-                pool_size=pool.size,
-                max_overflow=pool.max_overflow,
-                pool_timeout=pool.timeout,
-                pool_recycle=pool.recycle,
-                echo=echo,
-            )
+            self.engine = postgres.create_engine(self.url, pool, pooler, echo)
             # A read needs no transaction: AUTOCOMMIT makes it one round trip, not three.
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Streaming replicas take the read port's reads when asked to (see adapters.replicas).
+        self.replicas: ReplicaSet | None = None
+        if replica_urls:
+            if self.dialect != "postgresql":
+                raise ValueError("replicas need PostgreSQL as the primary")
+            self.replicas = replica_set(
+                replica_urls, pool, pooler, echo, max_lag=replica_max_lag, wait=replica_wait
+            )
         self.sessions = async_sessionmaker(
             self.engine,
             # Objects stay readable after commit without a refresh round trip, and nothing
@@ -178,10 +149,30 @@ class Database:
     # --- the read port -----------------------------------------------------------------
 
     async def fetch_all(
-        self, statement: Executable, parameters: Mapping[str, Any]
+        self,
+        statement: Executable,
+        parameters: Mapping[str, Any],
+        *,
+        on_replica: bool = False,
+        at_least: int | None = None,
     ) -> list[RowMapping]:
         """One statement on committed data, outside any transaction; the connection is held
-        only while it runs. Errors are classified as a unit of work's are."""
+        only while it runs. Errors are classified as a unit of work's are.
+
+        ``on_replica``: a replica may serve it, one that has replayed ``at_least`` (a WAL
+        position a write returned) if given; the primary when none will do, or when the
+        chosen one fails: a replica never turns a read that would succeed into an error.
+        """
+        if on_replica and self.replicas is not None:
+            replica = await self.replicas.choose(at_least)
+            if replica is not None:
+                try:
+                    async with replica.reader.connect() as connection:
+                        return list((await connection.execute(statement, parameters)).mappings())
+                except Exception as error:
+                    if not isinstance(self.classify(error), DatabaseUnavailable):
+                        raise
+                    replica.mark_down(error)  # and read from the primary below
         try:
             if self.sqlite_reader is not None:
                 return await self.sqlite_reader.fetch_all(statement, parameters)
@@ -202,6 +193,21 @@ class Database:
         except TimeoutError as error:
             raise DatabaseUnavailable(f"no answer from the database in {within} s") from error
 
+    async def position_after_commit(self) -> str | None:
+        """Where the primary's WAL is now, so after our commit: the token a write returns for
+        reads that must see it. ``None`` (and no round trip) without replicas."""
+        if self.replicas is None:
+            return None
+        (row,) = await self.fetch_all(POSITION_NOW, {})
+        return str(next(iter(row.values())))
+
+    async def replica_statuses(self, within: float) -> dict[str, str]:
+        """Each replica checked now: "ok", "down" or how far behind; for readiness."""
+        if self.replicas is None:
+            return {}
+        await self.replicas.check_all(within)
+        return self.replicas.statuses()
+
     # --- errors ------------------------------------------------------------------------
 
     def classify(self, error: BaseException) -> Exception | None:
@@ -215,6 +221,8 @@ class Database:
         engines = [self.engine.sync_engine]
         if self.sqlite_reader is not None:
             engines.append(self.sqlite_reader.engine)
+        for replica in self.replicas.replicas if self.replicas is not None else ():
+            engines.append(replica.engine.sync_engine)
         return [engine.pool for engine in engines if isinstance(engine.pool, QueuePool)]
 
     def checked_out(self) -> int:
@@ -229,4 +237,6 @@ class Database:
             self.sqlite_reader.dispose()
         if self.writer_queue is not None:
             self.writer_queue.reset()
+        if self.replicas is not None:
+            await self.replicas.dispose()
         await self.engine.dispose()

@@ -24,6 +24,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters.pool import PoolSettings
+
 
 class Pooler(StrEnum):
     """What sits between Stockroom and PostgreSQL (``STOCKROOM_DATABASE_POOLER``)."""
@@ -33,26 +35,17 @@ class Pooler(StrEnum):
     TRANSACTION = "transaction"  # a server connection per transaction only
 
 
-def create_engine(
-    url: URL,
-    *,
-    pooler: Pooler,
-    pool_size: int,
-    max_overflow: int,
-    pool_timeout: float,
-    pool_recycle: int,
-    echo: bool,
-) -> AsyncEngine:
+def create_engine(url: URL, pool: PoolSettings, pooler: Pooler, echo: bool) -> AsyncEngine:
     connect_args: dict[str, Any] = {}
     if pooler is Pooler.TRANSACTION:
         url = url.set(drivername="postgresql+psycopg")
         connect_args["prepare_threshold"] = None  # never prepare on the server
     engine = create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=pool_timeout,
-        pool_recycle=pool_recycle,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout,
+        pool_recycle=pool.recycle,
         # Not SQLAlchemy's pre-ping: on asyncpg it costs three round trips per checkout
         # (BEGIN, ";", ROLLBACK), more than a read's own query. See drop_if_closed.
         pool_pre_ping=False,

@@ -6,12 +6,15 @@ more Python time per request than executing its cached compiled form.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import Any, Self
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Executable, RowMapping, bindparam, select
 
 from adapters.database import Database
 from adapters.orm import items, users
+from adapters.replicas import parse_position
 from service_layer.reads import AbstractReads
 from service_layer.views import ItemView, UserView
 
@@ -41,27 +44,48 @@ class SqlAlchemyReads(AbstractReads):
     """Runs each statement through ``Database.fetch_all``: outside any transaction, on the
     database's read path (see ``adapters.database``)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, on_replica: bool = True, at_least: int | None = None
+    ) -> None:
         self._database = database
+        self._on_replica = on_replica  # a replica may serve (when the database has any)
+        self._at_least = at_least  # one that has replayed this WAL position, if given
+
+    def after(self, position: str | None) -> Self:
+        at_least = parse_position(position) if position is not None else None
+        return self._with(self._on_replica, at_least)
+
+    def latest(self) -> Self:
+        return self._with(on_replica=False, at_least=None)
+
+    def _with(self, on_replica: bool, at_least: int | None) -> Self:
+        routed = copy.copy(self)  # a shallow copy: the same database, only the routing differs
+        routed._on_replica, routed._at_least = on_replica, at_least
+        return routed
+
+    async def _rows(self, statement: Executable, parameters: dict[str, Any]) -> list[RowMapping]:
+        return await self._database.fetch_all(
+            statement, parameters, on_replica=self._on_replica, at_least=self._at_least
+        )
 
     async def item(self, item_id: int) -> ItemView | None:
-        rows = await self._database.fetch_all(_ITEM_BY_ID, {"item_id": item_id})
+        rows = await self._rows(_ITEM_BY_ID, {"item_id": item_id})
         return ItemView(**rows[0]) if rows else None
 
     async def items(
         self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
     ) -> list[ItemView]:
         if after_id is None:
-            rows = await self._database.fetch_all(_ITEMS_PAGE, {"skip": skip, "limit": limit})
+            rows = await self._rows(_ITEMS_PAGE, {"skip": skip, "limit": limit})
         else:
             parameters = {"skip": skip, "limit": limit, "after_id": after_id}
-            rows = await self._database.fetch_all(_ITEMS_PAGE_AFTER, parameters)
+            rows = await self._rows(_ITEMS_PAGE_AFTER, parameters)
         return [ItemView(**row) for row in rows]
 
     async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
         parameters = {"item_ids": sorted(set(item_ids))}
-        return [ItemView(**row) for row in await self._database.fetch_all(_BY_IDS, parameters)]
+        return [ItemView(**row) for row in await self._rows(_BY_IDS, parameters)]
 
     async def user(self, user_id: int) -> UserView | None:
-        rows = await self._database.fetch_all(_USER_BY_ID, {"user_id": user_id})
+        rows = await self._rows(_USER_BY_ID, {"user_id": user_id})
         return UserView(**rows[0]) if rows else None

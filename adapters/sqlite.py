@@ -16,6 +16,10 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters.pool import PoolSettings
+from adapters.sqlite_reader import SqliteReader
+from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
+
 # SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
 # committed in between, the upgrade fails at once with "database is locked" and busy_timeout
 # cannot help. BEGIN IMMEDIATE takes the lock up front, so writers queue instead of failing.
@@ -60,24 +64,16 @@ def configure_connection(dbapi_connection: Any, *, busy_timeout_ms: int) -> None
         cursor.close()
 
 
-def create_engine(
-    url: URL,
-    *,
-    pool_size: int,
-    max_overflow: int,
-    pool_timeout: float,
-    busy_timeout_ms: int,
-    echo: bool,
-) -> AsyncEngine:
+def create_engine(url: URL, pool: PoolSettings, busy_timeout_ms: int, echo: bool) -> AsyncEngine:
     # A file gets the same fixed-size queue pool as a server (each aiosqlite connection is a
     # thread, so churn costs here too); an in-memory database keeps SQLAlchemy's single
     # shared connection, since each new connection would be a new, empty database.
     sizing: dict[str, Any] = {}
     if not is_memory(url):
         sizing = {
-            "pool_size": pool_size,
-            "max_overflow": max_overflow,
-            "pool_timeout": pool_timeout,
+            "pool_size": pool.size,
+            "max_overflow": pool.max_overflow,
+            "pool_timeout": pool.timeout,
         }
     engine = create_async_engine(
         url,
@@ -98,3 +94,24 @@ def create_engine(
             connection.exec_driver_sql(begin)
 
     return engine
+
+
+def writer_queue(url: URL, busy_timeout_ms: int) -> WriterQueue:
+    """Where units of work of this process wait for their turn to write (every SQLite)."""
+    return WriterQueue(busy_timeout_ms / 1000, lock_file_for(plain_file(url)))
+
+
+def reader(url: URL, pool: PoolSettings, busy_timeout_ms: int) -> SqliteReader | None:
+    """The sync reader of a file; none for ":memory:", where a second engine would be another,
+    empty database (nor for a ``file:`` URI, which SQLite interprets)."""
+    if plain_file(url) is None:
+        return None
+    return SqliteReader(
+        url,
+        max_threads=pool.size,
+        pool_timeout=pool.timeout,
+        busy_timeout_ms=busy_timeout_ms,
+        configure=lambda connection: configure_connection(
+            connection, busy_timeout_ms=busy_timeout_ms
+        ),
+    )

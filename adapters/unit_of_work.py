@@ -84,6 +84,14 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             raise error
         raise classified from error
 
+    async def _position_after_commit(self) -> str | None:
+        try:
+            return await self._database.position_after_commit()
+        except Exception:
+            # The write stands; only read-your-writes through replicas is lost for it.
+            log.warning("the commit's position could not be read", exc_info=True)
+            return None
+
     def _classify(self, error: BaseException) -> Exception | None:
         return self._database.classify(error)
 

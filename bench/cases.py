@@ -5,13 +5,17 @@ import os
 from dataclasses import dataclass, field
 
 PG, SQLITE = "PG", "SQLite"  # the seeded templates a target's fresh copy is made from
+REPLICATED = "PG, own primary"  # on the run's own primary, which streams to a replica
 REFERENCE = "Stockroom"  # "vs Stockroom": its req/s over each other target's, per database
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_SERVER = ADMIN_URL.rsplit("/", 1)[0]  # the admin URL without its database
 DEFAULT_URLS = {
     PG: PG_SERVER.replace("postgresql://", "postgresql+asyncpg://", 1) + "/{database}",
     SQLITE: "sqlite+aiosqlite:///{database}",
+    REPLICATED: "postgresql+asyncpg://postgres@127.0.0.1:{primary}/{database}",
 }
+ADMIN_URLS = {PG: ADMIN_URL, REPLICATED: "postgresql://postgres@127.0.0.1:{primary}/postgres"}
+REPLICA_URL = "postgresql+asyncpg://postgres@127.0.0.1:{replica}/{database}"
 # The same server through the run's PgBouncer in transaction mode (bench/pgbouncer.py).
 POOLED_URL = "postgresql://postgres@127.0.0.1:{pgbouncer}/{database}"
 
@@ -32,9 +36,11 @@ class Target:
     def pooled(self) -> bool:
         return "{pgbouncer}" in self.url
 
-    def database_url(self, database: str, pgbouncer: int | None = None) -> str:
+    def settings(self, database: str, ports: dict[str, int]) -> dict[str, str]:
+        """``STOCKROOM_*`` for a server on ``database``; ``ports``: the run's own servers."""
         url = self.url or DEFAULT_URLS[self.database]
-        return url.format(database=database, pgbouncer=pgbouncer)
+        settings = self.env | {"STOCKROOM_DATABASE_URL": url}
+        return {name: value.format(database=database, **ports) for name, value in settings.items()}
 
 
 TARGETS = (
@@ -50,6 +56,10 @@ TARGETS = (
     ),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
     Target("ceiling (raw driver)", SQLITE, app="ceiling"),
+    STOCKROOM_OWN_PRIMARY := Target(REFERENCE, REPLICATED),
+    WITH_REPLICA := Target(
+        "Stockroom + replica", REPLICATED, env={"STOCKROOM_REPLICA_URLS": REPLICA_URL}
+    ),
 )
 
 
@@ -65,6 +75,8 @@ class Endpoint:
     body: str = ""
     status: int = 200
     auth: bool = False  # sends the seeded customer's bearer token
+    databases: tuple[str, ...] = (PG, SQLITE)  # the targets it is measured on
+    after_write: str = ""  # a GET path sent after each request, with the token it returned
 
     @property
     def per_item(self) -> bool:
@@ -87,10 +99,14 @@ ORDER_KEYS = "created_at customer_id id lines status total updated_at"
 # One unit of one random SKU: row locks rarely collide (this measures the stack, not one hot
 # row), and the seeded stock never runs out.
 ORDER = '{"lines": [{"sku": "{sku}", "quantity": 1}]}'
-GET_ITEM = Endpoint("GET /items/{id}", "GET", "/items/{n}", ITEM_KEYS)
+ALL = (PG, SQLITE, REPLICATED)
+GET_ITEM = Endpoint("GET /items/{id}", "GET", "/items/{n}", ITEM_KEYS, databases=ALL)
 LIST_ITEMS = Endpoint("GET /items/?limit=20", "GET", "/items/?limit=20", ITEM_KEYS)
 POST_ORDER = Endpoint("POST /orders/", "POST", "/orders/", ORDER_KEYS, ORDER, 201, auth=True)
-ENDPOINTS = (GET_ITEM, LIST_ITEMS, POST_ORDER)
+# Read-your-writes: an order, then its item read with the X-Consistency-Token the order returned.
+PAIR = Endpoint("POST + GET with its token", "POST", "/orders/", ORDER_KEYS, ORDER, 201, True,
+                databases=(REPLICATED,), after_write="/items/{n}")  # fmt: skip
+ENDPOINTS = (GET_ITEM, LIST_ITEMS, POST_ORDER, PAIR)
 
 
 @dataclass(frozen=True)
@@ -109,4 +125,8 @@ PLANS = {
     "quick": Plan("quick", seconds=2, connections=(32,), repetitions=1),
     # CI: one short GET on Stockroom + SQLite; needs neither PostgreSQL nor matplotlib.
     "smoke": Plan("smoke", 2, (32,), 1, (STOCKROOM_SQLITE,), (GET_ITEM,), pgbench=False),
+    # The replica cases alone, longer: what routing costs, without the other targets' noise.
+    "replicas": Plan(
+        "replicas", 5, (32,), 3, (STOCKROOM_OWN_PRIMARY, WITH_REPLICA), (GET_ITEM, PAIR), False
+    ),
 }

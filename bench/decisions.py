@@ -19,8 +19,9 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
 from adapters.orm import items
+from adapters.pool import PoolSettings
 from adapters.repositories import SqlAlchemyItemRepository
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from bench import pgbouncer

@@ -19,8 +19,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import pgbouncer, wrk
-from bench.cases import ADMIN_URL, DEFAULT_URLS, PG, PG_SERVER, SQLITE, Endpoint, Plan, Target
+from bench import pgbouncer, replicas, wrk
+from bench.cases import (
+    ADMIN_URLS,
+    DEFAULT_URLS,
+    PG,
+    PG_SERVER,
+    REPLICATED,
+    SQLITE,
+    Endpoint,
+    Plan,
+    Target,
+)
 from bench.seed import ITEM_COUNT, Seeded, seed
 from bench.server import Server
 from bench.wrk import WrkResult
@@ -52,9 +62,9 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _psql(statement: str) -> str:
+def _psql(statement: str, admin_url: str = ADMIN_URLS[PG]) -> str:
     """One statement as the admin user (an error shows on stderr and stops the run)."""
-    argv = ["psql", ADMIN_URL, "-qAtc", statement]
+    argv = ["psql", admin_url, "-qAtc", statement]
     return subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
 
 
@@ -90,13 +100,20 @@ class Run:
         self.templates: dict[str, str] = {}  # PG: a database name; SQLite: a file path
         self.seeded: dict[str, Seeded] = {}
         self.scripts: dict[tuple[str, str], Path] = {}  # (database, endpoint): its wrk script
-        self.pgbouncer: int | None = None  # its port, when a target goes through it
+        self.ports: dict[str, int] = {}  # the run's own servers: pgbouncer, primary, replica
 
     def execute(self) -> Results:
         with contextlib.ExitStack() as stack:
             if any(target.pooled for target in self.plan.targets):
-                self.pgbouncer = stack.enter_context(pgbouncer.running())
+                self.ports["pgbouncer"] = stack.enter_context(pgbouncer.running())
+            if REPLICATED in self.databases:
+                self.ports["primary"], self.ports["replica"] = stack.enter_context(
+                    replicas.running()
+                )
             return self._execute()
+
+    def _admin(self, statement: str, database: str) -> str:
+        return _psql(statement, ADMIN_URLS[database].format(**self.ports))
 
     def _execute(self) -> Results:
         try:
@@ -110,23 +127,25 @@ class Run:
                 for clients in self.plan.connections if self.plan.pgbench else ():
                     self._pgbench(clients)
         finally:
-            if PG in self.templates:
-                _psql(f'DROP DATABASE IF EXISTS "{self.templates[PG]}" WITH (FORCE)')
+            for database in (PG, REPLICATED):
+                if database in self.templates:
+                    drop = f'DROP DATABASE IF EXISTS "{self.templates[database]}" WITH (FORCE)'
+                    self._admin(drop, database)
         self.results.machine += f", at the end {_load_average()}"
         return self.results
 
     def _seed(self, database: str) -> None:
         template = f"stockroom_bench_{secrets.token_hex(4)}"
-        if database == PG:
-            _psql(f'CREATE DATABASE "{template}"')
+        if database != SQLITE:
+            self._admin(f'CREATE DATABASE "{template}"', database)
         else:
             template = str(self.workdir / "template.db")
         self.templates[database] = template
-        url = DEFAULT_URLS[database].format(database=template)
+        url = DEFAULT_URLS[database].format(database=template, **self.ports)
         log(f"bench: seeding {url}")
         seeded = self.seeded[database] = seed(self.repo, self.env, url, template)
-        for index, endpoint in enumerate(self.plan.endpoints):
-            script = self.workdir / f"{database}{index}.lua"
+        for index, endpoint in enumerate(self._endpoints(database)):
+            script = self.workdir / f"{database.replace(' ', '_')}{index}.lua"
             script.write_text(wrk.script(endpoint, seeded.token, ITEM_COUNT))
             self.scripts[database, endpoint.label] = script
 
@@ -135,16 +154,16 @@ class Run:
         """A fresh copy of the template: every target starts from the same rows, and none
         sees the orders another placed."""
         copy = f"stockroom_bench_{secrets.token_hex(4)}"
-        if database == PG:
-            _psql(f'CREATE DATABASE "{copy}" TEMPLATE "{self.templates[PG]}"')
+        if database != SQLITE:
+            self._admin(f'CREATE DATABASE "{copy}" TEMPLATE "{self.templates[database]}"', database)
         else:
             copy = str(self.workdir / f"{copy}.db")
             shutil.copyfile(self.templates[SQLITE], copy)  # checkpointed: the file is all
         try:
             yield copy
         finally:
-            if database == PG:
-                _psql(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+            if database != SQLITE:
+                self._admin(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)', database)
             else:
                 for suffix in ("", "-wal", "-shm", "-writer.lock"):
                     Path(f"{copy}{suffix}").unlink(missing_ok=True)
@@ -155,22 +174,24 @@ class Run:
         if target.app != "stockroom":
             argv = [venv / "python", "-m", "bench.baselines", target.app]
         with self._copy(target.database) as database:
-            url = target.database_url(database, self.pgbouncer)
-            env = self.env | target.env | {"STOCKROOM_DATABASE_URL": url}
+            env = self.env | target.settings(database, self.ports)
             log_file = self.workdir / f"{target.app}-{Path(database).name}.log"
             with Server([*argv, "--workers", str(WORKERS)], env, self.cwd, log_file) as server:
                 server.wait_ready("/items/1", WORKERS)
-                for endpoint in self.plan.endpoints:
+                for endpoint in self._endpoints(target.database):
                     self._probe(server, target, endpoint)
-                for endpoint in self.plan.endpoints:
+                for endpoint in self._endpoints(target.database):
                     script = self.scripts[target.database, endpoint.label]
                     wrk.run(server.url, script, max(self.plan.connections), WARMUP_SECONDS)
                 warm = sum(server.workers_rss_kib()) / 1024
-                for endpoint in self.plan.endpoints:
+                for endpoint in self._endpoints(target.database):
                     for connections in self.plan.connections:
                         self._measure(server, target, endpoint, connections)
                 end = sum(server.workers_rss_kib()) / 1024
                 self.results.rss_mib.setdefault(target.key, []).append((warm, end))
+
+    def _endpoints(self, database: str) -> list[Endpoint]:
+        return [endpoint for endpoint in self.plan.endpoints if database in endpoint.databases]
 
     def _probe(self, server: Server, target: Target, endpoint: Endpoint) -> None:
         """One request as wrk sends it, for item 1: the status and the JSON keys must be the

@@ -54,11 +54,31 @@ def script(endpoint: Endpoint, token: str, items: int) -> str:
     headers = "{" + ", ".join(pairs) + "}" if pairs else "nil"
     path, body = _lua_text(endpoint.path), _lua_text(endpoint.body) if endpoint.body else "nil"
     build = f"wrk.format({json.dumps(endpoint.method)}, {path}, headers, {body})"
+    if endpoint.after_write:
+        return f"local headers = {headers}\n{_pair(build, endpoint.after_write, items)}"
     if endpoint.per_item:
         request = f"function request()\n  local n = math.random(1, {items})\n  return {build}\nend"
     else:  # the same request every time: built once
         request = f"local req = {build}\nfunction request() return req end"
     return f"local headers = {headers}\n{request}\n{REPORT_LUA}"
+
+
+def _pair(build: str, read_path: str, items: int) -> str:
+    """Each write followed by a read of its item, sending the token the write returned (if
+    any): the read-your-writes path. State is per wrk thread, shared by its connections, so a
+    read may carry another connection's newer token: still one its client could hold."""
+    read = f'wrk.format("GET", {_lua_text(read_path)}, {{["X-Consistency-Token"] = token}})'
+    return f"""local n, reading, token = 1, false, nil
+function request()
+  if reading then reading = false; return {read} end
+  n = math.random(1, {items}); reading = true
+  return {build}
+end
+{REPORT_LUA}
+function response(status, headers)
+  if status < 200 or status > 299 then bad = bad + 1 end
+  token = headers["x-consistency-token"] or token
+end"""
 
 
 def run(url: str, script: Path, connections: int, seconds: int) -> WrkResult:

@@ -23,6 +23,9 @@ def _database(settings: Settings) -> Database:
         settings.database_url,
         pool=settings.pool,
         pooler=settings.database_pooler,
+        replica_urls=settings.replica_urls,
+        replica_max_lag=settings.replica_max_lag,
+        replica_wait=settings.replica_wait,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         echo=settings.echo_sql,
     )

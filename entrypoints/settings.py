@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from adapters.database import PoolSettings
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     # What sits between us and PostgreSQL: "transaction" for PgBouncer in transaction mode
     # (statements are then never prepared on the server; see adapters.postgres).
     database_pooler: Pooler = Pooler.NONE
+    # Streaming replicas for the read port, comma-separated (docs: README, Deployment).
+    replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Seconds behind the primary a replica may be and still serve reads.
+    replica_max_lag: float = Field(default=5.0, gt=0)
+    # Seconds a read with a consistency token may wait for a replica to catch up, before the
+    # primary serves it.
+    replica_wait: float = Field(default=0.1, ge=0, le=5)
     # Per process (uvicorn worker). Fixed size by default: see adapters.database.PoolSettings.
     pool_size: int = Field(default=PoolSettings.size, ge=1)
     pool_max_overflow: int = Field(default=PoolSettings.max_overflow, ge=0)
@@ -34,6 +41,13 @@ class Settings(BaseSettings):
     production: bool = False
     secret_key: SecretStr | None = None
     token_lifetime_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Self:

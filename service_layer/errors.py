@@ -18,3 +18,10 @@ class DatabaseUnavailable(Exception):
     connection mid-unit. Nothing of this unit is visible to anyone unless the failure struck
     during COMMIT itself. Not retried here: the client may retry (with an Idempotency-Key
     where it matters), since only it knows whether a repeat is safe."""
+
+
+class MalformedReadPosition(ValueError):
+    """A client sent a read position (the token a write returned) that no write returns."""
+
+    def __init__(self, given: str) -> None:
+        super().__init__(f"malformed read position {given[:40]!r}: send back what a write returned")

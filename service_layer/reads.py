@@ -19,6 +19,16 @@ from service_layer.views import ItemView, UserView
 
 
 class AbstractReads(abc.ABC):
+    def after(self, position: str | None) -> AbstractReads:
+        """Reads that reflect every write up to ``position``: the token a write returned
+        (``AbstractUnitOfWork.position``), ``MalformedReadPosition`` if it cannot be one.
+        ``None``: no such promise, the read may come from any source (a replica)."""
+        return self
+
+    def latest(self) -> AbstractReads:
+        """Reads that see everything committed so far, whatever sources there are."""
+        return self
+
     @abc.abstractmethod
     async def item(self, item_id: int) -> ItemView | None: ...
 

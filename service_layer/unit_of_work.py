@@ -41,6 +41,9 @@ class AbstractUnitOfWork(abc.ABC):
     users: AbstractUserRepository
     orders: AbstractOrderRepository
     idempotency: AbstractIdempotencyRepository
+    # After a commit: where the committed work is, for reads that must see it
+    # (``AbstractReads.after``); ``None`` when reads always see it anyway.
+    position: str | None = None
 
     def __init__(self) -> None:
         self._active = False
@@ -68,6 +71,10 @@ class AbstractUnitOfWork(abc.ABC):
         if not self._active:
             raise UnitOfWorkError("commit() outside 'async with uow'")
         await self._commit()
+        self.position = await self._position_after_commit()
+
+    async def _position_after_commit(self) -> str | None:
+        return None
 
     def _classify(self, error: BaseException) -> Exception | None:
         """The exception to raise instead of ``error``, or ``None`` to let ``error`` through

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from entrypoints.api.body_guard import BodySizeGuard
+from entrypoints.api.consistency import ConsistencyTokenMiddleware
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
@@ -44,6 +45,7 @@ def create_app(container: Container) -> FastAPI:
     # runs, so the body guard's 413s carry it too (500s get it from their handler, since
     # Starlette's ServerErrorMiddleware sits outside every middleware added here). Our
     # largest legitimate body, an order of 100 lines, is a few KiB.
+    app.add_middleware(ConsistencyTokenMiddleware)
     app.add_middleware(BodySizeGuard, max_body_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)

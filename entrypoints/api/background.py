@@ -16,12 +16,14 @@ from service_layer.services import items as item_services
 log = logging.getLogger(__name__)
 
 
-async def alert_low_stock(container: Container, item_ids: Sequence[int]) -> None:
+async def alert_low_stock(
+    container: Container, item_ids: Sequence[int], position: str | None
+) -> None:
+    """``position``: the sale's, so that a replica serving the check has seen the sale."""
     threshold = container.settings().low_stock_threshold
+    reads = container.reads().after(position)
     try:
-        running_low = await item_services.low_stock(
-            container.reads(), item_ids, threshold=threshold
-        )
+        running_low = await item_services.low_stock(reads, item_ids, threshold=threshold)
     except Exception:
         # The sale already succeeded; a missed alert must not turn into an error anywhere.
         log.exception("low-stock check failed for items %s", list(item_ids))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from entrypoints.api.consistency import read_position, remember
 from entrypoints.container import Container
 from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
@@ -23,15 +24,16 @@ async def get_uow(request: Request) -> AbstractUnitOfWork:
     to fail silently. It is ``async def`` only because FastAPI runs a plain ``def`` dependency
     in its threadpool, a hop per request that buys nothing here.
     """
-    return get_container(request).uow()
+    return remember(request, get_container(request).uow())
 
 
 UnitOfWork = Annotated[AbstractUnitOfWork, Depends(get_uow)]
 
 
 async def get_reads(request: Request) -> AbstractReads:
-    """The read port, for routes that only read: no unit of work, no transaction."""
-    return get_container(request).reads()
+    """The read port, for routes that only read: no unit of work, no transaction. A read
+    that sends a consistency token back sees every write up to it (``consistency``)."""
+    return get_container(request).reads().after(read_position(request))
 
 
 Reads = Annotated[AbstractReads, Depends(get_reads)]

@@ -27,7 +27,7 @@ from domain.errors import (
 )
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
-from service_layer.errors import DatabaseUnavailable, TransientConflict
+from service_layer.errors import DatabaseUnavailable, MalformedReadPosition, TransientConflict
 
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
 STATUS_BY_ERROR: dict[type[Exception], int] = {
@@ -120,6 +120,11 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _malformed_position(_request: Request, error: Exception) -> JSONResponse:
+    """A consistency token no write returned: 400, never a guess at what was meant."""
+    return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST, content={"detail": str(error)})
+
+
 async def _internal_error(request: Request, _error: Exception) -> JSONResponse:
     """A bug: JSON like every other error, and nothing about its cause (the traceback is
     logged by the server). Starlette answers it outside every middleware, so the request id
@@ -155,3 +160,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DatabaseUnavailable, _unavailable)
     app.add_exception_handler(TransientConflict, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(MalformedReadPosition, _malformed_position)

@@ -204,4 +204,9 @@ class LiveOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    status: Literal["ready"] = "ready"
+    """Ready; "degraded" when a replica is down or too far behind (the primary serves its
+    reads meanwhile). ``replicas``: each configured replica's state, by its place in
+    STOCKROOM_REPLICA_URLS ("ok", "down", or how far behind)."""
+
+    status: Literal["ready", "degraded"] = "ready"
+    replicas: dict[str, str] = Field(default_factory=dict)

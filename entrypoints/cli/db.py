@@ -10,7 +10,8 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from adapters import server_facts
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from adapters.server_facts import ServerFacts
 from adapters.sqlite import is_sqlite, plain_file

@@ -54,7 +54,8 @@ def items_list(
     """List catalog items."""
     container = container_of(ctx)
     views = run(
-        container, lambda: item_services.list_items(container.reads(), skip=skip, limit=limit)
+        container,
+        lambda: item_services.list_items(container.reads().latest(), skip=skip, limit=limit),
     )
     _print_items(views)
 

@@ -74,6 +74,10 @@ async def get_active_user(reads: AbstractReads, user_id: int) -> UserView:
     """The user behind a token: a deactivated account counts as gone. Read on every
     authenticated request, so it takes the read port: one statement, no transaction."""
     user = await reads.user(user_id)
+    if user is None:
+        # Not there may only mean not there *yet* (a replica behind the primary): an account
+        # a moment old must not be told its token is invalid. Rare, so the primary is cheap.
+        user = await reads.latest().user(user_id)
     if user is None or not user.is_active:
         raise UnknownUser(user_id)
     return user

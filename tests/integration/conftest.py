@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +24,7 @@ from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 from tests.integration.databases import OPEN
+from tests.integration.replication import ReplicatedCluster
 from tests.integration.servers import PgBouncer
 
 POSTGRES_URL = os.environ.get(
@@ -215,3 +217,46 @@ async def no_connection_leaks() -> AsyncIterator[None]:
     assert not leaks, f"connections still checked out after the test: {leaks}"
     for database in OPEN:
         await _empty_tables(database)
+
+
+# --- a primary and a streaming replica of the suite's own (tests/integration/replication.py)
+
+REPLICA_APPLY_DELAY_MS = 500
+
+
+@pytest.fixture(scope="session")
+def replicated_cluster() -> Iterator[ReplicatedCluster]:
+    """Built once per run; the replica applies each commit 500 ms after the primary made it."""
+    cluster = ReplicatedCluster(apply_delay_ms=REPLICA_APPLY_DELAY_MS)
+    try:
+        cluster.build()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@dataclass(frozen=True)
+class ReplicatedDatabase:
+    """One migrated database, reachable on the primary and (by replication) on the replica.
+
+    ``primary`` is watched by the leak guard, which empties its tables after each test. That
+    TRUNCATE reaches the replica with the apply delay, and the replica holds its ACCESS
+    EXCLUSIVE locks until then: a replica read at the start of the next test waits up to
+    500 ms, unless the test first awaits ``replicated_cluster.wait_for_replay()``."""
+
+    primary_url: str
+    replica_url: str
+    primary: Database
+
+
+@pytest.fixture(scope="session")
+async def replicated_database(
+    replicated_cluster: ReplicatedCluster,
+) -> AsyncIterator[ReplicatedDatabase]:
+    name = "stockroom_replicated"
+    await replicated_cluster.create_database(name)
+    primary_url = replicated_cluster.primary_url(name)
+    async for primary in _migrated(primary_url):
+        # The schema is on the replica before any test reads there.
+        await replicated_cluster.wait_for_replay()
+        yield ReplicatedDatabase(primary_url, replicated_cluster.replica_url(name), primary)

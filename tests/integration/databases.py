@@ -8,13 +8,14 @@ test: a connection still checked out fails the test that left it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from entrypoints import migrations
 
@@ -48,7 +49,12 @@ OPEN = OpenDatabases()
 
 @asynccontextmanager
 async def open_database(
-    url: str, pool: PoolSettings | None = None, pooler: Pooler = Pooler.NONE
+    url: str,
+    pool: PoolSettings | None = None,
+    pooler: Pooler = Pooler.NONE,
+    *,
+    replica_urls: Sequence[str] = (),
+    replica_wait: float = 0.1,
 ) -> AsyncIterator[Database]:
     """A database of the test's own, watched by the leak guard for as long as it lives.
 
@@ -58,7 +64,13 @@ async def open_database(
     transaction is closed (and rolled back by the server) before the guard's clean-up runs
     into its locks.
     """
-    database = Database(url, pool=pool or PoolSettings(), pooler=pooler)
+    database = Database(
+        url,
+        pool=pool or PoolSettings(),
+        pooler=pooler,
+        replica_urls=replica_urls,
+        replica_wait=replica_wait,
+    )
     OPEN.add(database)
     try:
         yield database

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account, make_account

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from entrypoints.api.app import create_app
 from entrypoints.api.routers.health import READY_WITHIN_SECONDS
@@ -25,7 +26,7 @@ from tests.integration.databases import open_database
 from tests.integration.failure_support import container_on, reporting_client
 from tests.integration.servers import PgBouncer, free_port
 
-READY = {"status": "ready"}
+READY = {"status": "ready", "replicas": {}}
 UNREACHABLE = {"detail": "the database is unreachable"}
 TOO_SLOW = {"detail": f"the database did not answer within {READY_WITHIN_SECONDS} s"}
 # A loaded machine may take this much longer than the readiness timeout to answer.

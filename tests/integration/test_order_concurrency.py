@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
 from adapters.passwords import Argon2PasswordHasher
+from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.errors import OutOfStock

@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-from adapters.database import Database, PoolSettings
+from adapters.database import Database
+from adapters.pool import PoolSettings
 from entrypoints.settings import Settings
 from tests.integration.databases import open_database
 

@@ -21,7 +21,9 @@ class StandInDatabase:
         answers_after: float = 0.0,
         unreachable: bool = False,
         while_pinging: Callable[[], None] | None = None,
+        replicas: dict[str, str] | None = None,
     ) -> None:
+        self.replicas = replicas or {}
         self.answers_after = answers_after
         self.unreachable = unreachable
         self.while_pinging = while_pinging
@@ -41,6 +43,9 @@ class StandInDatabase:
             raise DatabaseUnavailable(f"no answer from the database in {within} s") from (
                 TimeoutError()
             )
+
+    async def replica_statuses(self, within: float) -> dict[str, str]:
+        return self.replicas
 
     async def dispose(self) -> None:
         self.disposals += 1

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from adapters.database_errors import classify
+from adapters.replicas import parse_position
 from domain.errors import DuplicateSku, EmailTaken, IdempotencyKeyTaken
-from service_layer.errors import DatabaseUnavailable, TransientConflict
+from service_layer.errors import DatabaseUnavailable, MalformedReadPosition, TransientConflict
 
 
 class PostgresDriverError(Exception):
@@ -100,3 +101,25 @@ def test_an_unknown_constraint_and_a_classified_error_are_left_alone() -> None:
     other = IntegrityError("INSERT", {}, PostgresDriverError("fk", "23503", constraint_name="x"))
     assert classify(other) is None
     assert classify(TransientConflict("already classified")) is None
+
+
+# --- read positions (adapters/replicas.py) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("0/0", 0),
+        ("0/16B3748", 0x16B3748),
+        ("1/0", 1 << 32),
+        ("ff/ffffffff", (0xFF << 32) + 0xFFFFFFFF),
+    ],
+)
+def test_a_read_position_is_the_lsn_as_one_number(given: str, expected: int) -> None:
+    assert parse_position(given) == expected
+
+
+@pytest.mark.parametrize("given", ["", "0", "/0", "0/", "G/0", "123456789/0", "0/0/0", "0/0 x"])
+def test_anything_else_is_a_malformed_read_position(given: str) -> None:
+    with pytest.raises(MalformedReadPosition):
+        parse_position(given)

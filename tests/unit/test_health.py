@@ -46,10 +46,21 @@ async def test_ready_when_the_database_answers(
     response = await client.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    assert response.json() == {"status": "ready", "replicas": {}}
     # One round trip, under a short timeout: a probe polling every second never waits long.
     assert database.pings == [READY_WITHIN_SECONDS]
     assert 0 < READY_WITHIN_SECONDS <= 2
+
+
+async def test_a_replica_down_is_degraded_but_ready(
+    client: httpx.AsyncClient, database: StandInDatabase
+) -> None:
+    database.replicas = {"replica 1": "ok", "replica 2": "down"}
+
+    response = await client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "replicas": database.replicas}
 
 
 async def test_not_ready_when_the_database_is_unreachable(

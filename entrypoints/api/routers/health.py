@@ -6,6 +6,7 @@ is one round trip on the read path (no unit of work, no transaction).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -50,8 +51,14 @@ async def ready(request: Request) -> ReadyOut:
     drain: Drain = request.app.state.drain
     if drain.began:
         raise _not_ready(SHUTTING_DOWN)
+    database = get_container(request).database()
     try:
-        await get_container(request).database().ping(within=READY_WITHIN_SECONDS)
+        # Replicas are asked at the same time; their state never fails readiness, since
+        # the primary serves every read they cannot.
+        _, replicas = await asyncio.gather(
+            database.ping(within=READY_WITHIN_SECONDS),
+            database.replica_statuses(within=READY_WITHIN_SECONDS),
+        )
     except DatabaseUnavailable as error:
         # The body says which kind of failure; the driver's words (hosts, ports) go to the
         # log only, since this endpoint is public.
@@ -60,7 +67,8 @@ async def ready(request: Request) -> ReadyOut:
         raise _not_ready(TOO_SLOW if slow else UNREACHABLE) from error
     if drain.began:  # it began during the round trip: the answer is as of now
         raise _not_ready(SHUTTING_DOWN)
-    return ReadyOut()
+    degraded = any(state != "ok" for state in replicas.values())
+    return ReadyOut(status="degraded" if degraded else "ready", replicas=replicas)
 
 
 def _not_ready(reason: str) -> HTTPException:

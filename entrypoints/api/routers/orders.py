@@ -46,7 +46,7 @@ async def place_order(
     running_low = services.items_running_low(order, container.settings().low_stock_threshold)
     if running_low:
         # After the response, on the read port: never the request's session, which is closed.
-        background.add_task(alert_low_stock, container, running_low)
+        background.add_task(alert_low_stock, container, running_low, uow.position)
     return OrderOut.from_view(order)
 
 
