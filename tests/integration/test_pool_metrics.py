@@ -19,8 +19,11 @@ from service_layer.errors import DatabaseUnavailable
 from tests.polling import eventually
 
 
-def gauge(name: str, pool: str = "primary") -> float:
-    """This process's value (multiprocess ``liveall`` gauges carry a pid only when merged)."""
+def gauge(database: Database, name: str, pool: str = "primary") -> float:
+    """This process's value now (multiprocess ``liveall`` gauges carry a pid only when
+    merged). Size and checked-out are sampled, as the app does before answering a scrape;
+    the waiting gauge moves as callers queue."""
+    database.sample_pool_gauges()
     return REGISTRY.get_sample_value(name, {"pool": pool}) or 0.0
 
 
@@ -57,15 +60,18 @@ async def test_the_gauges_follow_a_unit_a_waiter_and_a_timeout(database: Databas
             await uow.items.list()
 
     holder = asyncio.create_task(hold())
-    await holding.wait()
-    assert gauge("stockroom_pool_size") == 1
-    assert gauge("stockroom_pool_checked_out") == 1
-    waiter = asyncio.create_task(queue_behind())
-    await eventually(lambda: gauge("stockroom_pool_waiting") == 1)
-    release.set()
-    await asyncio.gather(holder, waiter)
-    assert gauge("stockroom_pool_waiting") == 0
-    assert gauge("stockroom_pool_checked_out") == 0
+    waiter: asyncio.Task[None] | None = None
+    try:
+        await holding.wait()
+        assert gauge(database, "stockroom_pool_size") == 1
+        assert gauge(database, "stockroom_pool_checked_out") == 1
+        waiter = asyncio.create_task(queue_behind())
+        await eventually(lambda: gauge(database, "stockroom_pool_waiting") == 1)
+    finally:  # a failed assertion must not leave a unit holding the database open
+        release.set()
+        await asyncio.gather(holder, *([waiter] if waiter else []))
+    assert gauge(database, "stockroom_pool_waiting") == 0
+    assert gauge(database, "stockroom_pool_checked_out") == 0
 
     held = asyncio.Event()
 
@@ -76,10 +82,12 @@ async def test_the_gauges_follow_a_unit_a_waiter_and_a_timeout(database: Databas
             await asyncio.Event().wait()  # until cancelled
 
     stuck = asyncio.create_task(hold_for_good())
-    await held.wait()
-    with pytest.raises(DatabaseUnavailable):
-        await SqlAlchemyReads(database).items()  # waits 0.5 s for the pool, then gives up
-    stuck.cancel()
+    try:
+        await held.wait()
+        with pytest.raises(DatabaseUnavailable):
+            await SqlAlchemyReads(database).items()  # waits 0.5 s for the pool, then gives up
+    finally:
+        stuck.cancel()
     with pytest.raises(asyncio.CancelledError):
         await stuck
 
