@@ -1,6 +1,6 @@
 """What the service layer counts (prometheus-client, the de-facto standard exposition).
 
-Served at ``GET /metrics`` (``entrypoints/api/routers/metrics.py``), summed across uvicorn
+Served at ``GET /metrics`` (``entrypoints/api/http_metrics.py``), summed across uvicorn
 workers in multiprocess mode; the README's "Operating Stockroom" says what each one is for.
 """
 
