@@ -52,6 +52,12 @@ bench-quick: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench quick
 
+# What metrics and the held-unit detector cost: on and off, the same build, same run.
+.PHONY: bench-metrics
+bench-metrics: $(INSTALLED)
+	VENV=$(VENV) bash bench/setup.sh
+	$(BIN)/python -m bench metrics
+
 # The replica cases alone (bench/README.md): Stockroom with a replica vs the primary alone.
 .PHONY: bench-replicas
 bench-replicas: $(INSTALLED)

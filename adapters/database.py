@@ -17,44 +17,25 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, RowMapping, event, literal, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Executable, RowMapping, literal, select
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
-from adapters import database_errors, postgres, sqlite
+from adapters import database_errors, database_metrics, postgres, sqlite
 from adapters.orm import start_mappers
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from adapters.replicas import POSITION_NOW, ReplicaSet, replica_set
 from adapters.sqlite_reader import SqliteReader
 from adapters.sqlite_writer_queue import WriterQueue
+from adapters.unit_session import UnitSession
 from service_layer.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 DEFAULT_POOL = PoolSettings()
 _PING = select(literal(1))
-
-
-class UnitSession(Session):
-    """The sessions of units of work: each remembers whether the database acknowledged the
-    COMMIT of its current transaction, which is how a unit of work tells "the COMMIT failed"
-    (nothing written) from "something after the COMMIT failed" (the write stands). The two
-    listeners below are on this class only; no other session in the process is touched."""
-
-    commit_acknowledged = False
-
-
-@event.listens_for(UnitSession, "after_begin")
-def _transaction_began(session: UnitSession, _transaction: object, _connection: object) -> None:
-    session.commit_acknowledged = False
-
-
-@event.listens_for(UnitSession, "after_commit")
-def _commit_acknowledged(session: UnitSession) -> None:
-    # Fires once the database has acknowledged COMMIT, before any later after_commit hook.
-    session.commit_acknowledged = True
 
 
 class Database:
@@ -69,6 +50,7 @@ class Database:
         replica_wait: float = 0.1,
         sqlite_busy_timeout_ms: int = 5000,
         echo: bool = False,
+        metrics: bool = False,
     ) -> None:
         start_mappers()
         self.url = make_url(url)
@@ -96,6 +78,11 @@ class Database:
             self.replicas = replica_set(
                 replica_urls, pool, pooler, echo, max_lag=replica_max_lag, wait=replica_wait
             )
+        # Pool metrics, per process (adapters/database_metrics.py); gauges are sampled.
+        watched = (
+            [database_metrics.watch(e, n) for n, e in self.engines().items()] if metrics else []
+        )
+        self._pool_gauges = [gauges for gauges in watched if gauges is not None]
         self.sessions = async_sessionmaker(
             self.engine,
             # Objects stay readable after commit without a refresh round trip, and nothing
@@ -168,11 +155,14 @@ class Database:
             if replica is not None:
                 try:
                     async with replica.reader.connect() as connection:
-                        return list((await connection.execute(statement, parameters)).mappings())
+                        rows = list((await connection.execute(statement, parameters)).mappings())
+                    database_metrics.READS_SERVED.labels(replica.name).inc()
+                    return rows
                 except Exception as error:
                     if not isinstance(self.classify(error), DatabaseUnavailable):
                         raise
                     replica.mark_down(error)  # and read from the primary below
+            database_metrics.READS_SERVED.labels("primary").inc()
         try:
             if self.sqlite_reader is not None:
                 return await self.sqlite_reader.fetch_all(statement, parameters)
@@ -212,18 +202,29 @@ class Database:
 
     def classify(self, error: BaseException) -> Exception | None:
         """The service layer's error for a driver error, or ``None`` (``database_errors``)."""
+        if isinstance(error, PoolTimeout):
+            database_metrics.POOL_TIMEOUTS.inc()
         return database_errors.classify(error)
 
     # --- operations --------------------------------------------------------------------
 
-    def pools(self) -> list[QueuePool]:
-        """Every pool behind this database: the engine's, and the SQLite reader's if any."""
-        engines = [self.engine.sync_engine]
+    def engines(self) -> dict[str, Engine]:
+        """Every engine that runs statements, by the name metrics give its pool."""
+        engines = {"primary": self.engine.sync_engine}
         if self.sqlite_reader is not None:
-            engines.append(self.sqlite_reader.engine)
+            engines["sqlite reader"] = self.sqlite_reader.engine
         for replica in self.replicas.replicas if self.replicas is not None else ():
-            engines.append(replica.engine.sync_engine)
+            engines[replica.name] = replica.engine.sync_engine
+        return engines
+
+    def pools(self) -> list[QueuePool]:
+        """Every pool behind this database: the engine's, the SQLite reader's, replicas'."""
+        engines = self.engines().values()
         return [engine.pool for engine in engines if isinstance(engine.pool, QueuePool)]
+
+    def sample_pool_gauges(self) -> None:
+        for gauges in self._pool_gauges:
+            gauges.sample()
 
     def checked_out(self) -> int:
         """Connections in use right now (0 when nothing holds any)."""

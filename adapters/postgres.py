@@ -24,6 +24,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters.database_metrics import WatchedAsyncPool
 from adapters.pool import PoolSettings
 
 
@@ -50,6 +51,9 @@ def create_engine(url: URL, pool: PoolSettings, pooler: Pooler, echo: bool) -> A
         # (BEGIN, ";", ROLLBACK), more than a read's own query. See drop_if_closed.
         pool_pre_ping=False,
         connect_args=connect_args,
+        poolclass=WatchedAsyncPool,  # a queue pool that counts its waiters (database_metrics)
+        # Errors never quote bound values: a traceback in the log would show emails, hashes.
+        hide_parameters=True,
         echo=echo,
     )
     event.listen(engine.sync_engine, "checkout", drop_if_closed)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import postgres
+from adapters.database_metrics import REPLICA_LAG
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from service_layer.errors import MalformedReadPosition
@@ -84,6 +85,7 @@ class Replica:
             lag=float(row.lag),
             checked_at=time.monotonic(),
         )
+        REPLICA_LAG.labels(self.name).set(self.state.lag)
 
     def mark_down(self, error: BaseException) -> None:
         if self.state.up:

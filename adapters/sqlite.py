@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters.database_metrics import WatchedAsyncPool
 from adapters.pool import PoolSettings
 from adapters.sqlite_reader import SqliteReader
 from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
@@ -74,11 +75,13 @@ def create_engine(url: URL, pool: PoolSettings, busy_timeout_ms: int, echo: bool
             "pool_size": pool.size,
             "max_overflow": pool.max_overflow,
             "pool_timeout": pool.timeout,
+            "poolclass": WatchedAsyncPool,  # counts its waiters (database_metrics)
         }
     engine = create_async_engine(
         url,
         # sqlite3's own timeout is the busy handler for the connection: wait, don't fail.
         connect_args={"timeout": busy_timeout_ms / 1000},
+        hide_parameters=True,  # errors never quote bound values (emails, hashes) in the log
         echo=echo,
         **sizing,
     )

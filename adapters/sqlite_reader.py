@@ -15,6 +15,7 @@ port does on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from typing import Any
 from sqlalchemy import Executable, RowMapping, create_engine, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from adapters.database_metrics import WatchedPool
 
 
 class SqliteReader:
@@ -43,6 +46,8 @@ class SqliteReader:
             url.set(drivername="sqlite+pysqlite"),
             pool_size=self._threads,
             max_overflow=0,
+            poolclass=WatchedPool,  # counts its waiters (database_metrics)
+            hide_parameters=True,  # errors never quote bound values in the log
             pool_timeout=pool_timeout,
             # A pooled connection is used by whichever reader thread checks it out.
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
@@ -69,7 +74,9 @@ class SqliteReader:
             self._executor = ThreadPoolExecutor(
                 max_workers=self._threads, thread_name_prefix="sqlite-read"
             )
-        return await asyncio.get_running_loop().run_in_executor(self._executor, read)
+        # In the caller's context: the request id of log lines, the trace of the statement.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, context.run, read)
 
     def dispose(self) -> None:
         """Close the pooled connections and stop the threads; like a disposed engine, the

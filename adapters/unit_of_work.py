@@ -14,13 +14,14 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.database import Database, UnitSession
+from adapters.database import Database
 from adapters.repositories import (
     SqlAlchemyIdempotencyRepository,
     SqlAlchemyItemRepository,
     SqlAlchemyOrderRepository,
     SqlAlchemyUserRepository,
 )
+from adapters.unit_session import UnitSession
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     block ends, whatever happened inside it.
     """
 
-    def __init__(self, database: Database) -> None:
-        super().__init__()
+    def __init__(self, database: Database, warn_after: float | None = None) -> None:
+        super().__init__(warn_after)
         self._database = database
         self._session: AsyncSession | None = None
 

@@ -44,7 +44,7 @@ class Target:
 
 
 TARGETS = (
-    Target(REFERENCE, PG),
+    STOCKROOM_PG := Target(REFERENCE, PG),
     Target("ceiling (raw driver)", PG, app="ceiling"),
     Target("classic async", PG, app="classic_async"),
     Target("classic sync", PG, app="classic_sync"),
@@ -53,6 +53,12 @@ TARGETS = (
         PG,
         url=POOLED_URL,
         env={"STOCKROOM_DATABASE_POOLER": "transaction"},
+    ),
+    # What metrics and the held-session detector cost: the same build with both switched off.
+    NO_METRICS := Target(
+        "Stockroom, no metrics",
+        PG,
+        env={"STOCKROOM_METRICS_ENABLED": "false", "STOCKROOM_UOW_WARN_SECONDS": "0"},
     ),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
     Target("ceiling (raw driver)", SQLITE, app="ceiling"),
@@ -125,6 +131,10 @@ PLANS = {
     "quick": Plan("quick", seconds=2, connections=(32,), repetitions=1),
     # CI: one short GET on Stockroom + SQLite; needs neither PostgreSQL nor matplotlib.
     "smoke": Plan("smoke", 2, (32,), 1, (STOCKROOM_SQLITE,), (GET_ITEM,), pgbench=False),
+    # What metrics and the held-session detector cost, alone and longer (goal: within 5%).
+    "metrics": Plan(
+        "metrics", 5, (32,), 3, (STOCKROOM_PG, NO_METRICS), (GET_ITEM, POST_ORDER), False
+    ),
     # The replica cases alone, longer: what routing costs, without the other targets' noise.
     "replicas": Plan(
         "replicas", 5, (32,), 3, (STOCKROOM_OWN_PRIMARY, WITH_REPLICA), (GET_ITEM, PAIR), False

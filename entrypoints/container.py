@@ -26,6 +26,7 @@ def _database(settings: Settings) -> Database:
         replica_urls=settings.replica_urls,
         replica_max_lag=settings.replica_max_lag,
         replica_wait=settings.replica_wait,
+        metrics=settings.metrics_enabled,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         echo=settings.echo_sql,
     )
@@ -54,7 +55,7 @@ class Container(containers.DeclarativeContainer):
     settings: providers.Provider[Settings] = providers.Singleton(Settings)
     database: providers.Provider[Database] = providers.Singleton(_database, settings=settings)
     uow: providers.Provider[AbstractUnitOfWork] = providers.Factory(
-        SqlAlchemyUnitOfWork, database=database
+        SqlAlchemyUnitOfWork, database=database, warn_after=settings.provided.held_unit_warning
     )
     reads: providers.Provider[AbstractReads] = providers.Singleton(
         SqlAlchemyReads, database=database

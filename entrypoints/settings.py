@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     echo_sql: bool = False
     low_stock_threshold: int = Field(default=5, ge=0)
 
+    # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the
+    # main port. A unit of work open longer than uow_warn_seconds logs one warning.
+    metrics_enabled: bool = True
+    uow_warn_seconds: float = Field(default=5.0, ge=0)  # 0: no held-session warning
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # Authentication. Without a secret key, development mode keeps a generated one in a file
     # (see entrypoints.secret_key); production refuses to start without one.
     production: bool = False
@@ -56,6 +63,10 @@ class Settings(BaseSettings):
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("STOCKROOM_SECRET_KEY must be at least 32 characters")
         return self
+
+    @property
+    def held_unit_warning(self) -> float | None:
+        return self.uow_warn_seconds or None
 
     @property
     def pool(self) -> PoolSettings:

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from opentelemetry import trace
+
 from service_layer.errors import TransientConflict
 from service_layer.metrics import TRANSACTION_RETRIES
 
@@ -55,7 +57,10 @@ def retry_transient(
                 except TransientConflict as conflict:
                     if attempt == policy.attempts - 1:
                         raise
-                    TRANSACTION_RETRIES.labels(use_case=use_case.__name__).inc()
+                    TRANSACTION_RETRIES.labels(use_case.__name__, "transient_conflict").inc()
+                    trace.get_current_span().add_event(
+                        "retry", {"attempt": attempt + 1, "cause": "transient_conflict"}
+                    )
                     log.warning(
                         "%s: transient conflict (attempt %d of %d), retrying: %s",
                         use_case.__name__,

@@ -7,6 +7,7 @@ Why each rule, and how the real unit (``adapters.unit_of_work``) keeps it:
 from __future__ import annotations
 
 import abc
+import sys
 from types import TracebackType
 from typing import Self
 
@@ -16,6 +17,8 @@ from service_layer.repositories import (
     AbstractOrderRepository,
     AbstractUserRepository,
 )
+from service_layer.unit_watch import OpenUnit, UnitSpan
+from service_layer.use_cases import tracing
 
 
 class UnitOfWorkError(RuntimeError):
@@ -45,14 +48,28 @@ class AbstractUnitOfWork(abc.ABC):
     # (``AbstractReads.after``); ``None`` when reads always see it anyway.
     position: str | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, warn_after: float | None = None) -> None:
         self._active = False
+        self._warn_after = warn_after  # seconds open before the held-session warning
+        self._watch: OpenUnit | None = None
+        self._span: UnitSpan | None = None
+        self._committed = False
 
     async def __aenter__(self) -> Self:
         if self._active:
             raise UnitOfWorkError("this unit of work is already open; use a fresh one")
-        await self._begin()
-        self._active = True
+        # The span starts first: waiting for a session (or a turn to write) is the unit's time.
+        span = UnitSpan() if tracing() else None
+        try:
+            await self._begin()
+        except BaseException as error:
+            if span is not None:
+                span.ended("failed", error)
+            raise
+        self._span = span
+        self._active, self._committed = True, False
+        # Frame 1 is the code running `async with`: where the unit was opened.
+        self._watch = OpenUnit(self._warn_after, sys._getframe(1))
         return self
 
     async def __aexit__(
@@ -63,7 +80,16 @@ class AbstractUnitOfWork(abc.ABC):
     ) -> None:
         classified = self._classify(exc) if exc is not None else None
         self._active = False
-        await self._end()
+        outcome = "failed" if exc is not None else "committed" if self._committed else "rolled_back"
+        try:
+            await self._end()
+        finally:
+            if self._watch is not None:
+                self._watch.closed(outcome)
+                self._watch = None
+            if self._span is not None:
+                self._span.ended(outcome, classified or exc)
+                self._span = None
         if classified is not None:
             raise classified from exc
 
@@ -71,6 +97,9 @@ class AbstractUnitOfWork(abc.ABC):
         if not self._active:
             raise UnitOfWorkError("commit() outside 'async with uow'")
         await self._commit()
+        self._committed = True
+        if self._span is not None:
+            self._span.committed()
         self.position = await self._position_after_commit()
 
     async def _position_after_commit(self) -> str | None:

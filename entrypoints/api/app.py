@@ -3,21 +3,33 @@ for uvicorn (each worker process builds its own container and pool)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from entrypoints.api import http_metrics
 from entrypoints.api.body_guard import BodySizeGuard
 from entrypoints.api.consistency import ConsistencyTokenMiddleware
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.request_id import RequestIdMiddleware, configure_logging
+from entrypoints.api.http_metrics import HttpMetricsMiddleware
+from entrypoints.api.request_id import RequestIdMiddleware
 from entrypoints.api.routers import health, items, orders, users
 from entrypoints.container import Container, build_container, dispose
+from entrypoints.logging_config import configure_logging
+from entrypoints.tracing import trace_when_configured
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+async def _sample_pools(container: Container, every: float = 1.0) -> None:
+    """The pool gauges of this worker, fresh to the second (adapters/database_metrics.py)."""
+    while True:
+        container.database().sample_pool_gauges()
+        await asyncio.sleep(every)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -28,9 +40,14 @@ def create_app(container: Container) -> FastAPI:
         # SIGTERM turns readiness 503 at once; uvicorn then lets the requests in flight
         # finish (--graceful-timeout) before this block ends and the pools are disposed.
         with drain.begins_on_signals():
+            sampling = None
+            if container.settings().metrics_enabled:
+                sampling = asyncio.create_task(_sample_pools(container))
             try:
                 yield
             finally:
+                if sampling is not None:
+                    sampling.cancel()
                 await dispose(container)
 
     app = FastAPI(
@@ -48,6 +65,9 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(ConsistencyTokenMiddleware)
     app.add_middleware(BodySizeGuard, max_body_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
+    if container.settings().metrics_enabled:  # outermost: every request is counted
+        app.add_middleware(HttpMetricsMiddleware)
+        app.include_router(http_metrics.router)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(items.router)
@@ -57,8 +77,12 @@ def create_app(container: Container) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
-    configure_logging()
-    app = create_app(build_container())
+    container = build_container()
+    # Each worker builds its settings from the environment; uvicorn's log_config (serve)
+    # already did this, but any other server running this factory needs it here.
+    configure_logging(container.settings().log_format, container.settings().log_level)
+    app = create_app(container)
+    trace_when_configured(app, container)  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
     # What exists now (the imported modules, the app, its routes and schemas) lives as long as
     # the worker. Frozen, it is out of the cyclic collector's sight: a full collection no
     # longer walks all of it in the middle of somebody's request (docs/session-lifecycle.md).

@@ -29,6 +29,14 @@ from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
 from service_layer.errors import DatabaseUnavailable, MalformedReadPosition, TransientConflict
 
+log = logging.getLogger(__name__)
+# Why a request was refused, at the level worth reading it; never the token, the password or
+# the body. Authentication and authorization refusals at INFO, other client errors at DEBUG.
+_REJECTION_LEVELS = {
+    status.HTTP_401_UNAUTHORIZED: logging.INFO,
+    status.HTTP_403_FORBIDDEN: logging.INFO,
+}
+
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     UnknownItem: status.HTTP_404_NOT_FOUND,
@@ -54,8 +62,13 @@ def status_for(error: Exception) -> int:
 
 async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, InvalidValue):
+        log.debug("422: %s on %s", type(error).__name__, error.field or "body")
         return _unprocessable(error)
     code = status_for(error)
+    # A failed login is worth seeing (guessing shows up as a run of them); the rest are the
+    # domain saying no, which the access line's status already tells. The error's type only:
+    # messages may carry SKUs or other client input.
+    log.log(_REJECTION_LEVELS.get(code, logging.DEBUG), "%d: %s", code, type(error).__name__)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
     content: dict[str, Any] = {"detail": str(error)}
     if isinstance(error, OutOfStock):
@@ -92,6 +105,12 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     would hand a rejected password back to whoever sent it, or to a log that captures bodies.
     """
     assert isinstance(error, RequestValidationError)
+    if log.isEnabledFor(logging.DEBUG):  # where and which rule: never the value
+        where = ", ".join(
+            f"{'.'.join(map(str, problem.get('loc', ())))}: {problem.get('type')}"
+            for problem in error.errors()
+        )
+        log.debug("422: %s", where)
     detail = [
         {
             key: _json_safe(value)
@@ -105,13 +124,14 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
-log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1
 
 
 async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
     """The database is unreachable, exhausted or contended: the request was fine and may be
     sent again shortly, so 503 with Retry-After, never a 500 and never a hang."""
+    # The message names the cause (no free connection, refused, shutting down): written by
+    # our classification or the driver, never with statement parameters.
     log.warning("503: %s: %s", type(error).__name__, error)
     return JSONResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -122,6 +142,7 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
 
 async def _malformed_position(_request: Request, error: Exception) -> JSONResponse:
     """A consistency token no write returned: 400, never a guess at what was meant."""
+    log.debug("400: %s", type(error).__name__)  # not the token: it is client input
     return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST, content={"detail": str(error)})
 
 
@@ -145,11 +166,16 @@ _UNPARSEABLE_BODY = "There was an error parsing the body"
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == status.HTTP_400_BAD_REQUEST and error.detail == _UNPARSEABLE_BODY:
+        log.debug("422: request body is not valid JSON")
         # One kind of 422 for every malformed body, as the OpenAPI document promises.
         problem = {"type": "json_invalid", "loc": ["body"], "msg": "request body is not valid JSON"}
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
         )
+    # The details are our own texts ("invalid or expired token", "admins only", "Not Found",
+    # readiness's reason), never the token or anything else the client sent.
+    level = _REJECTION_LEVELS.get(error.status_code, logging.DEBUG)
+    log.log(level, "%d: %s", error.status_code, error.detail)
     return await http_exception_handler(request, error)
 
 

@@ -1,7 +1,8 @@
 """A request id on every request: echoed in ``X-Request-ID`` and attached to every log line.
 
 Pure ASGI middleware (not ``BaseHTTPMiddleware``): it adds no task or body buffering, and it
-does not interfere with streaming responses or cancellation.
+does not interfere with streaming responses or cancellation. ``RequestIdFilter`` puts the id
+on log records; ``entrypoints.logging_config`` installs it for our loggers and uvicorn's.
 """
 
 from __future__ import annotations
@@ -42,29 +43,35 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[HEADER] = current
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)
+        await self.app(scope, receive, send_with_id)
+        # Reset only when the app returned. When an exception escapes, the lines that matter
+        # most come after we are left: Starlette's ServerErrorMiddleware (outside us) sends the
+        # 500, so uvicorn writes its access line, then uvicorn logs the traceback ("Exception
+        # in ASGI application"); both must carry the id. Leaving it set leaks nothing: uvicorn
+        # runs each request in its own task, with its own copy of the context, which ends
+        # with the request; and the next request sets its own id before anything logs. (An
+        # in-process client, httpx's ASGITransport, runs the app in the caller's task: there
+        # the id of a request that raised stays in the caller's context.)
+        request_id.reset(token)
+
+
+# What a line logged outside any request shows as its request id in the text format.
+NO_REQUEST = "-"
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts ``request_id`` on every record, so a format string can use ``%(request_id)s``."""
+    """Puts ``request_id`` on every record, so a format string can use ``%(request_id)s``.
+
+    Installed on the handler, not on loggers: a handler's filter sees the records of every
+    logger that propagates to it (ours, uvicorn's, the libraries'), a logger's only its own.
+    ``outside_requests``: the value when no request is running (``None`` for JSON's null).
+    """
+
+    def __init__(self, outside_requests: str | None = NO_REQUEST) -> None:
+        super().__init__()
+        self.outside_requests = outside_requests
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        current = request_id.get(None)
+        record.request_id = self.outside_requests if current is None else current
         return True
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """Our loggers write to stderr with the request id on every line (uvicorn keeps its own)."""
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [request %(request_id)s] %(message)s")
-    )
-    for name in ("domain", "adapters", "service_layer", "entrypoints"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level)
-        logger.propagate = False

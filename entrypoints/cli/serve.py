@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Annotated
 
 import typer
@@ -18,6 +20,7 @@ from entrypoints.cli.common import (
 from entrypoints.cli.db import look
 from entrypoints.cli.verdicts import UNSET_BEHIND_A_POOLER, effective_pooler, pooler_findings
 from entrypoints.container import Container
+from entrypoints.logging_config import log_config
 
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
 # left to dispose the pools once the requests in flight are done.
@@ -45,19 +48,33 @@ def serve(
     """
     import uvicorn
 
+    settings = container_of(ctx).settings()
     url = database_url(container_of(ctx))
     if is_sqlite(url):
         prepare_embedded_database(container_of(ctx))
     else:
         _check_before_serving(container_of(ctx), url)
-    uvicorn.run(
-        "entrypoints.api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        timeout_graceful_shutdown=graceful_timeout,
-    )
+    metrics_folder = None
+    if workers > 1:
+        # Every worker writes its metrics where any of them can read all (GET /metrics);
+        # a fresh folder each start, so counters restart cleanly with the server.
+        metrics_folder = tempfile.mkdtemp(prefix="stockroom-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
+    try:
+        uvicorn.run(
+            "entrypoints.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            timeout_graceful_shutdown=graceful_timeout,
+            # Applied by uvicorn in the supervisor and in every worker before it logs anything
+            # (the app's factory configures the same again from each worker's settings).
+            log_config=log_config(settings.log_format, settings.log_level),
+        )
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
 
 
 def _check_before_serving(container: Container, url: str) -> None:

@@ -13,6 +13,7 @@ from domain.item import Item, generate_sku, is_running_low
 from service_layer.reads import AbstractReads
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.use_cases import use_case
 from service_layer.views import ItemView
 
 MAX_PAGE_SIZE: Final = 100
@@ -44,6 +45,7 @@ class ItemChanges:
     quantity: int | _Unset = UNSET
 
 
+@use_case
 @retry_transient()
 async def add_item(uow: AbstractUnitOfWork, new: NewItem) -> ItemView:
     item = Item(
@@ -68,6 +70,7 @@ async def _commit_naming_sku(uow: AbstractUnitOfWork, sku: str) -> None:
         raise DuplicateSku(sku) from error
 
 
+@use_case
 async def get_item(reads: AbstractReads, item_id: int) -> ItemView:
     view = await reads.item(item_id)
     if view is None:
@@ -75,6 +78,7 @@ async def get_item(reads: AbstractReads, item_id: int) -> ItemView:
     return view
 
 
+@use_case
 async def list_items(reads: AbstractReads, *, skip: int = 0, limit: int = 100) -> list[ItemView]:
     limit = max(0, min(limit, MAX_PAGE_SIZE))
     return await reads.items(skip=max(0, skip), limit=limit)
@@ -97,6 +101,7 @@ async def export_items(reads: AbstractReads, *, page_size: int = 500) -> AsyncIt
         after_id = page[-1].id
 
 
+@use_case
 async def low_stock(
     reads: AbstractReads, item_ids: Sequence[int], *, threshold: int
 ) -> list[ItemView]:
@@ -109,6 +114,7 @@ async def low_stock(
     ]
 
 
+@use_case
 @retry_transient()
 async def update_item(uow: AbstractUnitOfWork, item_id: int, changes: ItemChanges) -> ItemView:
     async with uow:
@@ -128,6 +134,7 @@ async def update_item(uow: AbstractUnitOfWork, item_id: int, changes: ItemChange
         return ItemView.from_domain(item)
 
 
+@use_case
 @retry_transient()
 async def delete_item(uow: AbstractUnitOfWork, item_id: int) -> None:
     """An item that was ever ordered stays: its orders must stay readable and cancellable.
@@ -143,6 +150,7 @@ async def delete_item(uow: AbstractUnitOfWork, item_id: int) -> None:
         await uow.commit()
 
 
+@use_case
 @retry_transient()
 async def restock(uow: AbstractUnitOfWork, item_id: int, quantity: int) -> ItemView:
     async with uow:

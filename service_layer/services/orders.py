@@ -15,14 +15,16 @@ from domain.idempotency import IdempotencyRecord, fingerprint, validate_key
 from domain.item import is_running_low
 from domain.order import LineRequest, Order, normalise_lines
 from service_layer.actor import Actor
-from service_layer.metrics import IDEMPOTENT_REPLAYS
+from service_layer.metrics import IDEMPOTENT_REPLAYS, ORDERS
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.use_cases import use_case
 from service_layer.views import OrderView
 
 MAX_PAGE_SIZE = 100
 
 
+@use_case
 @retry_transient()
 async def place_order(
     uow: AbstractUnitOfWork,
@@ -58,6 +60,7 @@ async def place_order(
                     IdempotencyRecord(actor.user_id, key, digest, order_id=order.id)
                 )
             await uow.commit()
+            ORDERS.labels("placed").inc()
             return OrderView.from_domain(order, stock)
     except IdempotencyKeyTaken:
         # A concurrent request with this key committed first (its twin raced ours); ours
@@ -82,6 +85,7 @@ async def _replay(uow: AbstractUnitOfWork, earlier: IdempotencyRecord, digest: s
     return OrderView.from_domain(await uow.orders.get(earlier.order_id))
 
 
+@use_case
 async def get_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> OrderView:
     """Someone else's order is reported as unknown: its existence is not the caller's business."""
     async with uow:
@@ -91,6 +95,7 @@ async def get_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> Ord
         return OrderView.from_domain(order)
 
 
+@use_case
 async def list_orders(
     uow: AbstractUnitOfWork, actor: Actor, *, skip: int = 0, limit: int = MAX_PAGE_SIZE
 ) -> list[OrderView]:
@@ -103,6 +108,7 @@ async def list_orders(
         return [OrderView.from_domain(order) for order in found]
 
 
+@use_case
 @retry_transient()
 async def cancel_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> OrderView:
     """The owner or an admin cancels a placed order; its quantities go back on the shelf."""
@@ -114,9 +120,11 @@ async def cancel_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> 
             raise UnknownOrder(order_id)
         order.cancel(await uow.items.lock_by_ids(order.item_ids))
         await uow.commit()
+        ORDERS.labels("cancelled").inc()
         return OrderView.from_domain(order)
 
 
+@use_case
 @retry_transient()
 async def ship_order(uow: AbstractUnitOfWork, order_id: int) -> OrderView:
     """Staff only (the entrypoint checks the role); shipping is final."""
@@ -124,4 +132,5 @@ async def ship_order(uow: AbstractUnitOfWork, order_id: int) -> OrderView:
         order = await uow.orders.get_for_update(order_id)
         order.ship()
         await uow.commit()
+        ORDERS.labels("shipped").inc()
         return OrderView.from_domain(order)

@@ -15,9 +15,11 @@ from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.use_cases import use_case
 from service_layer.views import UserView
 
 
+@use_case
 @retry_transient()
 async def register(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
@@ -32,6 +34,7 @@ async def register(
         return UserView.from_domain(user)
 
 
+@use_case
 async def authenticate(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
 ) -> UserView:
@@ -54,6 +57,7 @@ async def authenticate(
     return UserView.from_domain(user)
 
 
+@use_case
 @retry_transient()
 async def _upgrade_hash(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, user_id: int, password: str
@@ -65,11 +69,13 @@ async def _upgrade_hash(
         await uow.commit()
 
 
+@use_case
 async def get_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
     async with uow:
         return UserView.from_domain(await uow.users.get(user_id))
 
 
+@use_case
 async def get_active_user(reads: AbstractReads, user_id: int) -> UserView:
     """The user behind a token: a deactivated account counts as gone. Read on every
     authenticated request, so it takes the read port: one statement, no transaction."""
@@ -83,6 +89,7 @@ async def get_active_user(reads: AbstractReads, user_id: int) -> UserView:
     return user
 
 
+@use_case
 @retry_transient()
 async def create_admin(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
@@ -109,6 +116,7 @@ async def create_admin(
         return UserView.from_domain(user), created
 
 
+@use_case
 @retry_transient()
 async def deactivate_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
     async with uow:

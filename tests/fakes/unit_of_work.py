@@ -25,8 +25,8 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     orders: InMemoryOrderRepository
     idempotency: InMemoryIdempotencyRepository
 
-    def __init__(self, store: InMemoryStore | None = None) -> None:
-        super().__init__()
+    def __init__(self, store: InMemoryStore | None = None, warn_after: float | None = None) -> None:
+        super().__init__(warn_after)
         self.store = store if store is not None else InMemoryStore()
         self.begins = 0
         self.commits = 0

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.types import Message
 
-from adapters.database import Database, UnitSession
+from adapters.database import Database
+from adapters.unit_session import UnitSession
 from entrypoints.container import Container
 from tests.api_support import assert_no_secrets, build_test_container
 

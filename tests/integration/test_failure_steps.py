@@ -28,7 +28,8 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from adapters.database import Database, UnitSession
+from adapters.database import Database
+from adapters.unit_session import UnitSession
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account

@@ -24,7 +24,7 @@ FAST = RetryPolicy(attempts=4, base_delay=0.0001, max_delay=0.0005)
 
 
 def retries(use_case: str) -> float:
-    return counter(RETRIES, {"use_case": use_case})
+    return counter(RETRIES, {"use_case": use_case, "cause": "transient_conflict"})
 
 
 @dataclass

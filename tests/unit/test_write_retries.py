@@ -24,6 +24,7 @@ from tests.unit.order_support import ConflictingCommits, add_user, counter, line
 from tests.unit.support import item_id, new_item, seed_one
 
 PASSWORD = "a long enough password"
+RETRIES = "stockroom_transaction_retries_total"
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,13 @@ ENTRY_POINTS_OF_WRITERS = {"authenticate": "_upgrade_hash"}
 async def test_a_writer_survives_one_transient_conflict_and_writes_once(
     writer: Writer, store: InMemoryStore
 ) -> None:
-    before = counter("stockroom_transaction_retries_total", {"use_case": writer.name})
+    before = counter(RETRIES, {"use_case": writer.name, "cause": "transient_conflict"})
     uow = ConflictingCommits(store, conflicts=1)
 
     await writer.call(store, uow)
 
     assert (uow.begins, uow.commits) == (writer.reads_before + 2, 1)
-    after = counter("stockroom_transaction_retries_total", {"use_case": writer.name})
+    after = counter(RETRIES, {"use_case": writer.name, "cause": "transient_conflict"})
     assert after == before + 1
 
 

@@ -1,0 +1,137 @@
+"""`GET /metrics` of a real `stockroom serve --workers 2`, after a known mix of requests, on
+SQLite and PostgreSQL: request counts add up across the workers, units of work report their
+outcomes by use case, and the pool gauges are there for each worker that served."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.database import Database
+from adapters.passwords import Argon2PasswordHasher
+from adapters.tokens import JwtTokenCodec
+from adapters.unit_of_work import SqlAlchemyUnitOfWork
+from entrypoints import migrations
+from service_layer.services import users as user_services
+from tests.conftest import FAST_ARGON2
+from tests.integration.databases import open_database, throwaway_database
+from tests.integration.servers import stockroom_serve
+
+SECRET_KEY = "metrics-signing-key-" + "0123456789abcdef" * 3
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest.fixture
+async def own_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}") as database:
+        await migrations.upgrade_engine(database.engine)
+        yield database
+
+
+@pytest.fixture
+async def own_postgres(postgres_url: str) -> AsyncIterator[Database]:
+    async with throwaway_database(postgres_url, "stockroom_metrics") as database:
+        yield database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> Database:
+    """A migrated database of the test's own: the server is another process."""
+    found: Database = request.getfixturevalue(f"own_{request.param}")
+    return found
+
+
+async def _tokens(database: Database) -> tuple[str, str]:
+    """An admin's and a customer's bearer tokens, their accounts made through the services."""
+    hasher = Argon2PasswordHasher(**FAST_ARGON2)
+    run = secrets.token_hex(3)
+    admin, _ = await user_services.create_admin(
+        SqlAlchemyUnitOfWork(database), hasher, f"admin-{run}@example.com", "pw-12345678"
+    )
+    customer = await user_services.register(
+        SqlAlchemyUnitOfWork(database), hasher, f"buyer-{run}@example.com", "pw-12345678"
+    )
+    codec = JwtTokenCodec(SECRET_KEY, timedelta(minutes=30))
+    return codec.issue(admin.id, "admin"), codec.issue(customer.id, "customer")
+
+
+def _samples(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum over every series of ``name`` with these labels (and any others: pid)."""
+    wanted = set(labels.items())
+    return sum(
+        value for (sample, have), value in samples.items() if sample == name and wanted <= have
+    )
+
+
+async def test_a_known_mix_adds_up_across_two_workers(database: Database, tmp_path: Path) -> None:
+    admin, customer = await _tokens(database)
+    settings = {
+        "STOCKROOM_DATABASE_URL": database.url.render_as_string(hide_password=False),
+        "STOCKROOM_SECRET_KEY": SECRET_KEY,
+    }
+    with stockroom_serve(settings, tmp_path, workers=2) as base:
+        # A new connection for each request: the kernel spreads them over both workers.
+        async with httpx.AsyncClient(
+            base_url=base, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as client:
+            as_admin = {"Authorization": f"Bearer {admin}"}
+            created = [
+                await client.post(
+                    "/items/", json={"title": f"T{n}", "sku": f"M-{n}"}, headers=as_admin
+                )
+                for n in range(5)
+            ]
+            duplicates = [
+                await client.post("/items/", json={"title": "T", "sku": "M-0"}, headers=as_admin)
+                for _ in range(3)
+            ]
+            reads = [await client.get(f"/items/{created[n % 5].json()['id']}") for n in range(30)]
+            orders = [
+                await client.get("/orders/", headers={"Authorization": f"Bearer {customer}"})
+                for _ in range(4)
+            ]
+            scraped = await client.get("/metrics")
+
+    assert [r.status_code for r in created] == [201] * 5
+    assert [r.status_code for r in duplicates] == [409] * 3
+    assert [r.status_code for r in reads] == [200] * 30
+    assert [r.status_code for r in orders] == [200] * 4
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    samples = _samples(scraped.text)
+
+    requests = "stockroom_http_requests_total"
+    assert _value(samples, requests, route="/items/{item_id}", method="GET", status="200") == 30
+    assert _value(samples, requests, route="/items/", method="POST", status="201") == 5
+    assert _value(samples, requests, route="/items/", method="POST", status="409") == 3
+    assert _value(samples, requests, route="/orders/", method="GET", status="200") == 4
+    units = "stockroom_units_of_work_total"
+    assert _value(samples, units, use_case="add_item", outcome="committed") == 5
+    assert _value(samples, units, use_case="add_item", outcome="failed") == 3
+    assert _value(samples, units, use_case="list_orders", outcome="rolled_back") == 4
+    assert _value(samples, "stockroom_unit_of_work_seconds_count", use_case="add_item") == 8
+    assert _value(samples, "stockroom_units_of_work_open") == 0
+    # Per worker (a pid each): every worker that served has its pool's gauges.
+    sizes = [
+        v
+        for (name, labels), v in samples.items()
+        if name == "stockroom_pool_size" and ("pool", "primary") in labels
+    ]
+    assert sizes, "no pool gauge for any worker"
+    assert all(size == 10 for size in sizes), sizes
+    assert _value(samples, "stockroom_pool_checked_out", pool="primary") == 0
+    assert _value(samples, "stockroom_pool_connections_opened_total") >= 1
