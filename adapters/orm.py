@@ -38,10 +38,10 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 mapper_registry = registry(metadata=metadata)
 
-# Without AUTOINCREMENT, SQLite hands out max(id) + 1: delete the newest row and its id comes
-# back for the next one, so a deleted user's token (or a script's item id) would name someone
-# else's row. PostgreSQL's sequences never go back; this keeps SQLite's ids the same way.
-NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+# Every table with an integer id says ``sqlite_autoincrement=True``. Without AUTOINCREMENT,
+# SQLite hands out max(id) + 1: delete the newest row and its id comes back for the next one,
+# so a deleted user's token (or a script's item id) would name someone else's row.
+# PostgreSQL's sequences never go back; this keeps SQLite's ids the same way.
 
 items = Table(
     "items",
@@ -54,7 +54,7 @@ items = Table(
     Column("quantity", Integer, nullable=False),
     CheckConstraint("price_cents >= 0", name="price_not_negative"),
     CheckConstraint("quantity >= 0", name="quantity_not_negative"),
-    **NEVER_REUSE_IDS,
+    sqlite_autoincrement=True,
 )
 
 
@@ -82,7 +82,7 @@ users = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # Bumped by whatever ends the account's sessions; tokens carry it (domain.user.User).
     Column("credentials_version", Integer, nullable=False, server_default="0"),
-    **NEVER_REUSE_IDS,
+    sqlite_autoincrement=True,
 )
 
 orders = Table(
@@ -94,7 +94,7 @@ orders = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_orders_customer_id_id", "customer_id", "id"),
-    **NEVER_REUSE_IDS,
+    sqlite_autoincrement=True,
 )
 
 order_lines = Table(
@@ -111,7 +111,7 @@ order_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
     Index("ix_order_lines_order_id", "order_id"),
     Index("ix_order_lines_item_id", "item_id"),
-    **NEVER_REUSE_IDS,
+    sqlite_autoincrement=True,
 )
 
 idempotency_keys = Table(

@@ -34,11 +34,13 @@ def do_run_migrations(connection: Connection) -> None:
     commit."""
     _configure(connection=connection)
     sqlite = connection.dialect.name == "sqlite"
-    with foreign_keys_off(connection) if sqlite else nullcontext():
-        with context.begin_transaction():
-            context.run_migrations()
-            if sqlite:
-                check_foreign_keys(connection)
+    with (
+        foreign_keys_off(connection) if sqlite else nullcontext(),
+        context.begin_transaction(),
+    ):
+        context.run_migrations()
+        if sqlite:
+            check_foreign_keys(connection)
 
 
 async def run_async_migrations() -> None:

@@ -81,7 +81,11 @@ async def test_create_admin_never_silently_promotes_and_promotion_revokes_old_to
 
     admin_password = new_password()
     refused = stockroom(
-        "users", "create-admin", "ops@example.com", url=_url(database), admin_password=admin_password
+        "users",
+        "create-admin",
+        "ops@example.com",
+        url=_url(database),
+        admin_password=admin_password,
     )
     assert refused.returncode == 1
     assert "--promote" in refused.stderr
@@ -199,7 +203,8 @@ async def test_cli_reset_password_and_deactivate_revoke_tokens_and_never_promote
     listed = stockroom("users", "list", url=_url(database))
     assert listed.returncode == 0, listed.stderr
     [row] = [line for line in listed.stdout.splitlines() if "rae@example.com" in line]
-    assert "customer" in row and "yes" in row
+    assert "customer" in row.split()
+    assert "yes" in row.split()
 
     deactivated = stockroom("users", "deactivate", "rae@example.com", url=_url(database))
     assert deactivated.returncode == 0, deactivated.stderr
@@ -299,7 +304,7 @@ HOSTILE_CLAIMS: dict[str, dict[str, Any]] = {
     "sub negative": {"sub": "-1"},
     "sub with a sign": {"sub": "+1"},
     "sub with spaces": {"sub": " 1"},
-    "sub in other digits": {"sub": "١"},
+    "sub in other digits": {"sub": "\u0661"},  # ARABIC-INDIC DIGIT ONE: int() takes it
     "sub an integer": {"sub": 1},
     "sub missing": {"sub": _MISSING},
     "exp 10^30": {"exp": 10**30},
@@ -326,7 +331,9 @@ HOSTILE_CLAIMS: dict[str, dict[str, Any]] = {
 async def test_a_token_with_out_of_range_claims_is_401_never_500(
     client: httpx.AsyncClient, case: str
 ) -> None:
-    account = await _register(client, f"t-{sorted(HOSTILE_CLAIMS).index(case)}@example.com", new_password())
+    account = await _register(
+        client, f"t-{sorted(HOSTILE_CLAIMS).index(case)}@example.com", new_password()
+    )
     claims = _claims(account["id"], **HOSTILE_CLAIMS[case])
     token = jwt.encode(claims, TEST_SECRET_KEY, algorithm="HS256")
     headers = {"Authorization": f"Bearer {token}"}
@@ -375,6 +382,9 @@ async def test_registering_a_taken_email_says_so_and_changes_nothing(
         "/users/", json={"email": "KIM@example.com", "password": new_password()}
     )
 
-    assert (again.status_code, again.json()) == (409, {"detail": "that email is already registered"})
+    assert (again.status_code, again.json()) == (
+        409,
+        {"detail": "that email is already registered"},
+    )
     assert (await client.get("/users/me", headers=before)).status_code == 200
     assert (await _login(client, "kim@example.com", password)).status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from adapters.passwords import Argon2PasswordHasher
@@ -95,13 +97,17 @@ async def test_an_inactive_user_cannot_log_in(
     store: InMemoryStore, fast_hasher: Argon2PasswordHasher
 ) -> None:
     user_id = await _register(store, fast_hasher, "gone@example.com")
-    await services.deactivate_user(FakeUnitOfWork(store), user_id)
+    issued = datetime.now(UTC)
+    await services.deactivate_user(FakeUnitOfWork(store), "gone@example.com")
     with pytest.raises(InvalidCredentials):
         await services.authenticate(
             FakeUnitOfWork(store), fast_hasher, "gone@example.com", PASSWORD
         )
+    store.users[user_id].credentials_version = 0  # only the deactivation refuses it
     with pytest.raises(UnknownUser):
-        await services.get_active_user(InMemoryReads(store), user_id)
+        await services.get_active_user(
+            InMemoryReads(store), user_id, credentials_version=0, issued_at=issued
+        )
 
 
 async def test_login_upgrades_a_hash_made_with_weaker_parameters(
@@ -134,10 +140,14 @@ async def test_create_admin_creates_then_promotes_without_duplicating(
     store: InMemoryStore, fast_hasher: Argon2PasswordHasher
 ) -> None:
     customer_id = await _register(store, fast_hasher, "boss@example.com")
-    await services.deactivate_user(FakeUnitOfWork(store), customer_id)
+    await services.deactivate_user(FakeUnitOfWork(store), "boss@example.com")
+    uow = FakeUnitOfWork(store)
+    with pytest.raises(EmailTaken):  # never without being asked: see create_admin
+        await services.create_admin(uow, fast_hasher, "Boss@Example.com", "a new password")
+    assert (uow.commits, store.users[customer_id].role) == (0, Role.CUSTOMER)
 
     promoted, created = await services.create_admin(
-        FakeUnitOfWork(store), fast_hasher, "Boss@Example.com", "a new password"
+        FakeUnitOfWork(store), fast_hasher, "Boss@Example.com", "a new password", promote=True
     )
     assert (created, promoted.id, promoted.role, promoted.is_active) == (
         False,
