@@ -191,8 +191,8 @@ async def _buy(shop: Shop, buyer: Account, sku: str, key: str | None = None) -> 
 
 
 async def test_the_oversell_race_is_unchanged_with_replicas(shop: Shop) -> None:
-    """The buyers' accounts are a moment old: the replica may not know them yet, so the
-    token's user falls back to the primary instead of answering 401."""
+    """The buyers' accounts are a moment old and the replica may not know them yet: the
+    account check reads the primary, so none of them is answered 401."""
     sku = (await shop.new_item(quantity=10)).json()["sku"]
     buyers = [await make_account(shop.container, admin=False) for _ in range(40)]
 
