@@ -38,6 +38,11 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 mapper_registry = registry(metadata=metadata)
 
+# Every table with an integer id says ``sqlite_autoincrement=True``. Without AUTOINCREMENT,
+# SQLite hands out max(id) + 1: delete the newest row and its id comes back for the next one,
+# so a deleted user's token (or a script's item id) would name someone else's row.
+# PostgreSQL's sequences never go back; this keeps SQLite's ids the same way.
+
 items = Table(
     "items",
     metadata,
@@ -49,6 +54,7 @@ items = Table(
     Column("quantity", Integer, nullable=False),
     CheckConstraint("price_cents >= 0", name="price_not_negative"),
     CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    sqlite_autoincrement=True,
 )
 
 
@@ -74,6 +80,9 @@ users = Table(
     Column("role", _string_enum(Role, "user_role"), nullable=False),
     Column("is_active", Boolean(create_constraint=False), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Bumped by whatever ends the account's sessions; tokens carry it (domain.user.User).
+    Column("credentials_version", Integer, nullable=False, server_default="0"),
+    sqlite_autoincrement=True,
 )
 
 orders = Table(
@@ -85,6 +94,7 @@ orders = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_orders_customer_id_id", "customer_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 order_lines = Table(
@@ -101,6 +111,7 @@ order_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
     Index("ix_order_lines_order_id", "order_id"),
     Index("ix_order_lines_item_id", "item_id"),
+    sqlite_autoincrement=True,
 )
 
 idempotency_keys = Table(

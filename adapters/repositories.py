@@ -89,9 +89,20 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
     async def get(self, user_id: int) -> User:
         return _found(await self._session.get(User, user_id), UnknownUser(user_id))
 
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_for_update(self, user_id: int) -> User:
+        # populate_existing: the row as it is once locked, not as this session first saw it.
+        user = await self._session.get(User, user_id, with_for_update=True, populate_existing=True)
+        return _found(user, UnknownUser(user_id))
+
+    async def get_by_email(self, email: str, *, for_update: bool = False) -> User | None:
         statement = select(User).where(users.c.email == email)
+        if for_update:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()
+
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[User]:
+        statement = select(User).order_by(users.c.id).offset(skip).limit(limit)
+        return (await self._session.scalars(statement)).all()
 
 
 class SqlAlchemyOrderRepository(AbstractOrderRepository):

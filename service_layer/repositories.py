@@ -61,8 +61,19 @@ class AbstractUserRepository(abc.ABC):
         """The user, or ``UnknownUser``."""
 
     @abc.abstractmethod
-    async def get_by_email(self, email: str) -> User | None:
-        """The user with this (already normalised) email, or ``None``."""
+    async def get_for_update(self, user_id: int) -> User:
+        """Like ``get``, with the row locked until the unit ends: whatever changes an account's
+        credentials takes this lock, so two such changes never both compute the same next
+        ``credentials_version`` (a revocation lost to a concurrent one)."""
+
+    @abc.abstractmethod
+    async def get_by_email(self, email: str, *, for_update: bool = False) -> User | None:
+        """The user with this (already normalised) email, or ``None``; locked like
+        ``get_for_update`` when ``for_update``."""
+
+    @abc.abstractmethod
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[User]:
+        """In id order."""
 
 
 class AbstractOrderRepository(abc.ABC):

@@ -71,5 +71,7 @@ async def make_account(container: Container, *, admin: bool, email: str | None =
         user, _ = await user_services.create_admin(container.uow(), hasher, email, password)
     else:
         user = await user_services.register(container.uow(), hasher, email, password)
-    token = container.token_codec().issue(user.id, user.role.value)
+    token = container.token_codec().issue(
+        user.id, user.role.value, credentials_version=user.credentials_version
+    )
     return Account(id=user.id, email=user.email, password=password, token=token)

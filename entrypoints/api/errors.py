@@ -17,6 +17,7 @@ from domain.errors import (
     DuplicateSku,
     EmailTaken,
     IllegalTransition,
+    IncorrectPassword,
     InvalidCredentials,
     InvalidValue,
     ItemHasOrders,
@@ -48,6 +49,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     DuplicateSku: status.HTTP_409_CONFLICT,
     EmailTaken: status.HTTP_409_CONFLICT,
     InvalidCredentials: status.HTTP_401_UNAUTHORIZED,
+    # Not 401: the token is fine, and a client told 401 would drop it and log out.
+    IncorrectPassword: status.HTTP_403_FORBIDDEN,
     InvalidValue: status.HTTP_422_UNPROCESSABLE_CONTENT,
     DomainError: status.HTTP_409_CONFLICT,
 }

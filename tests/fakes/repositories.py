@@ -168,8 +168,14 @@ class InMemoryUserRepository(AbstractUserRepository):
     async def get(self, user_id: int) -> User:
         return _found(self.table.rows.get(user_id), UnknownUser(user_id))
 
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_for_update(self, user_id: int) -> User:
+        return await self.get(user_id)  # no locks here: nothing runs concurrently
+
+    async def get_by_email(self, email: str, *, for_update: bool = False) -> User | None:
         return next((user for user in self.table.rows.values() if user.email == email), None)
+
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[User]:
+        return sorted(self.table.rows.values(), key=_by_id)[skip : skip + limit]
 
 
 class InMemoryOrderRepository(AbstractOrderRepository):
@@ -226,7 +232,7 @@ def _found(row: T | None, missing: Exception) -> T:
     return row
 
 
-def _by_id(row: Item | Order) -> int:
+def _by_id(row: Item | Order | User) -> int:
     return row.id or 0
 
 

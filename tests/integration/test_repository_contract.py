@@ -215,6 +215,35 @@ async def test_user_changes_persist_only_when_committed(uow_factory: UowFactory)
         assert (await uow.users.get(stored.id)).role is Role.ADMIN  # type: ignore[arg-type]
 
 
+async def test_credentials_version_round_trips_and_locked_reads_see_it(
+    uow_factory: UowFactory, reads: AbstractReads
+) -> None:
+    stored = await _store_user(uow_factory, "locked@example.com")
+    assert stored.id is not None
+    async with uow_factory() as uow:
+        user = await uow.users.get_for_update(stored.id)
+        assert user.credentials_version == 0
+        user.revoke_tokens()
+        await uow.commit()
+    async with uow_factory() as uow:
+        by_email = await uow.users.get_by_email("locked@example.com", for_update=True)
+        assert by_email is not None
+        assert by_email.credentials_version == 1
+        with pytest.raises(UnknownUser):
+            await uow.users.get_for_update(424_242)
+        assert await uow.users.get_by_email("nobody@example.com", for_update=True) is None
+    view = await reads.user(stored.id)
+    assert view is not None
+    assert view.credentials_version == 1
+
+
+async def test_users_are_listed_in_id_order_by_page(uow_factory: UowFactory) -> None:
+    ids = [(await _store_user(uow_factory, f"list-{n}@example.com")).id for n in range(3)]
+    async with uow_factory() as uow:
+        assert [user.id for user in await uow.users.list()] == ids
+        assert [user.id for user in await uow.users.list(skip=1, limit=1)] == ids[1:2]
+
+
 async def _stored_order(uow_factory: UowFactory, customer_id: int, *item_ids: int) -> Order:
     order = Order(
         customer_id=customer_id,
