@@ -56,7 +56,7 @@ class Argon2PasswordHasher:
         self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
-        return await self._in_a_slot(self._argon2.hash, password)
+        return await self._in_a_slot(self._hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         return await self._in_a_slot(self._verify, password_hash, password)
@@ -70,6 +70,9 @@ class Argon2PasswordHasher:
         except BaseException:
             slot.give_back_unused()  # cancelled while queued for a thread: it never ran
             raise
+
+    def _hash(self, password: str) -> str:
+        return self._argon2.hash(password)
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         try:
