@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from dependency_injector import providers
@@ -51,9 +52,14 @@ def api_client(app: FastAPI, address: str | None = None) -> httpx.AsyncClient:
     )
 
 
-def build_test_container(database_url: str = "sqlite+aiosqlite:///:memory:") -> Container:
-    """The real container with a fixed signing key (no key file) and cheap Argon2 parameters."""
-    container = build_container(Settings(database_url=database_url, secret_key=TEST_SECRET_KEY))
+def build_test_container(
+    database_url: str = "sqlite+aiosqlite:///:memory:", **settings: Any
+) -> Container:
+    """The real container with a fixed signing key (no key file) and cheap Argon2 parameters;
+    ``settings`` override any other setting."""
+    container = build_container(
+        Settings(database_url=database_url, secret_key=TEST_SECRET_KEY, **settings)
+    )
     container.password_hasher.override(providers.Singleton(Argon2PasswordHasher, **FAST_ARGON2))
     return container
 
