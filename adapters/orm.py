@@ -23,6 +23,7 @@ from sqlalchemy.orm import registry, relationship
 from adapters.column_types import Cents, UtcDateTime
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.login_throttle import ThrottleScope
 from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 
@@ -124,6 +125,22 @@ idempotency_keys = Table(
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("customer_id", "key", name="pk_idempotency_keys"),
+)
+
+# Failed-login counters (domain.login_throttle), written with Core statements only: an atomic
+# upsert per failure, never an object loaded and saved back.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("scope", _string_enum(ThrottleScope, "throttle_scope"), nullable=False),
+    # An email, an address, or "email address"; addresses are clipped by the domain.
+    Column("key", String(400), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime, nullable=False),
+    Column("blocked_until", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("scope", "key", name="pk_login_failures"),
+    # The purge deletes by age.
+    Index("ix_login_failures_last_failure_at", "last_failure_at"),
 )
 
 

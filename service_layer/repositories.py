@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from datetime import datetime
 
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order
 from domain.user import User
 
@@ -105,3 +107,34 @@ class AbstractIdempotencyRepository(abc.ABC):
 
     @abc.abstractmethod
     async def add(self, record: IdempotencyRecord) -> None: ...
+
+
+class AbstractLoginFailureRepository(abc.ABC):
+    """Failed-login counters (``domain.login_throttle``), shared by every process.
+
+    Counting must be exact under concurrency: ``add_failure`` is one atomic increment in the
+    database, never a read followed by a write, and it keeps the counter locked until the unit
+    ends, so ``block`` acts on the count it returned.
+    """
+
+    @abc.abstractmethod
+    async def get(self, keys: Sequence[ThrottleKey]) -> Sequence[FailureCounter]:
+        """The counters that exist among ``keys`` (stale ones included)."""
+
+    @abc.abstractmethod
+    async def add_failure(self, key: ThrottleKey, at: datetime, forget_before: datetime) -> int:
+        """Count one failure at ``at`` and return the new count; a counter whose last failure
+        is older than ``forget_before`` starts again from one."""
+
+    @abc.abstractmethod
+    async def block(self, key: ThrottleKey, until: datetime) -> None:
+        """Refuse logins this counter watches until ``until`` (an existing counter)."""
+
+    @abc.abstractmethod
+    async def forget(self, key: ThrottleKey) -> None:
+        """Delete the counter, if there is one."""
+
+    @abc.abstractmethod
+    async def forget_stale(self, forget_before: datetime) -> int:
+        """Delete counters whose last failure is older than ``forget_before``; how many.
+        Counters other units are writing right now are left for next time, never waited on."""

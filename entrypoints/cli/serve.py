@@ -41,6 +41,15 @@ def serve(
             "cancelled (readiness answers 503 from the signal on).",
         ),
     ] = DEFAULT_GRACEFUL_TIMEOUT,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESSES",
+            help="Proxies trusted to say who the client is (X-Forwarded-For), comma-separated, "
+            "or '*'. Login throttling counts by that address. Default: uvicorn's "
+            "($FORWARDED_ALLOW_IPS, else 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (the embedded SQLite is migrated on first run).
 
@@ -68,6 +77,9 @@ def serve(
             port=port,
             workers=workers,
             timeout_graceful_shutdown=graceful_timeout,
+            # None keeps uvicorn's own default; behind a proxy on another host, name it here,
+            # or every client looks like the proxy to login throttling.
+            forwarded_allow_ips=forwarded_allow_ips,
             # Applied by uvicorn in the supervisor and in every worker before it logs anything
             # (the app's factory configures the same again from each worker's settings).
             log_config=log_config(settings.log_format, settings.log_level),

@@ -16,6 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from domain.errors import (
@@ -29,11 +30,13 @@ from domain.errors import (
 )
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
     AbstractItemRepository,
+    AbstractLoginFailureRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
@@ -48,6 +51,7 @@ class InMemoryStore:
     users: dict[int, User] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
+    login_failures: dict[ThrottleKey, FailureCounter] = field(default_factory=dict)
     ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, sequence: str) -> int:
@@ -226,6 +230,38 @@ class InMemoryIdempotencyRepository(AbstractIdempotencyRepository):
         self.table.insert((record.customer_id, record.key), record)
 
 
+class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
+    """Counts exactly as the database does, one unit at a time (no locks to test here)."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.table: _Table[ThrottleKey, FailureCounter] = _Table(store.login_failures)
+
+    async def get(self, keys: Sequence[ThrottleKey]) -> Sequence[FailureCounter]:
+        return [self.table.rows[key] for key in keys if key in self.table.rows]
+
+    async def add_failure(self, key: ThrottleKey, at: datetime, forget_before: datetime) -> int:
+        current = self.table.rows.get(key)
+        if current is None or current.last_failure_at < forget_before:
+            counted = FailureCounter(key, failures=1, last_failure_at=at)
+        else:
+            counted = FailureCounter(key, current.failures + 1, at, current.blocked_until)
+        self.table.rows[key] = counted
+        return counted.failures
+
+    async def block(self, key: ThrottleKey, until: datetime) -> None:
+        if key in self.table.rows:
+            self.table.rows[key] = dataclasses.replace(self.table.rows[key], blocked_until=until)
+
+    async def forget(self, key: ThrottleKey) -> None:
+        self.table.rows.pop(key, None)
+
+    async def forget_stale(self, forget_before: datetime) -> int:
+        stale = [k for k, c in self.table.rows.items() if c.last_failure_at < forget_before]
+        for key in stale:
+            del self.table.rows[key]
+        return len(stale)
+
+
 def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
@@ -245,12 +281,14 @@ class InMemoryRepositories:
     users: InMemoryUserRepository = field(init=False)
     orders: InMemoryOrderRepository = field(init=False)
     idempotency: InMemoryIdempotencyRepository = field(init=False)
+    login_failures: InMemoryLoginFailureRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = InMemoryItemRepository(self.store)
         self.users = InMemoryUserRepository(self.store)
         self.orders = InMemoryOrderRepository(self.store)
         self.idempotency = InMemoryIdempotencyRepository(self.store)
+        self.login_failures = InMemoryLoginFailureRepository(self.store)
 
     def commit(self) -> None:
         merged = (
@@ -258,5 +296,12 @@ class InMemoryRepositories:
             self.users.table.merged_into(self.store.users),
             self.orders.table.merged_into(self.store.orders),
             self.idempotency.table.merged_into(self.store.idempotency),
+            self.login_failures.table.merged_into(self.store.login_failures),
         )
-        self.store.items, self.store.users, self.store.orders, self.store.idempotency = merged
+        (
+            self.store.items,
+            self.store.users,
+            self.store.orders,
+            self.store.idempotency,
+            self.store.login_failures,
+        ) = merged

@@ -77,7 +77,11 @@ REQUEST_TIMEOUT = 30  # seconds for one in-process request: generous, a hang sti
 
 @pytest.fixture
 def container(database: Database) -> Container:
-    container = build_test_container()
+    # These tests send dozens of bad logins for one account on purpose, to see each refused
+    # the same way; throttling would answer 429 after five (test_login_throttle_api.py).
+    container = build_test_container(
+        login_free_failures=1_000, login_free_failures_per_account=1_000
+    )
     container.database.override(providers.Object(database))
     return container
 

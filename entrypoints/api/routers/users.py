@@ -15,6 +15,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from entrypoints.api.dependencies import UnitOfWork, get_container
 from entrypoints.api.schemas import ErrorOut, PasswordChange, Registration, TokenOut, UserOut
 from entrypoints.api.security import CurrentUser
+from service_layer.services import logins as login_services
 from service_layer.services import users as services
 from service_layer.views import UserView
 
@@ -26,12 +27,25 @@ async def _no_store(response: Response) -> None:
 router = APIRouter(tags=["users"], dependencies=[Depends(_no_store)])
 
 Responses = dict[int | str, dict[str, Any]]
-EMAIL_TAKEN: Responses = {409: {"model": ErrorOut, "description": "Email already registered"}}
-BAD_LOGIN: Responses = {401: {"model": ErrorOut, "description": "Incorrect email or password"}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+# Every route that hashes a password: each process hashes a bounded number at once.
+HASHING_BUSY: Responses = {
+    503: {"model": ErrorOut, "description": "Too many hashes at once", "headers": RETRY_AFTER}
+}
+EMAIL_TAKEN: Responses = {
+    409: {"model": ErrorOut, "description": "Email already registered"},
+    **HASHING_BUSY,
+}
+BAD_LOGIN: Responses = {
+    401: {"model": ErrorOut, "description": "Incorrect email or password"},
+    429: {"model": ErrorOut, "description": "Too many failed logins", "headers": RETRY_AFTER},
+    **HASHING_BUSY,
+}
 SIGNED_IN: Responses = {401: {"model": ErrorOut, "description": "No valid token"}}
 WRONG_PASSWORD: Responses = {
     **SIGNED_IN,
     403: {"model": ErrorOut, "description": "The current password is not correct"},
+    **HASHING_BUSY,
 }
 
 
@@ -52,9 +66,21 @@ async def register(body: Registration, request: Request, uow: UnitOfWork) -> Use
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, uow: UnitOfWork
 ) -> TokenOut:
-    """OAuth2 password flow: form fields ``username`` (the email) and ``password``."""
-    hasher = get_container(request).password_hasher()
-    user = await services.authenticate(uow, hasher, form.username, form.password)
+    """OAuth2 password flow: form fields ``username`` (the email) and ``password``.
+
+    Throttled per account and per client address (429 with Retry-After); the address is the
+    connection's peer as uvicorn gives it, the proxy's ``X-Forwarded-For`` when the proxy is
+    trusted (``stockroom serve --forwarded-allow-ips``).
+    """
+    container = get_container(request)
+    user = await login_services.log_in(
+        uow,
+        container.password_hasher(),
+        container.login_throttle(),
+        form.username,
+        form.password,
+        address=request.client.host if request.client else None,
+    )
     return _token_for(request, user)
 
 
