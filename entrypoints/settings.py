@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
     low_stock_threshold: int = Field(default=5, ge=0)
+    # A request whose header section (request line and header fields) is larger gets a 431
+    # from the server itself, before it is buffered (entrypoints/api/header_guard.py).
+    max_header_bytes: int = Field(default=64 * 1024, ge=4 * 1024)
 
     # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the
     # main port. A unit of work open longer than uow_warn_seconds logs one warning.

@@ -25,6 +25,11 @@ from entrypoints.logging_config import log_config
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
 # left to dispose the pools once the requests in flight are done.
 DEFAULT_GRACEFUL_TIMEOUT = 25
+# uvicorn's httptools protocol with STOCKROOM_MAX_HEADER_BYTES enforced while the headers
+# arrive: httptools itself has no limit, and by the time any ASGI middleware could look, the
+# parser has buffered the whole header (a 32 MiB one included). Why not h11 with
+# --h11-max-incomplete-event-size: README, "Limits".
+HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 
 
 def serve(
@@ -67,6 +72,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            http=HTTP_PROTOCOL,
             timeout_graceful_shutdown=graceful_timeout,
             # Applied by uvicorn in the supervisor and in every worker before it logs anything
             # (the app's factory configures the same again from each worker's settings).
