@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from datetime import datetime
 
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
@@ -94,3 +95,13 @@ class AbstractIdempotencyRepository(abc.ABC):
 
     @abc.abstractmethod
     async def add(self, record: IdempotencyRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def remove(self, record: IdempotencyRecord) -> None:
+        """Forget ``record`` now, so its key can be stored again in this unit; no error if it
+        is gone already (a purge may have removed it meanwhile)."""
+
+    @abc.abstractmethod
+    async def remove_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` records created at or before ``cutoff``, oldest first, and
+        say how many. Records another unit is busy with may be left for a later call."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import ModuleType
 
 import pytest
 
 from adapters.passwords import Argon2PasswordHasher
 from service_layer.services import items as item_services
+from service_layer.services import maintenance as maintenance_services
 from service_layer.services import orders as order_services
 from service_layer.services import users as user_services
 from tests.fakes import FakeUnitOfWork, InMemoryStore
@@ -73,6 +75,10 @@ async def _ship_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
     return await order_services.ship_order(uow, placed.id)
 
 
+async def _purge_expired_keys(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await maintenance_services.purge_expired_idempotency_keys(uow, datetime.now(UTC))
+
+
 CHEAP = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 STRONGER = Argon2PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
 
@@ -107,6 +113,7 @@ WRITERS = [
     Writer("create_admin", _create_admin),
     Writer("deactivate_user", _deactivate_user),
     Writer("_upgrade_hash", _authenticate_with_rehash, reads_before=1),
+    Writer("_purge_batch", _purge_expired_keys),
 ]
 # Use cases that never commit: reads through a unit of work or the read port.
 READERS = {
@@ -120,7 +127,11 @@ READERS = {
     "get_active_user",
 }
 # authenticate reads, and writes only through _upgrade_hash (a unit of its own, in WRITERS).
-ENTRY_POINTS_OF_WRITERS = {"authenticate": "_upgrade_hash"}
+ENTRY_POINTS_OF_WRITERS = {
+    "authenticate": "_upgrade_hash",
+    # One unit of work per batch, each retried on its own (a retry never redoes a batch).
+    "purge_expired_idempotency_keys": "_purge_batch",
+}
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda writer: writer.name)
@@ -148,7 +159,9 @@ def _use_cases(module: ModuleType) -> set[str]:
 
 
 def test_every_use_case_is_declared_a_writer_or_a_reader() -> None:
-    found = set().union(*(_use_cases(m) for m in (item_services, order_services, user_services)))
+    modules = (item_services, order_services, user_services, maintenance_services)
+    found = set().union(*(_use_cases(module) for module in modules))
     declared = {writer.name for writer in WRITERS} | READERS | set(ENTRY_POINTS_OF_WRITERS)
     assert found - declared == set(), "a new use case: add it to WRITERS or READERS"
-    assert found | {"_upgrade_hash"} >= declared, "a declared use case no longer exists"
+    private_writers = set(ENTRY_POINTS_OF_WRITERS.values())
+    assert found | private_writers >= declared, "a declared use case no longer exists"
