@@ -147,7 +147,8 @@ class SqlAlchemyIdempotencyRepository(AbstractIdempotencyRepository):
         # (a purge), which the ORM would report as a stale row; and the key must be free
         # before this unit stores it again. Out of the session too, so the new record with
         # the same primary key is not mistaken for this one.
-        self._session.expunge(record)
+        if record in self._session:
+            self._session.expunge(record)
         await self._session.execute(
             delete(idempotency_keys).where(
                 idempotency_keys.c.customer_id == record.customer_id,

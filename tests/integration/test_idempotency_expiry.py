@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 from adapters.database import Database
 from adapters.orm import idempotency_keys
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
+from domain.errors import IdempotencyKeyReused
 from domain.idempotency import DEFAULT_KEY_TTL
 from entrypoints import migrations
 from entrypoints.api.app import create_app
@@ -36,6 +37,7 @@ from service_layer.actor import Actor
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from service_layer.services.maintenance import purge_expired_idempotency_keys
+from service_layer.views import OrderView
 from tests.api_support import Account, api_client, build_test_container, make_account
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.cli_support import stockroom
@@ -230,3 +232,39 @@ async def test_the_maintenance_purge_command(own_database: Database) -> None:
     assert purged.stdout.strip() == "removed 5 expired idempotency keys"
     assert again.stdout.strip() == "removed 0 expired idempotency keys"
     assert await _keys_of(own, account.id) == 1
+
+
+@pytest.mark.postgres
+async def test_concurrent_retries_renew_an_expired_key_once(
+    postgres_database: Database,
+) -> None:
+    """Parallel connections: ten retries of a request whose key has expired make one new
+    order between them; two different requests racing for one expired key make one order,
+    and the other is told the key is taken by a different request."""
+    database = postgres_database
+    container = build_test_container()
+    container.database.override(providers.Object(database))
+    account = await make_account(container, admin=False)
+    buyer = Actor(account.id, is_admin=False)
+    cup, pot = await _shelf_item(container), await _shelf_item(container)
+
+    async def buy(sku: str, key: str) -> OrderView:
+        uow = SqlAlchemyUnitOfWork(database)
+        return await order_services.place_order(uow, buyer, lines((sku, 1)), idempotency_key=key)
+
+    first = await buy(cup, "race")
+    await _age_keys(database, account.id, DEFAULT_KEY_TTL + HOUR)
+    retries = await asyncio.gather(*(buy(cup, "race") for _ in range(10)))
+
+    assert len({order.id for order in retries}) == 1
+    assert retries[0].id != first.id
+    assert (await stock(database))[cup] == 1_000 - 2
+
+    await _age_keys(database, account.id, DEFAULT_KEY_TTL + HOUR)
+    rivals = await asyncio.gather(buy(cup, "race"), buy(pot, "race"), return_exceptions=True)
+
+    placed = [result for result in rivals if isinstance(result, OrderView)]
+    refused = [result for result in rivals if isinstance(result, IdempotencyKeyReused)]
+    assert (len(placed), len(refused)) == (1, 1), rivals
+    stock_now = await stock(database)
+    assert (stock_now[cup], stock_now[pot]) in {(1_000 - 3, 1_000), (1_000 - 2, 1_000 - 1)}
