@@ -7,7 +7,7 @@ buffered everything), so the limit lives in the protocol: this subclass counts t
 bytes as they arrive and, past ``STOCKROOM_MAX_HEADER_BYTES``, answers 431 with the API's JSON
 error shape, closes the connection and logs one line. h11, uvicorn's other parser, has a
 limit (``h11_max_incomplete_event_size``) but answers it with a plain-text 400 and parses in
-pure Python (README, "Limits").
+pure Python (README, "Request limits").
 
 What is counted: every read that lies wholly inside a header section (it began there, or
 began the message, and the headers are still incomplete after it), plus, as the parser hands

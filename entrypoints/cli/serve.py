@@ -28,7 +28,7 @@ DEFAULT_GRACEFUL_TIMEOUT = 25
 # uvicorn's httptools protocol with STOCKROOM_MAX_HEADER_BYTES enforced while the headers
 # arrive: httptools itself has no limit, and by the time any ASGI middleware could look, the
 # parser has buffered the whole header (a 32 MiB one included). Why not h11 with
-# --h11-max-incomplete-event-size: README, "Limits".
+# --h11-max-incomplete-event-size: README, "Request limits".
 HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 
 
