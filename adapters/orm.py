@@ -125,6 +125,8 @@ idempotency_keys = Table(
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("customer_id", "key", name="pk_idempotency_keys"),
+    # The purge takes the oldest keys first, a batch at a time.
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 # Failed-login counters (domain.login_throttle), written with Core statements only: an atomic

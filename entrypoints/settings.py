@@ -10,9 +10,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
+from domain.idempotency import DEFAULT_KEY_TTL
 from domain.login_throttle import Backoff, LoginThrottlePolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
+HOUR = timedelta(hours=1)
 
 
 class Settings(BaseSettings):
@@ -37,6 +39,14 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
     low_stock_threshold: int = Field(default=5, ge=0)
+    # A request whose header section (request line and header fields) is larger gets a 431
+    # from the server itself, before it is buffered (entrypoints/api/header_guard.py).
+    max_header_bytes: int = Field(default=64 * 1024, ge=4 * 1024)
+    # An Idempotency-Key replays its order for this long, then is forgotten (README, Orders).
+    idempotency_ttl_hours: float = Field(default=DEFAULT_KEY_TTL / HOUR, gt=0, le=24 * 366)
+    # Each API worker purges expired keys this often (0: never; `stockroom maintenance purge`
+    # does it on demand, e.g. from cron).
+    purge_interval_seconds: float = Field(default=3600.0, ge=0)
 
     # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the
     # main port. A unit of work open longer than uow_warn_seconds logs one warning.
@@ -97,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def held_unit_warning(self) -> float | None:
         return self.uow_warn_seconds or None
+
+    @property
+    def idempotency_ttl(self) -> timedelta:
+        return self.idempotency_ttl_hours * HOUR
 
     @property
     def pool(self) -> PoolSettings:

@@ -108,6 +108,15 @@ class AbstractIdempotencyRepository(abc.ABC):
     @abc.abstractmethod
     async def add(self, record: IdempotencyRecord) -> None: ...
 
+    @abc.abstractmethod
+    async def remove(self, record: IdempotencyRecord) -> None:
+        """Forget ``record`` now, so its key can be stored again in this unit; no error if it
+        is gone already (a purge may have removed it meanwhile)."""
+
+    @abc.abstractmethod
+    async def remove_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` records created at or before ``cutoff``, oldest first, and
+        say how many. Records another unit is busy with may be left for a later call."""
 
 class AbstractLoginFailureRepository(abc.ABC):
     """Failed-login counters (``domain.login_throttle``), shared by every process.

@@ -25,6 +25,11 @@ from entrypoints.logging_config import log_config
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
 # left to dispose the pools once the requests in flight are done.
 DEFAULT_GRACEFUL_TIMEOUT = 25
+# uvicorn's httptools protocol with STOCKROOM_MAX_HEADER_BYTES enforced while the headers
+# arrive: httptools itself has no limit, and by the time any ASGI middleware could look, the
+# parser has buffered the whole header (a 32 MiB one included). Why not h11 with
+# --h11-max-incomplete-event-size: README, "Request limits".
+HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 
 
 def serve(
@@ -76,6 +81,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            http=HTTP_PROTOCOL,
             timeout_graceful_shutdown=graceful_timeout,
             # None keeps uvicorn's own default; behind a proxy on another host, name it here,
             # or every client looks like the proxy to login throttling.

@@ -95,11 +95,18 @@ class _Table(Generic[K, T]):
         self._on_duplicate = on_duplicate
         self._on_key_clash = on_key_clash
         self._inserted: set[K] = set()
+        self._deleted: set[K] = set()
 
     def insert(self, key: K, row: T) -> None:
-        """An INSERT: at commit it clashes with any committed row that has the same key."""
+        """An INSERT: at commit it clashes with any committed row that has the same key,
+        unless this unit deleted that very row first."""
         self._inserted.add(key)
         self.rows[key] = row
+
+    def delete(self, key: K) -> None:
+        self.rows.pop(key, None)
+        self._inserted.discard(key)
+        self._deleted.add(key)
 
     def merged_into(self, committed: dict[K, T]) -> dict[K, T]:
         """The committed rows with this unit's inserts, changes and deletes applied."""
@@ -107,7 +114,7 @@ class _Table(Generic[K, T]):
         for key in self._read.keys() - self.rows.keys():
             merged.pop(key, None)
         for key, row in self.rows.items():
-            if key in self._inserted and key in committed:
+            if key in self._inserted and key in committed and not self._replaced(key, committed):
                 raise self._on_key_clash()  # the key existed already, or another unit won
             if self._read.get(key) != _fingerprint(row):
                 merged[key] = self._clone(row)
@@ -116,6 +123,10 @@ class _Table(Generic[K, T]):
             if any(count > 1 for count in counts.values()):
                 raise self._on_duplicate()
         return merged
+
+    def _replaced(self, key: K, committed: dict[K, T]) -> bool:
+        """This unit deleted the row, and the committed one is still the row it read."""
+        return key in self._deleted and self._read.get(key) == _fingerprint(committed[key])
 
 
 class InMemoryItemRepository(AbstractItemRepository):
@@ -228,6 +239,18 @@ class InMemoryIdempotencyRepository(AbstractIdempotencyRepository):
 
     async def add(self, record: IdempotencyRecord) -> None:
         self.table.insert((record.customer_id, record.key), record)
+
+    async def remove(self, record: IdempotencyRecord) -> None:
+        self.table.delete((record.customer_id, record.key))
+
+    async def remove_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        expired = sorted(
+            (record for record in self.table.rows.values() if record.created_at <= cutoff),
+            key=lambda record: record.created_at,
+        )[:limit]
+        for record in expired:
+            self.table.delete((record.customer_id, record.key))
+        return len(expired)
 
 
 class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):

@@ -7,7 +7,7 @@ means visible to a later, separate unit of work, exactly as a service sees it.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -336,6 +336,63 @@ async def test_idempotency_keys_are_per_customer_and_unique(uow_factory: UowFact
         await uow.idempotency.add(IdempotencyRecord(ann.id, "k-1", "0" * 64, order.id))  # type: ignore[arg-type]
         with pytest.raises(IdempotencyKeyTaken):
             await uow.commit()
+
+
+async def test_a_removed_idempotency_key_can_be_stored_again_in_the_same_unit(
+    uow_factory: UowFactory,
+) -> None:
+    ann = await _store_user(uow_factory, "renew-ann@example.com")
+    item = await _store(uow_factory)
+    first = await _stored_order(uow_factory, ann.id, item)  # type: ignore[arg-type]
+    second = await _stored_order(uow_factory, ann.id, item)  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        await uow.idempotency.add(IdempotencyRecord(ann.id, "k-renew", "a" * 64, first.id))  # type: ignore[arg-type]
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        old = await uow.idempotency.get(ann.id, "k-renew")  # type: ignore[arg-type]
+        assert old is not None
+        await uow.idempotency.remove(old)
+        await uow.idempotency.add(IdempotencyRecord(ann.id, "k-renew", "b" * 64, second.id))  # type: ignore[arg-type]
+        # Never stored (or purged meanwhile): removing it is no error.
+        await uow.idempotency.remove(IdempotencyRecord(ann.id, "k-none", "c" * 64, first.id))  # type: ignore[arg-type]
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        renewed = await uow.idempotency.get(ann.id, "k-renew")  # type: ignore[arg-type]
+    assert renewed is not None
+    assert (renewed.order_id, renewed.request_fingerprint) == (second.id, "b" * 64)
+
+
+async def test_old_idempotency_keys_are_removed_oldest_first_up_to_a_limit(
+    uow_factory: UowFactory,
+) -> None:
+    # Long ago, so no other test's keys (created now) are old enough to be touched.
+    cutoff = datetime(2001, 1, 1, tzinfo=UTC)
+    ann = await _store_user(uow_factory, "purge-ann@example.com")
+    order = await _stored_order(uow_factory, ann.id, await _store(uow_factory))  # type: ignore[arg-type]
+    ages = {"k-3h": -3, "k-2h": -2, "k-at": 0, "k-later": 1}
+    async with uow_factory() as uow:
+        for key, hours in ages.items():
+            created_at = cutoff + timedelta(hours=hours)
+            await uow.idempotency.add(
+                IdempotencyRecord(ann.id, key, "f" * 64, order.id, created_at=created_at)  # type: ignore[arg-type]
+            )
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        first = await uow.idempotency.remove_created_before(cutoff, limit=2)
+        await uow.commit()
+    async with uow_factory() as uow:
+        left_after_first = {key for key in ages if await uow.idempotency.get(ann.id, key)}  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        second = await uow.idempotency.remove_created_before(cutoff, limit=10)
+        await uow.commit()
+    async with uow_factory() as uow:
+        left = {key for key in ages if await uow.idempotency.get(ann.id, key)}  # type: ignore[arg-type]
+
+    assert (first, left_after_first) == (2, {"k-at", "k-later"})
+    assert (second, left) == (1, {"k-later"})
 
 
 async def test_reads_see_committed_data_only(uow_factory: UowFactory, reads: AbstractReads) -> None:

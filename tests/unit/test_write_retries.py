@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import ModuleType
 
 import pytest
@@ -19,6 +20,7 @@ from adapters.passwords import Argon2PasswordHasher
 from domain.errors import InvalidCredentials
 from service_layer.services import items as item_services
 from service_layer.services import logins as login_services
+from service_layer.services import maintenance as maintenance_services
 from service_layer.services import orders as order_services
 from service_layer.services import users as user_services
 from service_layer.services.logins import LoginThrottle
@@ -74,6 +76,10 @@ async def _ship_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
     buyer = await add_user(store)
     placed = await order_services.place_order(FakeUnitOfWork(store), buyer, lines(("R-1", 1)))
     return await order_services.ship_order(uow, placed.id)
+
+
+async def _purge_expired_keys(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await maintenance_services.purge_expired_idempotency_keys(uow, datetime.now(UTC))
 
 
 CHEAP = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -156,6 +162,7 @@ WRITERS = [
     # Both open a unit for the counters and one for the account before the one that writes.
     Writer("_count_failure", _log_in_wrong, reads_before=2),
     Writer("_forget_failures", _log_in_after_a_failure, reads_before=2),
+    Writer("_purge_batch", _purge_expired_keys),
 ]
 # Use cases that never commit: reads through a unit of work or the read port.
 READERS = {
@@ -170,13 +177,15 @@ READERS = {
     "get_active_user",
 }
 # These read (and hash), then write only through units of their own (in WRITERS), which are
-# retried without hashing again: log_in also through _forget_failures.
+# retried without hashing again: log_in also through _forget_failures. The purge writes one
+# unit of work per batch, each retried on its own (a retry never redoes a batch).
 ENTRY_POINTS_OF_WRITERS = {
     "authenticate": "_upgrade_hash",
     "change_password": "_store_new_password",
     "log_in": "_count_failure",
+    "purge_expired_idempotency_keys": "_purge_batch",
 }
-SERVICES = (item_services, order_services, user_services, login_services)
+SERVICES = (item_services, order_services, user_services, login_services, maintenance_services)
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda writer: writer.name)
