@@ -118,6 +118,7 @@ class AbstractIdempotencyRepository(abc.ABC):
         """Remove up to ``limit`` records created at or before ``cutoff``, oldest first, and
         say how many. Records another unit is busy with may be left for a later call."""
 
+
 class AbstractLoginFailureRepository(abc.ABC):
     """Failed-login counters (``domain.login_throttle``), shared by every process.
 
