@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from domain.errors import InvalidCredentials, InvalidValue
+from domain.errors import IncorrectPassword, InvalidCredentials, InvalidValue
 from domain.login_throttle import (
     FailureCounter,
     LoginAttempt,
@@ -28,6 +28,7 @@ from domain.login_throttle import (
 from domain.user import normalise_email
 from service_layer.ports import PasswordHasher
 from service_layer.retry import retry_transient
+from service_layer.services import users
 from service_layer.services.users import authenticate
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
@@ -69,6 +70,29 @@ async def log_in(
     if own is not None and own in {counter.key for counter in seen}:
         await _forget_failures(uow, own)
     return user
+
+
+@use_case
+async def change_own_password(
+    uow: AbstractUnitOfWork,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    user: UserView,
+    passwords: tuple[str, str],
+    address: str | None,
+) -> UserView:
+    """``users.change_password`` (``passwords``: the current one, the new one), throttled as a
+    login is: its current password is a guess at the account's password, and a stolen token
+    must not buy unlimited guesses. Failures count on the login's counters, so guesses spread
+    over both doors add up."""
+    attempt = LoginAttempt.of(_account(user.email), address)
+    await _refuse_if_blocked(uow, throttle, attempt)
+    current, new = passwords
+    try:
+        return await users.change_password(uow, hasher, user.id, current, new)
+    except IncorrectPassword:
+        await _count_failure(uow, throttle, attempt)
+        raise
 
 
 def _account(email: str) -> str | None:

@@ -97,3 +97,26 @@ async def test_a_success_clears_the_failures_of_its_address_on_the_account(
     right = await owner.post("/token", data={"username": email, "password": password})
     assert right.status_code == 200
     assert await _failures(database, email, OWNER_AT) is None
+
+
+async def test_guessing_the_current_password_of_a_password_change_is_throttled_too(
+    attacker: httpx.AsyncClient, owner: httpx.AsyncClient, database: Database
+) -> None:
+    """A stolen token must not buy unlimited guesses at the password behind it: the current
+    password of ``POST /users/me/password`` is counted and blocked as a login's is."""
+    email, password = f"stolen-{new_password()[3:]}@example.com", new_password()
+    await owner.post("/users/", json={"email": email, "password": password})
+    token = (await owner.post("/token", data={"username": email, "password": password})).json()
+    stolen = {"Authorization": f"Bearer {token['access_token']}"}
+
+    statuses = []
+    for n in range(8):
+        guess = {"current_password": f"guess number {n}", "new_password": new_password()}
+        answer = await attacker.post("/users/me/password", json=guess, headers=stolen)
+        statuses.append(answer.status_code)
+    assert statuses == [403] * 6 + [429] * 2, statuses
+    assert await _failures(database, email, ATTACKER) == 6
+    # The owner, elsewhere, still logs in and changes the password with the right one.
+    right = {"current_password": password, "new_password": new_password()}
+    changed = await owner.post("/users/me/password", json=right, headers=stolen)
+    assert changed.status_code == 200, changed.text

@@ -183,6 +183,7 @@ ENTRY_POINTS_OF_WRITERS = {
     "authenticate": "_upgrade_hash",
     "change_password": "_store_new_password",
     "log_in": "_count_failure",
+    "change_own_password": "_count_failure",
     "purge_expired_idempotency_keys": "_purge_batch",
 }
 SERVICES = (item_services, order_services, user_services, login_services, maintenance_services)

@@ -45,6 +45,7 @@ SIGNED_IN: Responses = {401: {"model": ErrorOut, "description": "No valid token"
 WRONG_PASSWORD: Responses = {
     **SIGNED_IN,
     403: {"model": ErrorOut, "description": "The current password is not correct"},
+    429: BAD_LOGIN[429],
     **HASHING_BUSY,
 }
 
@@ -94,14 +95,16 @@ async def change_password(
     body: PasswordChange, user: CurrentUser, request: Request, uow: UnitOfWork
 ) -> TokenOut:
     """A new password, given the current one. Every token issued before stops working, the
-    one sent included; the answer is a fresh token, so this client stays signed in."""
-    hasher = get_container(request).password_hasher()
-    changed = await services.change_password(
+    one sent included; the answer is a fresh token, so this client stays signed in. Wrong
+    current passwords are throttled as failed logins are (429 with Retry-After)."""
+    container = get_container(request)
+    changed = await login_services.change_own_password(
         uow,
-        hasher,
-        user.id,
-        body.current_password.get_secret_value(),
-        body.new_password.get_secret_value(),
+        container.password_hasher(),
+        container.login_throttle(),
+        user,
+        (body.current_password.get_secret_value(), body.new_password.get_secret_value()),
+        address=request.client.host if request.client else None,
     )
     return _token_for(request, changed)
 
