@@ -7,39 +7,23 @@ on the same database, as an operator would.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from dependency_injector import providers
 from sqlalchemy import text
 
 from adapters.database import Database
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from tests.api_support import api_client, build_test_container, new_password
+from tests.api_support import new_password
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import item_payload
 from tests.integration.cli_support import stockroom
 from tests.integration.failure_support import outside_connection
 
 INVALID = {"detail": "invalid or expired token"}
-
-
-@pytest.fixture
-def container(database: Database) -> Container:
-    container = build_test_container()
-    container.database.override(providers.Object(database))
-    return container
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(create_app(container)) as client:
-        yield client
 
 
 def _url(database: Database) -> str:

@@ -38,7 +38,7 @@ from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from service_layer.services.maintenance import purge_expired_idempotency_keys
 from service_layer.views import OrderView
-from tests.api_support import Account, api_client, build_test_container, make_account
+from tests.api_support import Account, build_test_container, make_account
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.cli_support import stockroom
 from tests.integration.databases import open_database, throwaway_database
@@ -46,19 +46,6 @@ from tests.integration.failure_support import outside_connection, stock
 from tests.unit.order_support import lines
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def container(database: Database) -> Container:
-    container = build_test_container()
-    container.database.override(providers.Object(database))
-    return container
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(create_app(container)) as client:
-        yield client
 
 
 async def _keys_of(database: Database, customer_id: int) -> int:
