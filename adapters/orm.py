@@ -23,6 +23,7 @@ from sqlalchemy.orm import registry, relationship
 from adapters.column_types import Cents, UtcDateTime
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.login_throttle import ThrottleScope
 from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 
@@ -38,6 +39,11 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 mapper_registry = registry(metadata=metadata)
 
+# Every table with an integer id says ``sqlite_autoincrement=True``. Without AUTOINCREMENT,
+# SQLite hands out max(id) + 1: delete the newest row and its id comes back for the next one,
+# so a deleted user's token (or a script's item id) would name someone else's row.
+# PostgreSQL's sequences never go back; this keeps SQLite's ids the same way.
+
 items = Table(
     "items",
     metadata,
@@ -49,6 +55,7 @@ items = Table(
     Column("quantity", Integer, nullable=False),
     CheckConstraint("price_cents >= 0", name="price_not_negative"),
     CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    sqlite_autoincrement=True,
 )
 
 
@@ -74,6 +81,9 @@ users = Table(
     Column("role", _string_enum(Role, "user_role"), nullable=False),
     Column("is_active", Boolean(create_constraint=False), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Bumped by whatever ends the account's sessions; tokens carry it (domain.user.User).
+    Column("credentials_version", Integer, nullable=False, server_default="0"),
+    sqlite_autoincrement=True,
 )
 
 orders = Table(
@@ -85,6 +95,7 @@ orders = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_orders_customer_id_id", "customer_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 order_lines = Table(
@@ -101,6 +112,7 @@ order_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
     Index("ix_order_lines_order_id", "order_id"),
     Index("ix_order_lines_item_id", "item_id"),
+    sqlite_autoincrement=True,
 )
 
 idempotency_keys = Table(
@@ -113,6 +125,24 @@ idempotency_keys = Table(
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("customer_id", "key", name="pk_idempotency_keys"),
+    # The purge takes the oldest keys first, a batch at a time.
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
+# Failed-login counters (domain.login_throttle), written with Core statements only: an atomic
+# upsert per failure, never an object loaded and saved back.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("scope", _string_enum(ThrottleScope, "throttle_scope"), nullable=False),
+    # An email, an address, or "email address"; addresses are clipped by the domain.
+    Column("key", String(400), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime, nullable=False),
+    Column("blocked_until", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("scope", "key", name="pk_login_failures"),
+    # The purge deletes by age.
+    Index("ix_login_failures_last_failure_at", "last_failure_at"),
 )
 
 

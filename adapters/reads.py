@@ -36,7 +36,12 @@ _ITEMS_PAGE_AFTER = (
 )
 _BY_IDS = _ITEMS.where(items.c.id.in_(bindparam("item_ids", expanding=True))).order_by(items.c.id)
 _USER_BY_ID = select(
-    users.c.id, users.c.email, users.c.role, users.c.is_active, users.c.created_at
+    users.c.id,
+    users.c.email,
+    users.c.role,
+    users.c.is_active,
+    users.c.created_at,
+    users.c.credentials_version,
 ).where(users.c.id == bindparam("user_id"))
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import CursorResult, Select, bindparam, delete, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.orm import idempotency_keys, items, order_lines, orders, users
@@ -89,9 +90,20 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
     async def get(self, user_id: int) -> User:
         return _found(await self._session.get(User, user_id), UnknownUser(user_id))
 
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_for_update(self, user_id: int) -> User:
+        # populate_existing: the row as it is once locked, not as this session first saw it.
+        user = await self._session.get(User, user_id, with_for_update=True, populate_existing=True)
+        return _found(user, UnknownUser(user_id))
+
+    async def get_by_email(self, email: str, *, for_update: bool = False) -> User | None:
         statement = select(User).where(users.c.email == email)
+        if for_update:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self._session.scalars(statement)).one_or_none()
+
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[User]:
+        statement = select(User).order_by(users.c.id).offset(skip).limit(limit)
+        return (await self._session.scalars(statement)).all()
 
 
 class SqlAlchemyOrderRepository(AbstractOrderRepository):
@@ -140,6 +152,39 @@ class SqlAlchemyIdempotencyRepository(AbstractIdempotencyRepository):
 
     async def add(self, record: IdempotencyRecord) -> None:
         self._session.add(record)
+
+    async def remove(self, record: IdempotencyRecord) -> None:
+        # A plain DELETE, sent now, rather than session.delete(): the row may be gone already
+        # (a purge), which the ORM would report as a stale row; and the key must be free
+        # before this unit stores it again. Out of the session too, so the new record with
+        # the same primary key is not mistaken for this one.
+        if record in self._session:
+            self._session.expunge(record)
+        await self._session.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.customer_id == record.customer_id,
+                idempotency_keys.c.key == record.key,
+            )
+        )
+
+    async def remove_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        # One statement per batch. SKIP LOCKED (PostgreSQL; SQLite's writers take turns
+        # anyway): concurrent purges take different rows instead of queueing on each other,
+        # and neither waits for an order that is renewing one of these keys right now.
+        oldest = (
+            select(idempotency_keys.c.customer_id, idempotency_keys.c.key)
+            .where(idempotency_keys.c.created_at <= cutoff)
+            .order_by(idempotency_keys.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = await self._session.execute(
+            delete(idempotency_keys).where(
+                tuple_(idempotency_keys.c.customer_id, idempotency_keys.c.key).in_(oldest)
+            )
+        )
+        assert isinstance(result, CursorResult)
+        return result.rowcount
 
 
 def _found(row: T | None, missing: Exception) -> T:

@@ -8,6 +8,8 @@ with no transaction at all (``NO_BEGIN``) for the read port. The writer queue
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,42 @@ def create_engine(url: URL, pool: PoolSettings, busy_timeout_ms: int, echo: bool
             connection.exec_driver_sql(begin)
 
     return engine
+
+
+@contextmanager
+def foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Foreign keys off for a schema change, on a connection outside any transaction.
+
+    SQLite changes a table by rebuilding it, and dropping the old table with foreign keys on
+    runs the implicit ``DELETE`` with its actions: ``RESTRICT`` refuses, ``CASCADE`` empties
+    the child table. The pragma is a no-op inside a transaction, so it is set before the
+    migration's transaction begins (``check_foreign_keys`` then verifies the result before it
+    commits), and set back on before the connection returns to its pool.
+    """
+    if connection.in_transaction():
+        raise RuntimeError("foreign keys can only be switched outside a transaction")
+    begin = connection.get_execution_options().get(_BEGIN_OPTION, _DEFAULT_BEGIN)
+    _set_foreign_keys(connection, "OFF", begin)
+    try:
+        yield
+    finally:
+        if connection.in_transaction():  # left open by a failure: nothing of it is kept
+            connection.rollback()
+        _set_foreign_keys(connection, "ON", begin)
+
+
+def _set_foreign_keys(connection: Connection, state: str, begin: str | None) -> None:
+    connection.execution_options(**NO_BEGIN)  # in place: the pragma runs with no BEGIN
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={state}")
+    connection.commit()  # ends SQLAlchemy's (empty) transaction around it
+    connection.execution_options(**{_BEGIN_OPTION: begin})
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """Inside the migration's transaction: refuse to commit a reference that does not hold."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
 
 
 def writer_queue(url: URL, busy_timeout_ms: int) -> WriterQueue:

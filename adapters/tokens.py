@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
 ALGORITHM = "HS256"
+# Ids and versions are 32-bit INTEGER columns: a bigger number would overflow the query.
+MAX_INTEGER = 2**31 - 1
+# A user id as this service writes it: ASCII digits, no sign, no leading zero, no spaces
+# (``int()`` alone would take " +1" or Arabic-Indic digits).
+_SUBJECT = re.compile(r"[1-9][0-9]{0,9}")
+REQUIRED_CLAIMS = ["sub", "role", "ver", "iat", "exp"]
 
 
 class InvalidToken(Exception):
@@ -17,7 +25,8 @@ class InvalidToken(Exception):
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     user_id: int
-    role: str
+    credentials_version: int  # the account's, when the token was issued (domain.user.User)
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -25,7 +34,10 @@ class JwtTokenCodec:
     """PyJWT: maintained, small, and strict when asked to be.
 
     Decoding accepts exactly one algorithm (so ``alg: none`` and algorithm-confusion tokens are
-    refused) and requires ``sub``, ``exp`` and ``iat``.
+    refused), requires every claim this service writes, and then holds each to what this
+    service would have written: a token signed with the right key but claims out of range (a
+    leaked key, a bug elsewhere, a hand-made token) is ``InvalidToken``, never a crash further
+    down (a 32-bit id overflow in the database, a timestamp Python cannot represent).
     """
 
     def __init__(self, secret: str, lifetime: timedelta) -> None:
@@ -34,9 +46,17 @@ class JwtTokenCodec:
         self._secret = secret
         self.lifetime = lifetime
 
-    def issue(self, user_id: int, role: str, *, now: datetime | None = None) -> str:
+    def issue(
+        self, user_id: int, role: str, *, credentials_version: int, now: datetime | None = None
+    ) -> str:
         issued = now or datetime.now(UTC)
-        claims = {"sub": str(user_id), "role": role, "iat": issued, "exp": issued + self.lifetime}
+        claims = {
+            "sub": str(user_id),
+            "role": role,  # for the client's convenience: rights come from the database
+            "ver": credentials_version,
+            "iat": issued,
+            "exp": issued + self.lifetime,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> TokenClaims:
@@ -45,12 +65,35 @@ class JwtTokenCodec:
                 token,
                 self._secret,
                 algorithms=[ALGORITHM],
-                options={"require": ["sub", "exp", "iat"]},
+                options={"require": REQUIRED_CLAIMS},
             )
-            return TokenClaims(
-                user_id=int(claims["sub"]),
-                role=str(claims["role"]),
-                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-            )
-        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as error:
+        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as error:
             raise InvalidToken(str(error)) from error
+        return self._checked(claims)
+
+    def _checked(self, claims: dict[str, Any]) -> TokenClaims:
+        """PyJWT has checked the signature, that ``exp`` is not past and ``iat`` not ahead;
+        what remains is types and ranges."""
+        subject, version = claims["sub"], claims["ver"]
+        issued, expires = claims["iat"], claims["exp"]
+        if not (isinstance(subject, str) and _SUBJECT.fullmatch(subject)):
+            raise InvalidToken("sub is not a user id")
+        if not all(_is_integer(value) for value in (version, issued, expires)):
+            raise InvalidToken("ver, iat and exp must be integers")
+        if not (int(subject) <= MAX_INTEGER and 0 <= version <= MAX_INTEGER):
+            raise InvalidToken("sub or ver out of range")
+        # With exp in the future (checked), this also bounds iat and exp to a sane window.
+        if not 0 < expires - issued <= self.lifetime.total_seconds():
+            raise InvalidToken("lifetime is not one this service issues")
+        if not isinstance(claims["role"], str):
+            raise InvalidToken("role must be a string")
+        return TokenClaims(
+            user_id=int(subject),
+            credentials_version=version,
+            issued_at=datetime.fromtimestamp(issued, UTC),
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -15,6 +15,7 @@ from typing import NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.database import Database
+from adapters.login_failures import SqlAlchemyLoginFailureRepository
 from adapters.repositories import (
     SqlAlchemyIdempotencyRepository,
     SqlAlchemyItemRepository,
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.users = SqlAlchemyUserRepository(session)
         self.orders = SqlAlchemyOrderRepository(session)
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
+        self.login_failures = SqlAlchemyLoginFailureRepository(session)
 
     async def _commit(self) -> None:
         session = self.session

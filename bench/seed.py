@@ -37,7 +37,10 @@ async def _seed(settings: Settings) -> Seeded:
             await items.add_item(container.uow(), new)
         hasher = container.password_hasher()
         customer = await users.register(container.uow(), hasher, *CUSTOMER)
-        return Seeded(container.token_codec().issue(customer.id, customer.role.value), customer.id)
+        token = container.token_codec().issue(
+            customer.id, customer.role.value, credentials_version=customer.credentials_version
+        )
+        return Seeded(token, customer.id)
     finally:
         await dispose(container)
 

@@ -50,6 +50,14 @@ class InvalidCredentials(DomainError):
         super().__init__("incorrect email or password")
 
 
+class IncorrectPassword(DomainError):
+    """The caller is signed in but did not prove they know the current password: required
+    before the password changes, so a stolen token alone cannot take the account over."""
+
+    def __init__(self) -> None:
+        super().__init__("the current password is not correct")
+
+
 class UnknownSku(InvalidValue):
     """An order names SKUs the catalog does not have: the request itself is wrong (422)."""
 

@@ -1,4 +1,9 @@
-"""A record that a customer's request was already honoured, so a retry is answered, not redone."""
+"""A record that a customer's request was already honoured, so a retry is answered, not redone.
+
+A record lives for a time to live (a day by default): long enough for any client's retries,
+and short enough that keys cannot pile up without bound. After it, the key is forgotten, as if
+it had never been used: a request carrying it is a new request.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from domain.errors import InvalidValue
 from domain.order import LineRequest
 
 KEY_MAX_LENGTH = 255
+DEFAULT_KEY_TTL = timedelta(hours=24)
 
 
 def validate_key(key: str) -> str:
@@ -20,6 +26,11 @@ def validate_key(key: str) -> str:
             f"Idempotency-Key must be 1-{KEY_MAX_LENGTH} printable characters", field="key"
         )
     return key
+
+
+def expiry_cutoff(now: datetime, ttl: timedelta) -> datetime:
+    """Records created at or before this instant have expired."""
+    return now - ttl
 
 
 def fingerprint(lines: Sequence[LineRequest]) -> str:
@@ -35,3 +46,6 @@ class IdempotencyRecord:
     request_fingerprint: str
     order_id: int
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def has_expired(self, now: datetime, ttl: timedelta) -> bool:
+        return self.created_at <= expiry_cutoff(now, ttl)

@@ -60,13 +60,19 @@ def check_password_policy(password: str) -> None:
 
 @dataclass(eq=False)
 class User:
-    """A customer or an admin. Holds a password *hash* only; hashing is an adapter's job."""
+    """A customer or an admin. Holds a password *hash* only; hashing is an adapter's job.
+
+    ``credentials_version`` counts the changes that end every session of the account: a
+    password change or reset, a promotion or demotion, a deactivation, "log out everywhere".
+    A token carries the version it was issued under and is refused once it differs.
+    """
 
     email: str
     password_hash: str
     role: Role = Role.CUSTOMER
     is_active: bool = True
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    credentials_version: int = 0
     id: int | None = None
 
     def __post_init__(self) -> None:
@@ -79,16 +85,35 @@ class User:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
-    def promote_to_admin(self) -> None:
-        self.role = Role.ADMIN
+    def revoke_tokens(self) -> None:
+        """Every token issued so far stops working; the next login gets a new version."""
+        self.credentials_version += 1
 
-    def change_password_hash(self, password_hash: str) -> None:
-        if not password_hash:
-            raise InvalidValue("a user needs a password hash")
+    def promote_to_admin(self) -> None:
+        if self.role is not Role.ADMIN:
+            self.role = Role.ADMIN
+            self.revoke_tokens()  # a token taken as a customer must not carry new rights
+
+    def set_password_hash(self, password_hash: str) -> None:
+        """A new password (changed or reset): sessions opened with the old one end."""
+        self._check_hash(password_hash)
+        self.password_hash = password_hash
+        self.revoke_tokens()
+
+    def rehash_password(self, password_hash: str) -> None:
+        """The same password hashed with stronger parameters: nobody is logged out."""
+        self._check_hash(password_hash)
         self.password_hash = password_hash
 
     def deactivate(self) -> None:
-        self.is_active = False
+        if self.is_active:
+            self.is_active = False
+            self.revoke_tokens()
 
     def activate(self) -> None:
         self.is_active = True
+
+    @staticmethod
+    def _check_hash(password_hash: str) -> None:
+        if not password_hash:
+            raise InvalidValue("a user needs a password hash")

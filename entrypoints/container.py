@@ -15,6 +15,7 @@ from entrypoints.secret_key import development_key_path, load_or_create_key
 from entrypoints.settings import Settings
 from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
+from service_layer.services.logins import LoginThrottle
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 
@@ -60,7 +61,12 @@ class Container(containers.DeclarativeContainer):
     reads: providers.Provider[AbstractReads] = providers.Singleton(
         SqlAlchemyReads, database=database
     )
-    password_hasher: providers.Provider[PasswordHasher] = providers.Singleton(Argon2PasswordHasher)
+    password_hasher: providers.Provider[PasswordHasher] = providers.Singleton(
+        Argon2PasswordHasher, max_in_flight=settings.provided.max_concurrent_hashes
+    )
+    login_throttle: providers.Provider[LoginThrottle] = providers.Singleton(
+        LoginThrottle, policy=settings.provided.login_throttle_policy
+    )
     token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(
         _token_codec, settings=settings
     )

@@ -38,7 +38,9 @@ def upgrade(url: str, revision: str = "head", pooler: Pooler = Pooler.NONE) -> N
 
 
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade from async code, on a connection of ``engine``."""
+    """Upgrade from async code, on a connection of ``engine``. The connection is handed over
+    outside a transaction: the environment begins (and commits) it, after turning SQLite's
+    foreign keys off, which only works between transactions (``migrations/env.py``)."""
     url = engine.url.render_as_string(hide_password=False)
 
     def run(connection: Connection) -> None:
@@ -46,7 +48,7 @@ async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -9,8 +10,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
+from domain.idempotency import DEFAULT_KEY_TTL
+from domain.login_throttle import Backoff, LoginThrottlePolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
+HOUR = timedelta(hours=1)
 
 
 class Settings(BaseSettings):
@@ -35,6 +39,14 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
     low_stock_threshold: int = Field(default=5, ge=0)
+    # A request whose header section (request line and header fields) is larger gets a 431
+    # from the server itself, before it is buffered (entrypoints/api/header_guard.py).
+    max_header_bytes: int = Field(default=64 * 1024, ge=4 * 1024)
+    # An Idempotency-Key replays its order for this long, then is forgotten (README, Orders).
+    idempotency_ttl_hours: float = Field(default=DEFAULT_KEY_TTL / HOUR, gt=0, le=24 * 366)
+    # Each API worker purges expired keys this often (0: never; `stockroom maintenance purge`
+    # does it on demand, e.g. from cron).
+    purge_interval_seconds: float = Field(default=3600.0, ge=0)
 
     # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the
     # main port. A unit of work open longer than uow_warn_seconds logs one warning.
@@ -49,6 +61,19 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     token_lifetime_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
+    # Login throttling (domain.login_throttle; README, "Login throttling"): failed logins
+    # that cost nothing, per account from one address, per account from anywhere, and per
+    # address whatever the account; each one beyond blocks for 1 s, doubling up to the cap.
+    login_free_failures: int = Field(default=5, ge=0)
+    login_free_failures_per_account: int = Field(default=20, ge=0)
+    login_free_failures_per_address: int = Field(default=50, ge=0)
+    login_max_block_seconds: int = Field(default=15 * 60, ge=1)
+    # A counter with no new failure for this long starts again from zero, and is purged.
+    login_forget_after_seconds: int = Field(default=24 * 60 * 60, ge=1)
+    # Argon2 hashes running at once in one process; beyond that, 503 at once. Default: one
+    # per CPU the process may use (adapters.passwords.default_max_in_flight).
+    max_concurrent_hashes: int | None = Field(default=None, ge=1)
+
     @field_validator("replica_urls", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -62,11 +87,30 @@ class Settings(BaseSettings):
             raise ValueError("STOCKROOM_PRODUCTION is set but STOCKROOM_SECRET_KEY is not")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("STOCKROOM_SECRET_KEY must be at least 32 characters")
+        if self.login_forget_after_seconds < self.login_max_block_seconds:
+            raise ValueError(
+                "STOCKROOM_LOGIN_FORGET_AFTER_SECONDS must be at least "
+                "STOCKROOM_LOGIN_MAX_BLOCK_SECONDS: a block outlives no counter"
+            )
         return self
+
+    @property
+    def login_throttle_policy(self) -> LoginThrottlePolicy:
+        cap = timedelta(seconds=self.login_max_block_seconds)
+        return LoginThrottlePolicy(
+            per_account_at_address=Backoff(self.login_free_failures, max_block=cap),
+            per_account=Backoff(self.login_free_failures_per_account, max_block=cap),
+            per_address=Backoff(self.login_free_failures_per_address, max_block=cap),
+            forget_after=timedelta(seconds=self.login_forget_after_seconds),
+        )
 
     @property
     def held_unit_warning(self) -> float | None:
         return self.uow_warn_seconds or None
+
+    @property
+    def idempotency_ttl(self) -> timedelta:
+        return self.idempotency_ttl_hours * HOUR
 
     @property
     def pool(self) -> PoolSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Connection
 from adapters.database import Database
 from adapters.orm import metadata
 from adapters.postgres import Pooler
-from adapters.sqlite import is_sqlite
+from adapters.sqlite import check_foreign_keys, foreign_keys_off, is_sqlite
 
 config = context.config
 target_metadata = metadata
@@ -28,9 +29,18 @@ def _configure(**kwargs: object) -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
+    """One transaction for all pending revisions. On SQLite, with foreign keys off around it
+    (``adapters.sqlite.foreign_keys_off``: batch mode rebuilds tables) and checked before the
+    commit."""
     _configure(connection=connection)
-    with context.begin_transaction():
+    sqlite = connection.dialect.name == "sqlite"
+    with (
+        foreign_keys_off(connection) if sqlite else nullcontext(),
+        context.begin_transaction(),
+    ):
         context.run_migrations()
+        if sqlite:
+            check_foreign_keys(connection)
 
 
 async def run_async_migrations() -> None:
@@ -52,7 +62,8 @@ def run_migrations_offline() -> None:
 if context.is_offline_mode():
     run_migrations_offline()
 elif (connection := config.attributes.get("connection")) is not None:
-    # Called from async code that already holds a connection (tests, `stockroom serve`).
+    # Called from async code that holds a connection, outside any transaction (tests,
+    # `stockroom serve`; see entrypoints.migrations.upgrade_engine).
     do_run_migrations(connection)
 else:
     asyncio.run(run_async_migrations())

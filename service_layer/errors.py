@@ -25,3 +25,9 @@ class MalformedReadPosition(ValueError):
 
     def __init__(self, given: str) -> None:
         super().__init__(f"malformed read position {given[:40]!r}: send back what a write returned")
+
+
+class Overloaded(Exception):
+    """This process already does as much of some costly work (password hashing) as it can
+    usefully do at once: refused at once, rather than queued behind the rest. The client may
+    retry shortly; another process may have room now."""

@@ -6,7 +6,9 @@ from typing import Protocol
 
 
 class PasswordHasher(Protocol):
-    """Hashing is deliberately slow, so implementations must not block the event loop."""
+    """Hashing is deliberately slow, so implementations must not block the event loop, and
+    may refuse work beyond what they can do at once with ``service_layer.errors.Overloaded``
+    (``hash`` and ``verify`` alike)."""
 
     async def hash(self, password: str) -> str: ...
 

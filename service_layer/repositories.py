@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from datetime import datetime
 
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order
 from domain.user import User
 
@@ -61,8 +63,19 @@ class AbstractUserRepository(abc.ABC):
         """The user, or ``UnknownUser``."""
 
     @abc.abstractmethod
-    async def get_by_email(self, email: str) -> User | None:
-        """The user with this (already normalised) email, or ``None``."""
+    async def get_for_update(self, user_id: int) -> User:
+        """Like ``get``, with the row locked until the unit ends: whatever changes an account's
+        credentials takes this lock, so two such changes never both compute the same next
+        ``credentials_version`` (a revocation lost to a concurrent one)."""
+
+    @abc.abstractmethod
+    async def get_by_email(self, email: str, *, for_update: bool = False) -> User | None:
+        """The user with this (already normalised) email, or ``None``; locked like
+        ``get_for_update`` when ``for_update``."""
+
+    @abc.abstractmethod
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[User]:
+        """In id order."""
 
 
 class AbstractOrderRepository(abc.ABC):
@@ -94,3 +107,44 @@ class AbstractIdempotencyRepository(abc.ABC):
 
     @abc.abstractmethod
     async def add(self, record: IdempotencyRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def remove(self, record: IdempotencyRecord) -> None:
+        """Forget ``record`` now, so its key can be stored again in this unit; no error if it
+        is gone already (a purge may have removed it meanwhile)."""
+
+    @abc.abstractmethod
+    async def remove_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` records created at or before ``cutoff``, oldest first, and
+        say how many. Records another unit is busy with may be left for a later call."""
+
+
+class AbstractLoginFailureRepository(abc.ABC):
+    """Failed-login counters (``domain.login_throttle``), shared by every process.
+
+    Counting must be exact under concurrency: ``add_failure`` is one atomic increment in the
+    database, never a read followed by a write, and it keeps the counter locked until the unit
+    ends, so ``block`` acts on the count it returned.
+    """
+
+    @abc.abstractmethod
+    async def get(self, keys: Sequence[ThrottleKey]) -> Sequence[FailureCounter]:
+        """The counters that exist among ``keys`` (stale ones included)."""
+
+    @abc.abstractmethod
+    async def add_failure(self, key: ThrottleKey, at: datetime, forget_before: datetime) -> int:
+        """Count one failure at ``at`` and return the new count; a counter whose last failure
+        is older than ``forget_before`` starts again from one."""
+
+    @abc.abstractmethod
+    async def block(self, key: ThrottleKey, until: datetime) -> None:
+        """Refuse logins this counter watches until ``until`` (an existing counter)."""
+
+    @abc.abstractmethod
+    async def forget(self, key: ThrottleKey) -> None:
+        """Delete the counter, if there is one."""
+
+    @abc.abstractmethod
+    async def forget_stale(self, forget_before: datetime) -> int:
+        """Delete counters whose last failure is older than ``forget_before``; how many.
+        Counters other units are writing right now are left for next time, never waited on."""

@@ -14,6 +14,7 @@ from typing import Self
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
     AbstractItemRepository,
+    AbstractLoginFailureRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
@@ -44,6 +45,7 @@ class AbstractUnitOfWork(abc.ABC):
     users: AbstractUserRepository
     orders: AbstractOrderRepository
     idempotency: AbstractIdempotencyRepository
+    login_failures: AbstractLoginFailureRepository
     # After a commit: where the committed work is, for reads that must see it
     # (``AbstractReads.after``); ``None`` when reads always see it anyway.
     position: str | None = None

@@ -44,6 +44,9 @@ class UserView:
     role: Role
     is_active: bool
     created_at: datetime
+    # Which tokens are still the account's (domain.user.User); not secret, but no client
+    # needs it, so the API's UserOut leaves it out.
+    credentials_version: int
 
     @property
     def is_admin(self) -> bool:
@@ -59,6 +62,7 @@ class UserView:
             role=user.role,
             is_active=user.is_active,
             created_at=user.created_at,
+            credentials_version=user.credentials_version,
         )
 
 

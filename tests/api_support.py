@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from dependency_injector import providers
@@ -35,17 +36,30 @@ async def assert_no_secrets(response: httpx.Response) -> None:
     assert not leaked, f"a password leaked from {response.request.url}"
 
 
-def api_client(app: FastAPI) -> httpx.AsyncClient:
+def new_address() -> str:
+    """A client address of its own (RFC 2544's benchmarking range): failed logins of one test
+    never count against another's address in a database the run shares."""
+    return f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+
+
+def api_client(app: FastAPI, address: str | None = None) -> httpx.AsyncClient:
+    """A client that calls ``app`` in-process from ``address`` (``request.client.host``, as
+    uvicorn would give it), a fresh one unless given."""
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
+        transport=httpx.ASGITransport(app=app, client=(address or new_address(), 40123)),
         base_url="http://test",
         event_hooks={"response": [assert_no_secrets]},
     )
 
 
-def build_test_container(database_url: str = "sqlite+aiosqlite:///:memory:") -> Container:
-    """The real container with a fixed signing key (no key file) and cheap Argon2 parameters."""
-    container = build_container(Settings(database_url=database_url, secret_key=TEST_SECRET_KEY))
+def build_test_container(
+    database_url: str = "sqlite+aiosqlite:///:memory:", **settings: Any
+) -> Container:
+    """The real container with a fixed signing key (no key file) and cheap Argon2 parameters;
+    ``settings`` override any other setting."""
+    container = build_container(
+        Settings(database_url=database_url, secret_key=TEST_SECRET_KEY, **settings)
+    )
     container.password_hasher.override(providers.Singleton(Argon2PasswordHasher, **FAST_ARGON2))
     return container
 
@@ -71,5 +85,7 @@ async def make_account(container: Container, *, admin: bool, email: str | None =
         user, _ = await user_services.create_admin(container.uow(), hasher, email, password)
     else:
         user = await user_services.register(container.uow(), hasher, email, password)
-    token = container.token_codec().issue(user.id, user.role.value)
+    token = container.token_codec().issue(
+        user.id, user.role.value, credentials_version=user.credentials_version
+    )
     return Account(id=user.id, email=user.email, password=password, token=token)

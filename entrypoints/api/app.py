@@ -16,6 +16,7 @@ from entrypoints.api.consistency import ConsistencyTokenMiddleware
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.http_metrics import HttpMetricsMiddleware
+from entrypoints.api.maintenance import purge_periodically
 from entrypoints.api.request_id import RequestIdMiddleware
 from entrypoints.api.routers import health, items, orders, users
 from entrypoints.container import Container, build_container, dispose
@@ -40,14 +41,19 @@ def create_app(container: Container) -> FastAPI:
         # SIGTERM turns readiness 503 at once; uvicorn then lets the requests in flight
         # finish (--graceful-timeout) before this block ends and the pools are disposed.
         with drain.begins_on_signals():
-            sampling = None
-            if container.settings().metrics_enabled:
-                sampling = asyncio.create_task(_sample_pools(container))
+            settings = container.settings()
+            background = []
+            if settings.metrics_enabled:
+                background.append(asyncio.create_task(_sample_pools(container)))
+            if settings.purge_interval_seconds:
+                purging = purge_periodically(container, settings.purge_interval_seconds)
+                background.append(asyncio.create_task(purging))
             try:
                 yield
             finally:
-                if sampling is not None:
-                    sampling.cancel()
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 await dispose(container)
 
     app = FastAPI(

@@ -17,6 +17,7 @@ from domain.errors import (
     DuplicateSku,
     EmailTaken,
     IllegalTransition,
+    IncorrectPassword,
     InvalidCredentials,
     InvalidValue,
     ItemHasOrders,
@@ -25,9 +26,15 @@ from domain.errors import (
     UnknownOrder,
     UnknownUser,
 )
+from domain.login_throttle import TooManyFailedLogins
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
-from service_layer.errors import DatabaseUnavailable, MalformedReadPosition, TransientConflict
+from service_layer.errors import (
+    DatabaseUnavailable,
+    MalformedReadPosition,
+    Overloaded,
+    TransientConflict,
+)
 
 log = logging.getLogger(__name__)
 # Why a request was refused, at the level worth reading it; never the token, the password or
@@ -35,6 +42,7 @@ log = logging.getLogger(__name__)
 _REJECTION_LEVELS = {
     status.HTTP_401_UNAUTHORIZED: logging.INFO,
     status.HTTP_403_FORBIDDEN: logging.INFO,
+    status.HTTP_429_TOO_MANY_REQUESTS: logging.INFO,
 }
 
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
@@ -48,6 +56,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     DuplicateSku: status.HTTP_409_CONFLICT,
     EmailTaken: status.HTTP_409_CONFLICT,
     InvalidCredentials: status.HTTP_401_UNAUTHORIZED,
+    # Not 401: the token is fine, and a client told 401 would drop it and log out.
+    IncorrectPassword: status.HTTP_403_FORBIDDEN,
+    TooManyFailedLogins: status.HTTP_429_TOO_MANY_REQUESTS,
     InvalidValue: status.HTTP_422_UNPROCESSABLE_CONTENT,
     DomainError: status.HTTP_409_CONFLICT,
 }
@@ -70,6 +81,8 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     # messages may carry SKUs or other client input.
     log.log(_REJECTION_LEVELS.get(code, logging.DEBUG), "%d: %s", code, type(error).__name__)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    if isinstance(error, TooManyFailedLogins):
+        headers = {"Retry-After": str(error.retry_after)}
     content: dict[str, Any] = {"detail": str(error)}
     if isinstance(error, OutOfStock):
         content["skus"] = error.skus  # machine-readable, for a client that adjusts its cart
@@ -185,5 +198,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DatabaseUnavailable, _unavailable)
     app.add_exception_handler(TransientConflict, _unavailable)
+    app.add_exception_handler(Overloaded, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(MalformedReadPosition, _malformed_position)

@@ -113,6 +113,13 @@ class Registration(_Strict):
     ]
 
 
+class PasswordChange(_Strict):
+    current_password: SecretStr  # checked against the stored hash, not against the policy
+    new_password: Annotated[
+        SecretStr, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+    ]
+
+
 class UserOut(BaseModel):
     """What a client may know about an account: never the hash, never the password."""
 

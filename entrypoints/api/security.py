@@ -39,13 +39,19 @@ async def current_user(
     """The active user the bearer token names.
 
     The signature proves who the token was issued to; the database, not the token, says
-    whether that account still exists, is active, and what its role is now.
+    whether that account still exists, is active, still has the credentials the token was
+    issued under, and what its role is now.
     """
     if not token:
         raise _unauthenticated("not authenticated")
     try:
         claims = get_container(request).token_codec().decode(token)
-        return await user_services.get_active_user(reads, claims.user_id)
+        return await user_services.get_active_user(
+            reads,
+            claims.user_id,
+            credentials_version=claims.credentials_version,
+            issued_at=claims.issued_at,
+        )
     except (InvalidToken, UnknownUser) as error:
         raise _unauthenticated("invalid or expired token") from error
 

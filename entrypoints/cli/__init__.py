@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from entrypoints.cli.common import errors
 from entrypoints.cli.db import db_app
 from entrypoints.cli.items import items_app
+from entrypoints.cli.maintenance import maintenance_app
 from entrypoints.cli.serve import serve
 from entrypoints.cli.users import users_app
 from entrypoints.container import build_container
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(items_app, name="items")
 app.add_typer(users_app, name="users")
+app.add_typer(maintenance_app, name="maintenance")
 app.command()(serve)
 
 

@@ -25,6 +25,11 @@ from entrypoints.logging_config import log_config
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
 # left to dispose the pools once the requests in flight are done.
 DEFAULT_GRACEFUL_TIMEOUT = 25
+# uvicorn's httptools protocol with STOCKROOM_MAX_HEADER_BYTES enforced while the headers
+# arrive: httptools itself has no limit, and by the time any ASGI middleware could look, the
+# parser has buffered the whole header (a 32 MiB one included). Why not h11 with
+# --h11-max-incomplete-event-size: README, "Request limits".
+HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 
 
 def serve(
@@ -41,6 +46,15 @@ def serve(
             "cancelled (readiness answers 503 from the signal on).",
         ),
     ] = DEFAULT_GRACEFUL_TIMEOUT,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESSES",
+            help="Proxies trusted to say who the client is (X-Forwarded-For), comma-separated, "
+            "or '*'. Login throttling counts by that address. Default: uvicorn's "
+            "($FORWARDED_ALLOW_IPS, else 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (the embedded SQLite is migrated on first run).
 
@@ -67,7 +81,11 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            http=HTTP_PROTOCOL,
             timeout_graceful_shutdown=graceful_timeout,
+            # None keeps uvicorn's own default; behind a proxy on another host, name it here,
+            # or every client looks like the proxy to login throttling.
+            forwarded_allow_ips=forwarded_allow_ips,
             # Applied by uvicorn in the supervisor and in every worker before it logs anything
             # (the app's factory configures the same again from each worker's settings).
             log_config=log_config(settings.log_format, settings.log_level),

@@ -9,9 +9,10 @@ docs/session-lifecycle.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder
-from domain.idempotency import IdempotencyRecord, fingerprint, validate_key
+from domain.idempotency import DEFAULT_KEY_TTL, IdempotencyRecord, fingerprint, validate_key
 from domain.item import is_running_low
 from domain.order import LineRequest, Order, normalise_lines
 from service_layer.actor import Actor
@@ -32,18 +33,23 @@ async def place_order(
     lines: Sequence[LineRequest],
     *,
     idempotency_key: str | None = None,
+    key_ttl: timedelta = DEFAULT_KEY_TTL,
+    now: datetime | None = None,
 ) -> OrderView:
     """Take stock for every line and record the order, or do nothing at all.
 
     The view's ``stock_left`` reports what each item had left right after this sale.
 
-    With an ``idempotency_key``, a repeat of the same request returns the order the first one
-    created, without taking stock again; the key is stored in the order's own transaction, so
-    it exists exactly when the order does.
+    With an ``idempotency_key``, a repeat of the same request within ``key_ttl`` returns the
+    order the first one created, without taking stock again; the key is stored in the order's
+    own transaction, so it exists exactly when the order does. A key older than ``key_ttl`` is
+    forgotten, as the purge would have forgotten it: the request is a new one. ``now`` is the
+    clock's reading (tests hand one in).
     """
     requested = normalise_lines(lines)
     key = validate_key(idempotency_key) if idempotency_key is not None else None
     digest = fingerprint(requested)
+    now = now or datetime.now(UTC)
     try:
         async with uow:
             stock = await uow.items.lock_by_skus([line.sku for line in requested])
@@ -51,13 +57,17 @@ async def place_order(
             # locks first has committed by now, so we answer with its order instead of
             # trying to buy again (and, for the last unit, wrongly reporting out of stock).
             if key is not None and (earlier := await uow.idempotency.get(actor.user_id, key)):
-                return await _replay(uow, earlier, digest)
+                if not earlier.has_expired(now, key_ttl):
+                    return await _replay(uow, earlier, digest)
+                # Removed, not overwritten: if a twin renews the key at the same moment, one
+                # of the two inserts fails on the key and that request replays the other.
+                await uow.idempotency.remove(earlier)
             order = Order.place(actor.user_id, requested, stock)
             await uow.orders.add(order)
             if key is not None:
                 assert order.id is not None
                 await uow.idempotency.add(
-                    IdempotencyRecord(actor.user_id, key, digest, order_id=order.id)
+                    IdempotencyRecord(actor.user_id, key, digest, order_id=order.id, created_at=now)
                 )
             await uow.commit()
             ORDERS.labels("placed").inc()

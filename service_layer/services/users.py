@@ -1,8 +1,22 @@
-"""Registration, login and admin provisioning. Services see roles and ids, never HTTP."""
+"""Accounts: registration, login, provisioning and revocation. Services see roles and ids,
+never HTTP.
+
+Whatever ends an account's sessions (a password change or reset, a promotion, a deactivation,
+"log out everywhere") bumps the user's ``credentials_version`` under a row lock, and
+``get_active_user`` refuses a token issued under another version.
+"""
 
 from __future__ import annotations
 
-from domain.errors import InvalidCredentials, InvalidValue, UnknownUser
+from datetime import datetime
+
+from domain.errors import (
+    EmailTaken,
+    IncorrectPassword,
+    InvalidCredentials,
+    InvalidValue,
+    UnknownUser,
+)
 from domain.text import is_storable
 from domain.user import (
     PASSWORD_MAX_LENGTH,
@@ -53,20 +67,27 @@ async def authenticate(
     if user is None or not ok or not user.is_active:
         raise InvalidCredentials
     if hasher.needs_rehash(user.password_hash):
-        await _upgrade_hash(uow, hasher, user.id, password)  # type: ignore[arg-type]
+        await _upgrade_hash(uow, hasher, user.id, user.password_hash, password)  # type: ignore[arg-type]
     return UserView.from_domain(user)
 
 
 @use_case
 @retry_transient()
 async def _upgrade_hash(
-    uow: AbstractUnitOfWork, hasher: PasswordHasher, user_id: int, password: str
+    uow: AbstractUnitOfWork,
+    hasher: PasswordHasher,
+    user_id: int,
+    verified_hash: str,
+    password: str,
 ) -> None:
-    """Hash parameters were raised since this password was set: re-hash while we have it."""
+    """Hash parameters were raised since this password was set: re-hash while we have it,
+    unless the password changed since it was verified (a reset must not be undone)."""
     new_hash = await hasher.hash(password)
     async with uow:
-        (await uow.users.get(user_id)).change_password_hash(new_hash)
-        await uow.commit()
+        user = await uow.users.get_for_update(user_id)
+        if user.password_hash == verified_hash:
+            user.rehash_password(new_hash)
+            await uow.commit()
 
 
 @use_case
@@ -76,15 +97,32 @@ async def get_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
 
 
 @use_case
-async def get_active_user(reads: AbstractReads, user_id: int) -> UserView:
-    """The user behind a token: a deactivated account counts as gone. Read on every
-    authenticated request, so it takes the read port: one statement, no transaction."""
-    user = await reads.user(user_id)
-    if user is None:
-        # Not there may only mean not there *yet* (a replica behind the primary): an account
-        # a moment old must not be told its token is invalid. Rare, so the primary is cheap.
-        user = await reads.latest().user(user_id)
-    if user is None or not user.is_active:
+async def list_users(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100) -> list[UserView]:
+    async with uow:
+        return [UserView.from_domain(user) for user in await uow.users.list(skip=skip, limit=limit)]
+
+
+@use_case
+async def get_active_user(
+    reads: AbstractReads, user_id: int, *, credentials_version: int, issued_at: datetime
+) -> UserView:
+    """The user a token names, if the token is still theirs; ``UnknownUser`` otherwise: the
+    account is gone or deactivated, its credentials changed since the token was issued
+    (``credentials_version``), or it was created after the token (an id given out again).
+
+    Read on every authenticated request, through the read port (one statement, no
+    transaction), but always on the primary: a replica may lag behind a revocation by up to
+    its lag bound, and a revoked token must not work for those seconds. Authenticated routes
+    use the primary for their own work anyway; anonymous catalog reads still go to replicas.
+    """
+    user = await reads.latest().user(user_id)
+    if (
+        user is None
+        or not user.is_active
+        or user.credentials_version != credentials_version
+        # Tokens count whole seconds; an account made at 12:00:00.7 may log in at 12:00:00.9.
+        or issued_at < user.created_at.replace(microsecond=0)
+    ):
         raise UnknownUser(user_id)
     return user
 
@@ -92,35 +130,117 @@ async def get_active_user(reads: AbstractReads, user_id: int) -> UserView:
 @use_case
 @retry_transient()
 async def create_admin(
-    uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, password: str
+    uow: AbstractUnitOfWork,
+    hasher: PasswordHasher,
+    email: str,
+    password: str,
+    *,
+    promote: bool = False,
 ) -> tuple[UserView, bool]:
-    """Ensure an active admin with this email and password exists; ``True`` if newly created.
+    """A new admin with this email and password; ``True`` if newly created.
 
-    Idempotent for provisioning scripts: an existing account is promoted, reactivated and
-    given the new password instead of being duplicated.
+    An existing account is ``EmailTaken`` unless ``promote``: anyone may register an address
+    before the operator provisions it, and promoting that account silently would hand the
+    squatter's session admin rights. Promoted, it is reactivated and given this password, and
+    every token issued before (the squatter's included) stops working.
     """
     check_password_policy(password)
     address = normalise_email(email)
     password_hash = await hasher.hash(password)
     async with uow:
-        user = await uow.users.get_by_email(address)
+        user = await uow.users.get_by_email(address, for_update=True)
         created = user is None
         if user is None:
             user = User(email=address, password_hash=password_hash, role=Role.ADMIN)
             await uow.users.add(user)
+        elif not promote:
+            raise EmailTaken
         else:
             user.promote_to_admin()
             user.activate()
-            user.change_password_hash(password_hash)
+            user.set_password_hash(password_hash)
         await uow.commit()
         return UserView.from_domain(user), created
 
 
 @use_case
+async def change_password(
+    uow: AbstractUnitOfWork,
+    hasher: PasswordHasher,
+    user_id: int,
+    current_password: str,
+    new_password: str,
+) -> UserView:
+    """The signed-in user's new password, given the current one (``IncorrectPassword``
+    otherwise). Every session ends; the returned view has the new version, for the caller's
+    fresh token."""
+    check_password_policy(new_password)
+    async with uow:  # released before hashing: no connection waits on the CPU
+        verified_hash = (await uow.users.get(user_id)).password_hash
+    if not await _verifies(hasher, verified_hash, current_password):
+        raise IncorrectPassword
+    new_hash = await hasher.hash(new_password)
+    return await _store_new_password(uow, user_id, verified_hash, new_hash)
+
+
+@use_case
 @retry_transient()
-async def deactivate_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
+async def _store_new_password(
+    uow: AbstractUnitOfWork, user_id: int, verified_hash: str, new_hash: str
+) -> UserView:
+    """The write of ``change_password``, retried on its own: a retry needs no new hashing."""
     async with uow:
-        user = await uow.users.get(user_id)
+        user = await uow.users.get_for_update(user_id)
+        if user.password_hash != verified_hash:
+            raise IncorrectPassword  # changed meanwhile: what was verified is no longer it
+        user.set_password_hash(new_hash)
+        await uow.commit()
+        return UserView.from_domain(user)
+
+
+async def _verifies(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    if len(password) > PASSWORD_MAX_LENGTH or not is_storable(password):
+        return False  # no account has such a password; skip the costly hash
+    return await hasher.verify(password_hash, password)
+
+
+@use_case
+@retry_transient()
+async def log_out_everywhere(uow: AbstractUnitOfWork, user_id: int) -> None:
+    """Every token of the user stops working, the one that asked included."""
+    async with uow:
+        (await uow.users.get_for_update(user_id)).revoke_tokens()
+        await uow.commit()
+
+
+@use_case
+@retry_transient()
+async def reset_password(
+    uow: AbstractUnitOfWork, hasher: PasswordHasher, email: str, new_password: str
+) -> UserView:
+    """An operator sets a new password: every session ends; the role does not change."""
+    check_password_policy(new_password)
+    new_hash = await hasher.hash(new_password)
+    async with uow:
+        user = await _by_email_for_update(uow, email)
+        user.set_password_hash(new_hash)
+        await uow.commit()
+        return UserView.from_domain(user)
+
+
+@use_case
+@retry_transient()
+async def deactivate_user(uow: AbstractUnitOfWork, email: str) -> UserView:
+    """The account can no longer log in, and every session ends."""
+    async with uow:
+        user = await _by_email_for_update(uow, email)
         user.deactivate()
         await uow.commit()
         return UserView.from_domain(user)
+
+
+async def _by_email_for_update(uow: AbstractUnitOfWork, email: str) -> User:
+    user = await uow.users.get_by_email(normalise_email(email), for_update=True)
+    if user is None:
+        raise UnknownUser
+    return user

@@ -16,6 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from domain.errors import (
@@ -29,11 +30,13 @@ from domain.errors import (
 )
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
+from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
     AbstractItemRepository,
+    AbstractLoginFailureRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
@@ -48,6 +51,7 @@ class InMemoryStore:
     users: dict[int, User] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
+    login_failures: dict[ThrottleKey, FailureCounter] = field(default_factory=dict)
     ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, sequence: str) -> int:
@@ -91,11 +95,18 @@ class _Table(Generic[K, T]):
         self._on_duplicate = on_duplicate
         self._on_key_clash = on_key_clash
         self._inserted: set[K] = set()
+        self._deleted: set[K] = set()
 
     def insert(self, key: K, row: T) -> None:
-        """An INSERT: at commit it clashes with any committed row that has the same key."""
+        """An INSERT: at commit it clashes with any committed row that has the same key,
+        unless this unit deleted that very row first."""
         self._inserted.add(key)
         self.rows[key] = row
+
+    def delete(self, key: K) -> None:
+        self.rows.pop(key, None)
+        self._inserted.discard(key)
+        self._deleted.add(key)
 
     def merged_into(self, committed: dict[K, T]) -> dict[K, T]:
         """The committed rows with this unit's inserts, changes and deletes applied."""
@@ -103,7 +114,7 @@ class _Table(Generic[K, T]):
         for key in self._read.keys() - self.rows.keys():
             merged.pop(key, None)
         for key, row in self.rows.items():
-            if key in self._inserted and key in committed:
+            if key in self._inserted and key in committed and not self._replaced(key, committed):
                 raise self._on_key_clash()  # the key existed already, or another unit won
             if self._read.get(key) != _fingerprint(row):
                 merged[key] = self._clone(row)
@@ -112,6 +123,10 @@ class _Table(Generic[K, T]):
             if any(count > 1 for count in counts.values()):
                 raise self._on_duplicate()
         return merged
+
+    def _replaced(self, key: K, committed: dict[K, T]) -> bool:
+        """This unit deleted the row, and the committed one is still the row it read."""
+        return key in self._deleted and self._read.get(key) == _fingerprint(committed[key])
 
 
 class InMemoryItemRepository(AbstractItemRepository):
@@ -168,8 +183,14 @@ class InMemoryUserRepository(AbstractUserRepository):
     async def get(self, user_id: int) -> User:
         return _found(self.table.rows.get(user_id), UnknownUser(user_id))
 
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_for_update(self, user_id: int) -> User:
+        return await self.get(user_id)  # no locks here: nothing runs concurrently
+
+    async def get_by_email(self, email: str, *, for_update: bool = False) -> User | None:
         return next((user for user in self.table.rows.values() if user.email == email), None)
+
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Sequence[User]:
+        return sorted(self.table.rows.values(), key=_by_id)[skip : skip + limit]
 
 
 class InMemoryOrderRepository(AbstractOrderRepository):
@@ -219,6 +240,50 @@ class InMemoryIdempotencyRepository(AbstractIdempotencyRepository):
     async def add(self, record: IdempotencyRecord) -> None:
         self.table.insert((record.customer_id, record.key), record)
 
+    async def remove(self, record: IdempotencyRecord) -> None:
+        self.table.delete((record.customer_id, record.key))
+
+    async def remove_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        expired = sorted(
+            (record for record in self.table.rows.values() if record.created_at <= cutoff),
+            key=lambda record: record.created_at,
+        )[:limit]
+        for record in expired:
+            self.table.delete((record.customer_id, record.key))
+        return len(expired)
+
+
+class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
+    """Counts exactly as the database does, one unit at a time (no locks to test here)."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.table: _Table[ThrottleKey, FailureCounter] = _Table(store.login_failures)
+
+    async def get(self, keys: Sequence[ThrottleKey]) -> Sequence[FailureCounter]:
+        return [self.table.rows[key] for key in keys if key in self.table.rows]
+
+    async def add_failure(self, key: ThrottleKey, at: datetime, forget_before: datetime) -> int:
+        current = self.table.rows.get(key)
+        if current is None or current.last_failure_at < forget_before:
+            counted = FailureCounter(key, failures=1, last_failure_at=at)
+        else:
+            counted = FailureCounter(key, current.failures + 1, at, current.blocked_until)
+        self.table.rows[key] = counted
+        return counted.failures
+
+    async def block(self, key: ThrottleKey, until: datetime) -> None:
+        if key in self.table.rows:
+            self.table.rows[key] = dataclasses.replace(self.table.rows[key], blocked_until=until)
+
+    async def forget(self, key: ThrottleKey) -> None:
+        self.table.rows.pop(key, None)
+
+    async def forget_stale(self, forget_before: datetime) -> int:
+        stale = [k for k, c in self.table.rows.items() if c.last_failure_at < forget_before]
+        for key in stale:
+            del self.table.rows[key]
+        return len(stale)
+
 
 def _found(row: T | None, missing: Exception) -> T:
     if row is None:
@@ -226,7 +291,7 @@ def _found(row: T | None, missing: Exception) -> T:
     return row
 
 
-def _by_id(row: Item | Order) -> int:
+def _by_id(row: Item | Order | User) -> int:
     return row.id or 0
 
 
@@ -239,12 +304,14 @@ class InMemoryRepositories:
     users: InMemoryUserRepository = field(init=False)
     orders: InMemoryOrderRepository = field(init=False)
     idempotency: InMemoryIdempotencyRepository = field(init=False)
+    login_failures: InMemoryLoginFailureRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = InMemoryItemRepository(self.store)
         self.users = InMemoryUserRepository(self.store)
         self.orders = InMemoryOrderRepository(self.store)
         self.idempotency = InMemoryIdempotencyRepository(self.store)
+        self.login_failures = InMemoryLoginFailureRepository(self.store)
 
     def commit(self) -> None:
         merged = (
@@ -252,5 +319,12 @@ class InMemoryRepositories:
             self.users.table.merged_into(self.store.users),
             self.orders.table.merged_into(self.store.orders),
             self.idempotency.table.merged_into(self.store.idempotency),
+            self.login_failures.table.merged_into(self.store.login_failures),
         )
-        self.store.items, self.store.users, self.store.orders, self.store.idempotency = merged
+        (
+            self.store.items,
+            self.store.users,
+            self.store.orders,
+            self.store.idempotency,
+            self.store.login_failures,
+        ) = merged

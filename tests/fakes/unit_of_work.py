@@ -6,6 +6,7 @@ from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.fakes.repositories import (
     InMemoryIdempotencyRepository,
     InMemoryItemRepository,
+    InMemoryLoginFailureRepository,
     InMemoryOrderRepository,
     InMemoryRepositories,
     InMemoryStore,
@@ -24,6 +25,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     users: InMemoryUserRepository
     orders: InMemoryOrderRepository
     idempotency: InMemoryIdempotencyRepository
+    login_failures: InMemoryLoginFailureRepository
 
     def __init__(self, store: InMemoryStore | None = None, warn_after: float | None = None) -> None:
         super().__init__(warn_after)
@@ -42,6 +44,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.users = self._repositories.users
         self.orders = self._repositories.orders
         self.idempotency = self._repositories.idempotency
+        self.login_failures = self._repositories.login_failures
 
     async def _commit(self) -> None:
         self._repositories.commit()
@@ -49,4 +52,5 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     async def _end(self) -> None:
         # Whatever a commit did not publish is simply dropped with the working copies.
-        del self.items, self.users, self.orders, self.idempotency, self._repositories
+        del self.items, self.users, self.orders, self.idempotency, self.login_failures
+        del self._repositories

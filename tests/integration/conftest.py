@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -20,8 +22,11 @@ from adapters.postgres import Pooler
 from adapters.reads import SqlAlchemyReads
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints import migrations
+from entrypoints.api.app import create_app
+from entrypoints.container import Container
 from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
+from tests.api_support import api_client, build_test_container
 from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 from tests.integration.databases import OPEN
 from tests.integration.replication import ReplicatedCluster
@@ -260,3 +265,18 @@ async def replicated_database(
         # The schema is on the replica before any test reads there.
         await replicated_cluster.wait_for_replay()
         yield ReplicatedDatabase(primary_url, replicated_cluster.replica_url(name), primary)
+
+
+# The app on the backend under test, in-process: the API tests' client. A test module that
+# needs other settings or fakes defines its own ``container``.
+@pytest.fixture
+def container(database: Database) -> Container:
+    container = build_test_container()
+    container.database.override(providers.Object(database))
+    return container
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(create_app(container)) as client:
+        yield client

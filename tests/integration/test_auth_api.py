@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from dependency_injector import providers
 from sqlalchemy import text
 
 from adapters.database import Database
-from entrypoints.api.app import create_app
-from entrypoints.container import Container
-from tests.api_support import api_client, build_test_container, new_password
+from tests.api_support import new_password
 from tests.integration.conftest import BACKENDS, POOLED
 from tests.integration.failure_support import outside_connection
 
@@ -24,19 +20,6 @@ def database(request: pytest.FixtureRequest) -> Database:
     PgBouncer in transaction and in session mode."""
     found: Database = request.getfixturevalue(f"{request.param}_database")
     return found
-
-
-@pytest.fixture
-def container(database: Database) -> Container:
-    container = build_test_container()
-    container.database.override(providers.Object(database))
-    return container
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(create_app(container)) as client:
-        yield client
 
 
 async def _user_rows(database: Database) -> list[tuple[str, str, str]]:

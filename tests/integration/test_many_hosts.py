@@ -77,7 +77,11 @@ async def seed(database: Database, customers: int, **stock: int) -> list[str]:
             await uow.users.add(user)
         await uow.commit()
     codec = JwtTokenCodec(SECRET_KEY, timedelta(minutes=30))
-    return [codec.issue(user.id, user.role.value) for user in users if user.id is not None]
+    return [
+        codec.issue(user.id, user.role.value, credentials_version=user.credentials_version)
+        for user in users
+        if user.id is not None
+    ]
 
 
 async def _two_hosts(deployment: Deployment, tmp_path: Path) -> AsyncIterator[list[str]]:

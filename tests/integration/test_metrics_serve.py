@@ -58,7 +58,10 @@ async def _tokens(database: Database) -> tuple[str, str]:
         SqlAlchemyUnitOfWork(database), hasher, f"buyer-{run}@example.com", "pw-12345678"
     )
     codec = JwtTokenCodec(SECRET_KEY, timedelta(minutes=30))
-    return codec.issue(admin.id, "admin"), codec.issue(customer.id, "customer")
+    return (
+        codec.issue(admin.id, "admin", credentials_version=admin.credentials_version),
+        codec.issue(customer.id, "customer", credentials_version=customer.credentials_version),
+    )
 
 
 def _samples(text: str) -> Samples:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 
 from adapters.database import Database
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from tests.api_support import Account, api_client, build_test_container, make_account
+from tests.api_support import Account, make_account
 from tests.factories import item_payload
 from tests.integration.conftest import BACKENDS, POOLED
 from tests.integration.failure_support import scalar, stock
@@ -24,19 +21,6 @@ def database(request: pytest.FixtureRequest) -> Database:
     PgBouncer in transaction and in session mode."""
     found: Database = request.getfixturevalue(f"{request.param}_database")
     return found
-
-
-@pytest.fixture
-def container(database: Database) -> Container:
-    container = build_test_container()
-    container.database.override(providers.Object(database))
-    return container
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(create_app(container)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -191,8 +191,8 @@ async def _buy(shop: Shop, buyer: Account, sku: str, key: str | None = None) -> 
 
 
 async def test_the_oversell_race_is_unchanged_with_replicas(shop: Shop) -> None:
-    """The buyers' accounts are a moment old: the replica may not know them yet, so the
-    token's user falls back to the primary instead of answering 401."""
+    """The buyers' accounts are a moment old and the replica may not know them yet: the
+    account check reads the primary, so none of them is answered 401."""
     sku = (await shop.new_item(quantity=10)).json()["sku"]
     buyers = [await make_account(shop.container, admin=False) for _ in range(40)]
 
@@ -211,3 +211,20 @@ async def test_the_idempotency_race_is_unchanged_with_replicas(shop: Shop) -> No
     assert [answer.status_code for answer in answers] == [201] * 20
     assert len({answer.json()["id"] for answer in answers}) == 1
     assert await scalar(shop.database, "SELECT count(*) FROM orders") == 1
+
+
+async def test_a_revoked_token_is_refused_while_the_replica_still_has_the_old_account(
+    shop: Shop,
+) -> None:
+    """The account check of a bearer token reads the primary: the replica, 500 ms behind,
+    still holds the credentials version the token was issued under, and must not vouch
+    for it (a revocation would otherwise hold only after the lag)."""
+    buyer = await make_account(shop.container, admin=False)
+    await shop.cluster.wait_for_replay()  # the replica knows the account as it is now
+    assert (await shop.client.get("/users/me", headers=buyer.headers)).status_code == 200
+
+    logged_out = await shop.client.post("/users/me/logout-all", headers=buyer.headers)
+    assert logged_out.status_code == 204
+
+    after = await shop.client.get("/users/me", headers=buyer.headers)  # replica not there yet
+    assert after.status_code == 401, after.text

@@ -7,7 +7,7 @@ means visible to a later, separate unit of work, exactly as a service sees it.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -215,6 +215,35 @@ async def test_user_changes_persist_only_when_committed(uow_factory: UowFactory)
         assert (await uow.users.get(stored.id)).role is Role.ADMIN  # type: ignore[arg-type]
 
 
+async def test_credentials_version_round_trips_and_locked_reads_see_it(
+    uow_factory: UowFactory, reads: AbstractReads
+) -> None:
+    stored = await _store_user(uow_factory, "locked@example.com")
+    assert stored.id is not None
+    async with uow_factory() as uow:
+        user = await uow.users.get_for_update(stored.id)
+        assert user.credentials_version == 0
+        user.revoke_tokens()
+        await uow.commit()
+    async with uow_factory() as uow:
+        by_email = await uow.users.get_by_email("locked@example.com", for_update=True)
+        assert by_email is not None
+        assert by_email.credentials_version == 1
+        with pytest.raises(UnknownUser):
+            await uow.users.get_for_update(424_242)
+        assert await uow.users.get_by_email("nobody@example.com", for_update=True) is None
+    view = await reads.user(stored.id)
+    assert view is not None
+    assert view.credentials_version == 1
+
+
+async def test_users_are_listed_in_id_order_by_page(uow_factory: UowFactory) -> None:
+    ids = [(await _store_user(uow_factory, f"list-{n}@example.com")).id for n in range(3)]
+    async with uow_factory() as uow:
+        assert [user.id for user in await uow.users.list()] == ids
+        assert [user.id for user in await uow.users.list(skip=1, limit=1)] == ids[1:2]
+
+
 async def _stored_order(uow_factory: UowFactory, customer_id: int, *item_ids: int) -> Order:
     order = Order(
         customer_id=customer_id,
@@ -307,6 +336,63 @@ async def test_idempotency_keys_are_per_customer_and_unique(uow_factory: UowFact
         await uow.idempotency.add(IdempotencyRecord(ann.id, "k-1", "0" * 64, order.id))  # type: ignore[arg-type]
         with pytest.raises(IdempotencyKeyTaken):
             await uow.commit()
+
+
+async def test_a_removed_idempotency_key_can_be_stored_again_in_the_same_unit(
+    uow_factory: UowFactory,
+) -> None:
+    ann = await _store_user(uow_factory, "renew-ann@example.com")
+    item = await _store(uow_factory)
+    first = await _stored_order(uow_factory, ann.id, item)  # type: ignore[arg-type]
+    second = await _stored_order(uow_factory, ann.id, item)  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        await uow.idempotency.add(IdempotencyRecord(ann.id, "k-renew", "a" * 64, first.id))  # type: ignore[arg-type]
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        old = await uow.idempotency.get(ann.id, "k-renew")  # type: ignore[arg-type]
+        assert old is not None
+        await uow.idempotency.remove(old)
+        await uow.idempotency.add(IdempotencyRecord(ann.id, "k-renew", "b" * 64, second.id))  # type: ignore[arg-type]
+        # Never stored (or purged meanwhile): removing it is no error.
+        await uow.idempotency.remove(IdempotencyRecord(ann.id, "k-none", "c" * 64, first.id))  # type: ignore[arg-type]
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        renewed = await uow.idempotency.get(ann.id, "k-renew")  # type: ignore[arg-type]
+    assert renewed is not None
+    assert (renewed.order_id, renewed.request_fingerprint) == (second.id, "b" * 64)
+
+
+async def test_old_idempotency_keys_are_removed_oldest_first_up_to_a_limit(
+    uow_factory: UowFactory,
+) -> None:
+    # Long ago, so no other test's keys (created now) are old enough to be touched.
+    cutoff = datetime(2001, 1, 1, tzinfo=UTC)
+    ann = await _store_user(uow_factory, "purge-ann@example.com")
+    order = await _stored_order(uow_factory, ann.id, await _store(uow_factory))  # type: ignore[arg-type]
+    ages = {"k-3h": -3, "k-2h": -2, "k-at": 0, "k-later": 1}
+    async with uow_factory() as uow:
+        for key, hours in ages.items():
+            created_at = cutoff + timedelta(hours=hours)
+            await uow.idempotency.add(
+                IdempotencyRecord(ann.id, key, "f" * 64, order.id, created_at=created_at)  # type: ignore[arg-type]
+            )
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        first = await uow.idempotency.remove_created_before(cutoff, limit=2)
+        await uow.commit()
+    async with uow_factory() as uow:
+        left_after_first = {key for key in ages if await uow.idempotency.get(ann.id, key)}  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        second = await uow.idempotency.remove_created_before(cutoff, limit=10)
+        await uow.commit()
+    async with uow_factory() as uow:
+        left = {key for key in ages if await uow.idempotency.get(ann.id, key)}  # type: ignore[arg-type]
+
+    assert (first, left_after_first) == (2, {"k-at", "k-later"})
+    assert (second, left) == (1, {"k-later"})
 
 
 async def test_reads_see_committed_data_only(uow_factory: UowFactory, reads: AbstractReads) -> None:

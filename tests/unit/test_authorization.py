@@ -51,6 +51,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/users/"): Rule(PUBLIC, 201),
     ("POST", "/token"): Rule(PUBLIC, 200),
     ("GET", "/users/me"): Rule(SIGNED_IN, 200),
+    ("POST", "/users/me/password"): Rule(SIGNED_IN, 200),
+    ("POST", "/users/me/logout-all"): Rule(SIGNED_IN, 204),
     ("POST", "/orders/"): Rule(SIGNED_IN, 201),
     ("GET", "/orders/"): Rule(SIGNED_IN, 200),
     ("GET", "/orders/{order_id}"): Rule(SIGNED_IN, 200),
@@ -126,6 +128,8 @@ async def _sample_request(
         body = {"email": f"new-{created.json()['id']}@example.com", "password": new_password()}
     elif path == "/token":
         data = {"username": caller.email, "password": caller.password}
+    elif path == "/users/me/password":
+        body = {"current_password": caller.password, "new_password": new_password()}
     return await client.request(method, url, json=body, data=data, headers=headers)
 
 
@@ -188,9 +192,11 @@ async def _attack_tokens(container: Container, customer: Account, admin: Account
     codec = container.token_codec()
     now = int(datetime.now(UTC).timestamp())
     return {
-        "expired": codec.issue(admin.id, "admin", now=datetime.now(UTC) - timedelta(days=2)),
+        "expired": codec.issue(
+            admin.id, "admin", credentials_version=0, now=datetime.now(UTC) - timedelta(days=2)
+        ),
         "bad signature": JwtTokenCodec("another-key-" + "x" * 40, timedelta(hours=1)).issue(
-            admin.id, "admin"
+            admin.id, "admin", credentials_version=0
         ),
         "alg none": _unsigned(
             {"sub": str(admin.id), "role": "admin", "iat": now, "exp": now + 3600}
@@ -226,7 +232,7 @@ async def test_token_of_a_deactivated_user_is_401(
     client: httpx.AsyncClient, store: InMemoryStore, admin: Account
 ) -> None:
     assert (await client.get("/users/me", headers=admin.headers)).status_code == 200
-    await user_services.deactivate_user(FakeUnitOfWork(store), admin.id)
+    await user_services.deactivate_user(FakeUnitOfWork(store), admin.email)
     response = await client.post("/items/", json=item_payload(), headers=admin.headers)
     assert response.status_code == 401
     assert store.items == {}

@@ -339,6 +339,25 @@ def test_create_admin_prompts_twice_without_echo(
     assert _login(container, "typed@example.com", "typed password")
 
 
+def test_create_admin_refuses_an_existing_account_without_promote(
+    container: Container, store: InMemoryStore
+) -> None:
+    from service_layer.services import users as user_services
+
+    asyncio.run(
+        user_services.register(
+            container.uow(), container.password_hasher(), "early@example.com", "old password"
+        )
+    )
+    runner = CliRunner(env={"STOCKROOM_ADMIN_PASSWORD": "new password"})
+    result = runner.invoke(app, ["users", "create-admin", "early@example.com"], obj=container)
+
+    assert result.exit_code == 1
+    assert "--promote" in result.output
+    assert [user.role.value for user in store.users.values()] == ["customer"]
+    assert _login(container, "early@example.com", "old password")
+
+
 def test_create_admin_promotes_an_existing_customer_instead_of_duplicating(
     container: Container, store: InMemoryStore
 ) -> None:
@@ -350,7 +369,9 @@ def test_create_admin_promotes_an_existing_customer_instead_of_duplicating(
         )
     )
     runner = CliRunner(env={"STOCKROOM_ADMIN_PASSWORD": "new password"})
-    result = runner.invoke(app, ["users", "create-admin", "CUST@example.com"], obj=container)
+    result = runner.invoke(
+        app, ["users", "create-admin", "CUST@example.com", "--promote"], obj=container
+    )
 
     assert result.exit_code == 0, result.output
     assert f"promoted admin cust@example.com (id {customer.id})" in result.stdout

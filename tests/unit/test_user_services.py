@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from adapters.passwords import Argon2PasswordHasher
-from domain.errors import EmailTaken, InvalidCredentials, InvalidValue, UnknownUser
+from domain.errors import (
+    EmailTaken,
+    IncorrectPassword,
+    InvalidCredentials,
+    InvalidValue,
+    UnknownUser,
+)
 from domain.user import Role
 from service_layer.services import users as services
 from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
@@ -95,13 +103,17 @@ async def test_an_inactive_user_cannot_log_in(
     store: InMemoryStore, fast_hasher: Argon2PasswordHasher
 ) -> None:
     user_id = await _register(store, fast_hasher, "gone@example.com")
-    await services.deactivate_user(FakeUnitOfWork(store), user_id)
+    issued = datetime.now(UTC)
+    await services.deactivate_user(FakeUnitOfWork(store), "gone@example.com")
     with pytest.raises(InvalidCredentials):
         await services.authenticate(
             FakeUnitOfWork(store), fast_hasher, "gone@example.com", PASSWORD
         )
+    store.users[user_id].credentials_version = 0  # only the deactivation refuses it
     with pytest.raises(UnknownUser):
-        await services.get_active_user(InMemoryReads(store), user_id)
+        await services.get_active_user(
+            InMemoryReads(store), user_id, credentials_version=0, issued_at=issued
+        )
 
 
 async def test_login_upgrades_a_hash_made_with_weaker_parameters(
@@ -134,10 +146,14 @@ async def test_create_admin_creates_then_promotes_without_duplicating(
     store: InMemoryStore, fast_hasher: Argon2PasswordHasher
 ) -> None:
     customer_id = await _register(store, fast_hasher, "boss@example.com")
-    await services.deactivate_user(FakeUnitOfWork(store), customer_id)
+    await services.deactivate_user(FakeUnitOfWork(store), "boss@example.com")
+    uow = FakeUnitOfWork(store)
+    with pytest.raises(EmailTaken):  # never without being asked: see create_admin
+        await services.create_admin(uow, fast_hasher, "Boss@Example.com", "a new password")
+    assert (uow.commits, store.users[customer_id].role) == (0, Role.CUSTOMER)
 
     promoted, created = await services.create_admin(
-        FakeUnitOfWork(store), fast_hasher, "Boss@Example.com", "a new password"
+        FakeUnitOfWork(store), fast_hasher, "Boss@Example.com", "a new password", promote=True
     )
     assert (created, promoted.id, promoted.role, promoted.is_active) == (
         False,
@@ -167,3 +183,110 @@ async def test_verify_against_no_hash_is_false_but_does_the_work(
 ) -> None:
     assert await fast_hasher.verify(None, "anything") is False
     assert await fast_hasher.verify("not-a-hash", "anything") is False
+
+
+async def _issued_now(store: InMemoryStore, user_id: int, *, version: int) -> object:
+    return await services.get_active_user(
+        InMemoryReads(store), user_id, credentials_version=version, issued_at=datetime.now(UTC)
+    )
+
+
+async def test_a_token_of_another_credentials_version_is_refused(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "ver@example.com")
+    await _issued_now(store, user_id, version=0)
+    await services.log_out_everywhere(FakeUnitOfWork(store), user_id)
+    with pytest.raises(UnknownUser):
+        await _issued_now(store, user_id, version=0)
+    await _issued_now(store, user_id, version=1)
+
+
+async def test_a_token_from_the_second_the_account_was_made_is_accepted(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    """Token times are whole seconds: 12:00:00 covers an account made at 12:00:00.7."""
+    user_id = await _register(store, fast_hasher, "second@example.com")
+    created = store.users[user_id].created_at
+    same_second = created.replace(microsecond=0)
+    await services.get_active_user(
+        InMemoryReads(store), user_id, credentials_version=0, issued_at=same_second
+    )
+    with pytest.raises(UnknownUser):
+        await services.get_active_user(
+            InMemoryReads(store),
+            user_id,
+            credentials_version=0,
+            issued_at=same_second - timedelta(seconds=1),
+        )
+
+
+async def test_a_stronger_rehash_at_login_logs_nobody_out(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "rehash@example.com")
+    stronger = Argon2PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+    await services.authenticate(FakeUnitOfWork(store), stronger, "rehash@example.com", PASSWORD)
+    assert store.users[user_id].credentials_version == 0
+
+
+async def test_a_rehash_never_undoes_a_password_changed_since_the_login_verified_it(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "race@example.com")
+    verified = store.users[user_id].password_hash
+    await services.reset_password(
+        FakeUnitOfWork(store), fast_hasher, "race@example.com", "reset pw 1"
+    )
+    reset_hash = store.users[user_id].password_hash
+
+    await services._upgrade_hash(FakeUnitOfWork(store), fast_hasher, user_id, verified, PASSWORD)
+
+    assert store.users[user_id].password_hash == reset_hash
+
+
+async def test_change_password_needs_the_current_one_and_ends_every_session(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "chg@example.com")
+    uow = FakeUnitOfWork(store)
+    with pytest.raises(IncorrectPassword):
+        await services.change_password(uow, fast_hasher, user_id, "wrong password", "new password")
+    with pytest.raises(IncorrectPassword):  # too long to be anyone's: refused without hashing
+        await services.change_password(uow, fast_hasher, user_id, "x" * 300, "new password")
+    assert (uow.commits, store.users[user_id].credentials_version) == (0, 0)
+
+    changed = await services.change_password(uow, fast_hasher, user_id, PASSWORD, "new password")
+
+    assert changed.credentials_version == store.users[user_id].credentials_version == 1
+    await services.authenticate(
+        FakeUnitOfWork(store), fast_hasher, "chg@example.com", "new password"
+    )
+
+
+async def test_reset_password_and_deactivate_revoke_and_never_promote(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "ops@example.com")
+    reset = await services.reset_password(
+        FakeUnitOfWork(store), fast_hasher, "OPS@example.com", "brand new pw"
+    )
+    assert (reset.role, reset.credentials_version) == (Role.CUSTOMER, 1)
+    gone = await services.deactivate_user(FakeUnitOfWork(store), "ops@example.com")
+    assert (gone.is_active, gone.credentials_version) == (False, 2)
+    with pytest.raises(UnknownUser):
+        await services.deactivate_user(FakeUnitOfWork(store), "nobody@example.com")
+    assert len(store.users) == 1
+    assert store.users[user_id].role is Role.CUSTOMER
+
+
+async def test_promoting_an_existing_account_ends_its_sessions(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    user_id = await _register(store, fast_hasher, "squat@example.com")
+    promoted, _ = await services.create_admin(
+        FakeUnitOfWork(store), fast_hasher, "squat@example.com", "operator pw", promote=True
+    )
+    assert promoted.credentials_version > 0
+    with pytest.raises(UnknownUser):
+        await _issued_now(store, user_id, version=0)

@@ -37,12 +37,19 @@ async def place_order(
             min_length=1,
             max_length=255,
             pattern=r"^[\x21-\x7e]+$",  # visible ASCII: what a header can carry unambiguously
-            description="Retry-safe key: the same key and body return the original order.",
+            description="Retry-safe key: the same key and body return the original order for "
+            "a day (the server's STOCKROOM_IDEMPOTENCY_TTL_HOURS); then the key is forgotten.",
         ),
     ] = None,
 ) -> OrderOut:
-    order = await services.place_order(uow, actor, body.to_lines(), idempotency_key=idempotency_key)
     container = get_container(request)
+    order = await services.place_order(
+        uow,
+        actor,
+        body.to_lines(),
+        idempotency_key=idempotency_key,
+        key_ttl=container.settings().idempotency_ttl,
+    )
     running_low = services.items_running_low(order, container.settings().low_stock_threshold)
     if running_low:
         # After the response, on the read port: never the request's session, which is closed.

@@ -1,22 +1,59 @@
-"""``/users`` and ``/token``: registration, login, and who am I."""
+"""``/users`` and ``/token``: registration, login, who am I, and ending sessions.
+
+Every answer here is about one account (a token, its details), so none may be kept by a
+cache on the way: ``Cache-Control: no-store`` on all of them (RFC 6749 5.1 asks it of token
+responses; an account's details are personal data).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from entrypoints.api.dependencies import UnitOfWork, get_container
-from entrypoints.api.schemas import ErrorOut, Registration, TokenOut, UserOut
+from entrypoints.api.schemas import ErrorOut, PasswordChange, Registration, TokenOut, UserOut
 from entrypoints.api.security import CurrentUser
+from service_layer.services import logins as login_services
 from service_layer.services import users as services
+from service_layer.views import UserView
 
-router = APIRouter(tags=["users"])
+
+async def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"
+
+
+router = APIRouter(tags=["users"], dependencies=[Depends(_no_store)])
 
 Responses = dict[int | str, dict[str, Any]]
-EMAIL_TAKEN: Responses = {409: {"model": ErrorOut, "description": "Email already registered"}}
-BAD_LOGIN: Responses = {401: {"model": ErrorOut, "description": "Incorrect email or password"}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+# Every route that hashes a password: each process hashes a bounded number at once.
+HASHING_BUSY: Responses = {
+    503: {"model": ErrorOut, "description": "Too many hashes at once", "headers": RETRY_AFTER}
+}
+EMAIL_TAKEN: Responses = {
+    409: {"model": ErrorOut, "description": "Email already registered"},
+    **HASHING_BUSY,
+}
+BAD_LOGIN: Responses = {
+    401: {"model": ErrorOut, "description": "Incorrect email or password"},
+    429: {"model": ErrorOut, "description": "Too many failed logins", "headers": RETRY_AFTER},
+    **HASHING_BUSY,
+}
+SIGNED_IN: Responses = {401: {"model": ErrorOut, "description": "No valid token"}}
+WRONG_PASSWORD: Responses = {
+    **SIGNED_IN,
+    403: {"model": ErrorOut, "description": "The current password is not correct"},
+    429: BAD_LOGIN[429],
+    **HASHING_BUSY,
+}
+
+
+def _token_for(request: Request, user: UserView) -> TokenOut:
+    codec = get_container(request).token_codec()
+    token = codec.issue(user.id, user.role.value, credentials_version=user.credentials_version)
+    return TokenOut(access_token=token)
 
 
 @router.post("/users/", status_code=status.HTTP_201_CREATED, responses=EMAIL_TAKEN)
@@ -30,13 +67,49 @@ async def register(body: Registration, request: Request, uow: UnitOfWork) -> Use
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, uow: UnitOfWork
 ) -> TokenOut:
-    """OAuth2 password flow: form fields ``username`` (the email) and ``password``."""
+    """OAuth2 password flow: form fields ``username`` (the email) and ``password``.
+
+    Throttled per account and per client address (429 with Retry-After); the address is the
+    connection's peer as uvicorn gives it, the proxy's ``X-Forwarded-For`` when the proxy is
+    trusted (``stockroom serve --forwarded-allow-ips``).
+    """
     container = get_container(request)
-    hasher = container.password_hasher()
-    user = await services.authenticate(uow, hasher, form.username, form.password)
-    return TokenOut(access_token=container.token_codec().issue(user.id, user.role.value))
+    user = await login_services.log_in(
+        uow,
+        container.password_hasher(),
+        container.login_throttle(),
+        form.username,
+        form.password,
+        address=request.client.host if request.client else None,
+    )
+    return _token_for(request, user)
 
 
-@router.get("/users/me", responses={401: {"model": ErrorOut}})
+@router.get("/users/me", responses=SIGNED_IN)
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.from_view(user)
+
+
+@router.post("/users/me/password", responses=WRONG_PASSWORD)
+async def change_password(
+    body: PasswordChange, user: CurrentUser, request: Request, uow: UnitOfWork
+) -> TokenOut:
+    """A new password, given the current one. Every token issued before stops working, the
+    one sent included; the answer is a fresh token, so this client stays signed in. Wrong
+    current passwords are throttled as failed logins are (429 with Retry-After)."""
+    container = get_container(request)
+    changed = await login_services.change_own_password(
+        uow,
+        container.password_hasher(),
+        container.login_throttle(),
+        user,
+        (body.current_password.get_secret_value(), body.new_password.get_secret_value()),
+        address=request.client.host if request.client else None,
+    )
+    return _token_for(request, changed)
+
+
+@router.post("/users/me/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN)
+async def logout_all(user: CurrentUser, uow: UnitOfWork) -> None:
+    """Every token of this account stops working, the one sent included."""
+    await services.log_out_everywhere(uow, user.id)

@@ -1,0 +1,27 @@
+"""``stockroom maintenance``: housekeeping on demand (each API worker also runs it on a timer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from entrypoints.cli.common import console, container_of, run
+from service_layer.services.maintenance import purge_expired_idempotency_keys
+
+maintenance_app = typer.Typer(help="Housekeeping.", no_args_is_help=True)
+
+
+@maintenance_app.command("purge")
+def purge(ctx: typer.Context) -> None:
+    """Remove idempotency keys older than STOCKROOM_IDEMPOTENCY_TTL_HOURS (in batches).
+
+    Safe to run at any time, from anywhere, alongside the servers' own periodic purges.
+    """
+    container = container_of(ctx)
+    ttl = container.settings().idempotency_ttl
+    removed = run(
+        container,
+        lambda: purge_expired_idempotency_keys(container.uow(), datetime.now(UTC), ttl=ttl),
+    )
+    console.print(f"removed {removed} expired idempotency keys")

@@ -1,0 +1,177 @@
+"""Request headers over ``STOCKROOM_MAX_HEADER_BYTES`` (64 KiB) against a real
+``stockroom serve``, over raw sockets (an HTTP client library would refuse to send them).
+
+Finding 5 of issue 14: a 32 MiB header was read to the end and held in memory. Now a header
+section over the limit gets a 431 and the connection is closed, the server logs one line
+saying why, a 32 MiB one is cut off after a read or two instead of being buffered, and the
+next normal request is served as before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from adapters.database import Database
+from entrypoints import migrations
+from tests.integration.databases import open_database, throwaway_database
+from tests.integration.servers import stockroom_serve
+
+SECRET_KEY = "headers-signing-key-" + "0123456789abcdef" * 3
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None  # None: the connection closed without a response
+    body: bytes
+
+
+def _request(padding: int, path: str = "/health/live") -> bytes:
+    """A GET whose header section is about ``padding`` bytes long, in one header field."""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"X-Padding: {'a' * padding}\r\n\r\n"
+    ).encode()
+
+
+def _answer(raw: bytes) -> Answer:
+    if not raw.startswith(b"HTTP/1.1 "):
+        return Answer(None, raw)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return Answer(int(head.split(b" ", 2)[1]), body)
+
+
+def _exchange(port: int, request: bytes) -> Answer:
+    """Send ``request`` and read until the server closes; a reset loses what it loses."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(request)
+            while chunk := connection.recv(64 * KIB):
+                received += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    return _answer(received)
+
+
+def _stream_header(port: int, total: int) -> int:
+    """Send one header value of ``total`` bytes in 64 KiB writes for as long as the server
+    takes them; how many bytes the kernel accepted before the connection broke."""
+    sent = 0
+    piece = b"a" * (64 * KIB)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+            while sent < total:
+                connection.sendall(piece)
+                sent += len(piece)
+            connection.sendall(b"\r\n\r\n")
+            connection.recv(64 * KIB)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    return sent
+
+
+def _port(base: str) -> int:
+    port = urlsplit(base).port
+    assert port is not None
+    return port
+
+
+def _server_log(folder: Path) -> str:
+    return "\n".join(path.read_text() for path in folder.glob("serve-*.log"))
+
+
+def _peak_memory_kib(pid: int) -> int:
+    """The process's high-water mark of resident memory (VmHWM), in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"^VmHWM:\s+(\d+) kB$", status, re.MULTILINE)
+    assert found is not None
+    return int(found.group(1))
+
+
+@pytest.fixture
+async def own_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'headers.db'}") as database:
+        await migrations.upgrade_engine(database.engine)
+        yield database
+
+
+@pytest.fixture
+async def own_postgres(postgres_url: str) -> AsyncIterator[Database]:
+    async with throwaway_database(postgres_url, "stockroom_headers") as database:
+        yield database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> Database:
+    """A migrated database of the test's own: the server is another process."""
+    found: Database = request.getfixturevalue(f"own_{request.param}")
+    return found
+
+
+def _settings(database: Database) -> dict[str, str]:
+    return {
+        "STOCKROOM_DATABASE_URL": database.url.render_as_string(hide_password=False),
+        "STOCKROOM_SECRET_KEY": SECRET_KEY,
+    }
+
+
+@pytest.fixture
+def two_workers(database: Database, tmp_path: Path) -> Iterator[str]:
+    with stockroom_serve(_settings(database), tmp_path, workers=2) as base:
+        yield base
+
+
+def test_a_normal_8_kib_header_is_served(two_workers: str) -> None:
+    answer = _exchange(_port(two_workers), _request(8 * KIB, "/items/"))
+
+    assert answer.status == 200
+    assert json.loads(answer.body) == []
+
+
+def test_a_128_kib_header_is_refused_and_the_server_serves_the_next_request(
+    two_workers: str, tmp_path: Path
+) -> None:
+    port = _port(two_workers)
+
+    refused = _exchange(port, _request(128 * KIB))
+
+    # The whole request fits in the socket buffers, so the answer is read before the close.
+    assert refused.status == 431
+    assert json.loads(refused.body) == {
+        "detail": "request header fields are larger than 65536 bytes"
+    }
+    assert "header fields exceed STOCKROOM_MAX_HEADER_BYTES (65536 bytes)" in _server_log(tmp_path)
+    assert _exchange(port, _request(100, "/items/")).status == 200
+
+
+def test_a_32_mib_header_is_cut_off_early_without_buffering_it(
+    own_sqlite: Database, tmp_path: Path
+) -> None:
+    # One worker: the server process is the one that reads the request, and says its pid.
+    with stockroom_serve(_settings(own_sqlite), tmp_path, workers=1) as base:
+        found = re.search(r"Started server process \[(\d+)\]", _server_log(tmp_path))
+        assert found is not None
+        pid = int(found.group(1))
+        peak_before = _peak_memory_kib(pid)
+        started = time.monotonic()
+
+        sent = _stream_header(_port(base), 32 * MIB)
+
+        # The server stopped reading soon after 64 KiB: what it took is what the kernel's
+        # buffers held (a few MiB on loopback), never the 32 MiB.
+        assert sent < 16 * MIB
+        assert time.monotonic() - started < 10
+        assert _peak_memory_kib(pid) - peak_before < 16 * KIB  # KiB: under 16 MiB grown
+        assert _exchange(_port(base), _request(100, "/items/")).status == 200
