@@ -127,7 +127,7 @@ def run_session(commands: list[Command], folder: Path, env: dict[str, str], port
         script.append(f"printf '\\n@@end {step} %d@@\\n' $?")
     try:
         done = subprocess.run(  # noqa: S603 - bash on our own script
-            ["/bin/bash", "-c", "\n".join(script)],  # noqa: S607
+            ["/bin/bash", "-c", "\n".join(script)],
             cwd=folder,
             env=env,
             capture_output=True,
