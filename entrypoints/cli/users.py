@@ -16,8 +16,10 @@ users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 def users_create_admin(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The admin's email address.")],
+    # Optional on the command line (so --help does not call it required): when it is neither
+    # given nor in the environment, click prompts for it, so it is never None below.
     password: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="STOCKROOM_ADMIN_PASSWORD",
             prompt=True,
@@ -26,9 +28,10 @@ def users_create_admin(
             show_envvar=True,
             help="Prompted for when not in the environment; never pass it on the command line.",
         ),
-    ],
+    ] = None,
 ) -> None:
     """Create an admin, or promote (and reactivate, with this password) an existing account."""
+    assert password is not None  # prompted for
     container = container_of(ctx)
     hasher = container.password_hasher()
     user, created = run(
