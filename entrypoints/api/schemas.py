@@ -206,6 +206,20 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class ServiceLinks(BaseModel):
+    docs: str = Field(description="Swagger UI: try every operation from the browser.")
+    redoc: str = Field(description="ReDoc: the same reference, for reading.")
+    openapi: str = Field(description="The OpenAPI schema the docs pages are built from.")
+    health_live: str
+    health_ready: str
+
+
+class ServiceOut(BaseModel):
+    name: str
+    version: str = Field(description="The installed package's version.")
+    links: ServiceLinks
+
+
 class LiveOut(BaseModel):
     status: Literal["live"] = "live"
 
