@@ -634,16 +634,17 @@ async def test_restock_with_an_invalid_body_is_422_and_writes_nothing(
     assert snapshot(store) == before
 
 
-async def test_restock_past_the_maximum_stock_is_422_and_writes_nothing(
+async def test_restock_past_the_maximum_stock_is_409_and_writes_nothing(
     client: httpx.AsyncClient, store: InMemoryStore
 ) -> None:
+    """A valid quantity the item's current stock cannot take: a conflict with the item's
+    state (as OutOfStock is), not a malformed request, which is what a 422 would claim."""
     item = await seed_one(store, quantity=MAX_QUANTITY - 1)
     before = snapshot(store)
 
     response = await client.post(f"/items/{item_id(item)}/restock", json={"quantity": 2})
 
-    assert response.status_code == 422
-    assert "detail" in response.json()
+    assert_error_detail(response, 409)
     assert snapshot(store) == before
 
 
