@@ -28,6 +28,7 @@ from domain.errors import (
     UnknownUser,
 )
 from domain.login_throttle import TooManyFailedLogins
+from entrypoints.api.paths import allowed_methods
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
 from service_layer.errors import (
@@ -187,6 +188,10 @@ async def _http_error(request: Request, error: Exception) -> Response:
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
         )
+    if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        # Starlette's Allow names the methods of one route only (``paths.py``).
+        headers = {**(error.headers or {}), "Allow": allowed_methods(request)}
+        return JSONResponse({"detail": error.detail}, status_code=405, headers=headers)
     # The details are our own texts ("invalid or expired token", "admins only", "Not Found",
     # readiness's reason), never the token or anything else the client sent.
     level = _REJECTION_LEVELS.get(error.status_code, logging.DEBUG)

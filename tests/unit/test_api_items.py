@@ -393,11 +393,22 @@ async def test_read_unknown_item_is_404_with_a_json_detail(
     assert_error_detail(response, 404)
 
 
-@pytest.mark.parametrize("raw_id", ["0", "-1", str(2**31), str(2**40), "abc", "1.5"])
+@pytest.mark.parametrize("raw_id", ["0", "-1", str(2**31), str(2**40), "9" * 5000])
 async def test_read_with_an_out_of_range_id_is_422(client: httpx.AsyncClient, raw_id: str) -> None:
     response = await client.get(f"/items/{raw_id}")
 
     assert_validation_error(response, field="item_id")
+
+
+@pytest.mark.parametrize("raw_id", ["abc", "1.5", "1e3", "export2"])
+async def test_a_segment_that_is_not_a_number_is_no_item_404(
+    client: httpx.AsyncClient, raw_id: str
+) -> None:
+    """Only numbers reach the id routes (entrypoints/api/paths.py), so that /items/export is
+    never read as an id: anything else names no resource."""
+    response = await client.get(f"/items/{raw_id}")
+
+    assert_error_detail(response, 404)
 
 
 # --- PUT /items/{id} -------------------------------------------------------------------------
