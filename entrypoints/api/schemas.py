@@ -87,7 +87,19 @@ Price = Annotated[
 ]
 # Outputs are not re-validated against input limits: a line total may exceed any one price.
 MoneyOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY, strict=True)]
+
+
+def _a_json_number(value: object) -> object:
+    # Counts are JSON numbers, never "7" or true. A number with a zero fraction (7.0) is an
+    # integer by JSON Schema's own definition, so it is read as one; 7.5 is still refused.
+    if isinstance(value, str | bool):
+        raise ValueError("must be a whole number, not text or a boolean")
+    return value
+
+
+# The bounds come before the validator, so that they are checked on the int and documented
+# as JSON Schema's minimum and maximum.
+Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 Sku = Annotated[str, Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_TEXT)]
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=NOT_BLANK)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL)]
@@ -164,7 +176,7 @@ class ItemUpdate(_Strict):
 
 
 class Restock(_Strict):
-    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY, strict=True)]
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 
 
 class ItemOut(BaseModel):
@@ -172,7 +184,7 @@ class ItemOut(BaseModel):
     sku: str
     title: str
     description: str | None
-    price: Price
+    price: MoneyOut
     quantity: int
 
     @classmethod
@@ -225,7 +237,7 @@ class TokenOut(BaseModel):
 
 class OrderLineIn(_Strict):
     sku: Sku
-    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY), BeforeValidator(_a_json_number)]
 
 
 class OrderCreate(_Strict):
