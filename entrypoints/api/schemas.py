@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import email_validator
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -103,6 +104,18 @@ Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_a_json_
 Sku = Annotated[str, Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_TEXT)]
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=NOT_BLANK)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL)]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.lower()}{char.upper()}]" for char in word)
+
+
+# EmailStr is the email-validator package, which also refuses the special-use domains
+# (RFC 6761: "x@shop.test", "x@host.local", ...) that JSON Schema's "email" format allows.
+_SPECIAL_USE = "|".join(_any_case(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+Email = Annotated[
+    EmailStr, Field(json_schema_extra={"pattern": rf"^(?!.*[@.](?:{_SPECIAL_USE})$).*$"})
+]
 # Passwords are checked by the domain (check_password_policy); the schema says the same.
 Password = Annotated[
     SecretStr,
@@ -200,7 +213,7 @@ class ItemOut(BaseModel):
 
 
 class Registration(_Strict):
-    email: EmailStr
+    email: Email
     # SecretStr: never shows up in a repr, a log line or a traceback.
     password: Password
 

@@ -55,17 +55,25 @@ UNTHROTTLED = {
 }
 
 
+@pytest.fixture
+async def own_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'schema.db'}") as database:
+        await migrations.upgrade_engine(database.engine)
+        yield database
+
+
+@pytest.fixture
+async def own_postgres(postgres_url: str) -> AsyncIterator[Database]:
+    async with throwaway_database(postgres_url, "stockroom_schema") as database:
+        yield database
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty, migrated database of this test's own: the run creates items and accounts."""
-    if request.param == "sqlite":
-        async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'schema.db'}") as database:
-            await migrations.upgrade_engine(database.engine)
-            yield database
-    else:
-        postgres_url: str = request.getfixturevalue("postgres_url")
-        async with throwaway_database(postgres_url, "stockroom_schema") as database:
-            yield database
+def fresh_database(request: pytest.FixtureRequest) -> Database:
+    """An empty, migrated database of this test's own: the run creates items and accounts,
+    and the server is another process."""
+    found: Database = request.getfixturevalue(f"own_{request.param}")
+    return found
 
 
 @pytest.fixture
@@ -102,9 +110,7 @@ def schemathesis_run(
         str(MAX_EXAMPLES),
         "--seed",
         str(SEED),
-        "--generation-deterministic",
-        "--generation-database",
-        "none",
+        "--generation-deterministic",  # and so no example database is written
         "--workers",
         "1",
         "--request-timeout",
