@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from fastapi import Request
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 
 class SignedDigitsConvertor(Convertor[str]):
@@ -40,12 +40,22 @@ def id_segment(name: str) -> str:
     return f"/{{{name}:signed}}"
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> str:
-    """Every method some route of the app serves at this request's path, for ``Allow``."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match is not Match.NONE:
-                methods |= route.methods
-    return ", ".join(sorted(methods))
+    """Every method some route of the app serves at this request's path, for ``Allow``.
+
+    Asked of the routes themselves (``BaseRoute.matches`` with each method in turn), not read
+    off them: FastAPI keeps included routers as nested routes, so the app's top-level routes
+    are not the endpoints, and a nested router answers for its whole subtree.
+    """
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
