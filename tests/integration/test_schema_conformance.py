@@ -43,7 +43,7 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "schema-check-admin-password"
 # Per operation and phase. Bounded so both runs on both databases stay well within a minute
 # on two cores; the README's run goes on for 60 s with schemathesis' defaults.
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 5
 SEED = 15
 # Each run guesses passwords by the hundred (POST /token, and the admin's own password at
 # POST /users/me/password): throttling, tested in test_login_throttle_api.py, would lock the
