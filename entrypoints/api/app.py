@@ -20,6 +20,7 @@ from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.http_metrics import HttpMetricsMiddleware
 from entrypoints.api.maintenance import purge_periodically
 from entrypoints.api.request_id import RequestIdMiddleware
+from entrypoints.api.responses import EVERY_REQUEST
 from entrypoints.api.routers import health, items, orders, root, users
 from entrypoints.container import Container, build_container, dispose
 from entrypoints.logging_config import configure_logging
@@ -71,6 +72,7 @@ def create_app(container: Container) -> FastAPI:
         version=version("stockroom"),
         summary="A shop's catalog, stock, customers and orders.",
         lifespan=lifespan,
+        responses=EVERY_REQUEST,  # what the header and body guards answer to any request
     )
     app.state.container = container
     app.state.drain = drain
