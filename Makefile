@@ -16,8 +16,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 install: $(INSTALLED)
 
+# `make run PORT=8001` when 8000 is taken.
+PORT ?= 8000
 run: $(INSTALLED)
-	$(BIN)/stockroom serve
+	$(BIN)/stockroom serve --port $(PORT)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

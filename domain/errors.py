@@ -74,6 +74,15 @@ class OutOfStock(DomainError):
         self.skus = skus
 
 
+class StockLimitExceeded(DomainError):
+    """Adding stock would take an item past the most one item may hold; nothing was added."""
+
+    def __init__(self, sku: str, limit: int) -> None:
+        super().__init__(f"stock of {sku} would exceed {limit}")
+        self.sku = sku
+        self.limit = limit
+
+
 class UnknownOrder(DomainError, LookupError):
     def __init__(self, order_id: int) -> None:
         super().__init__(f"order {order_id} does not exist")

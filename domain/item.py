@@ -7,10 +7,11 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from domain.errors import InvalidValue, OutOfStock
+from domain.errors import InvalidValue, OutOfStock, StockLimitExceeded
 from domain.text import check_storable
 
-SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
+SKU_MAX_LENGTH = 64
+SKU_PATTERN = re.compile(rf"^[A-Z0-9][A-Z0-9._-]{{0,{SKU_MAX_LENGTH - 1}}}$")
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 2000
 # Upper bounds keep every value inside the storage types (cents in a BIGINT, stock in an INT)
@@ -134,9 +135,16 @@ class Item:
         """Return stock from a cancelled order."""
         if quantity <= 0:
             raise InvalidValue("quantity to put back must be positive", field="quantity")
-        self.quantity = validate_quantity(self.quantity + quantity)
+        self._add_stock(quantity)
 
     def restock(self, quantity: int) -> None:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise InvalidValue("restock quantity must be a positive whole number", field="quantity")
-        self.quantity = validate_quantity(self.quantity + quantity)
+        self._add_stock(quantity)
+
+    def _add_stock(self, quantity: int) -> None:
+        # A valid quantity that the shelf's current stock cannot take: the item's state is in
+        # the way, not the value (which any other item might accept), as with OutOfStock.
+        if self.quantity + quantity > MAX_QUANTITY:
+            raise StockLimitExceeded(self.sku, MAX_QUANTITY)
+        self.quantity += quantity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -17,6 +18,8 @@ from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
 from service_layer.services.logins import LoginThrottle
 from service_layer.unit_of_work import AbstractUnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 def _database(settings: Settings) -> Database:
@@ -37,7 +40,14 @@ def _token_codec(settings: Settings) -> JwtTokenCodec:
     if settings.secret_key is not None:
         secret = settings.secret_key.get_secret_value()
     else:
-        secret = load_or_create_key(development_key_path(settings.database_url))
+        path = development_key_path(settings.database_url)
+        secret = load_or_create_key(path)
+        # Once per process, and the app builds its codec at start-up (its lifespan).
+        log.warning(
+            "STOCKROOM_SECRET_KEY is not set: tokens are signed with the development key in %s. "
+            "Set STOCKROOM_SECRET_KEY (and STOCKROOM_PRODUCTION=true) in production.",
+            path,
+        )
     return JwtTokenCodec(secret, timedelta(minutes=settings.token_lifetime_minutes))
 
 

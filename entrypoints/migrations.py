@@ -37,6 +37,36 @@ def upgrade(url: str, revision: str = "head", pooler: Pooler = Pooler.NONE) -> N
     command.upgrade(config, revision)
 
 
+def downgrade(url: str, revision: str, pooler: Pooler = Pooler.NONE) -> None:
+    """Downgrade to ``revision`` (``base``: nothing left); each step's ``downgrade()`` runs."""
+    config = alembic_config(url)
+    config.attributes["pooler"] = pooler
+    command.downgrade(config, revision)
+
+
+def history(url: str) -> None:
+    """Print every revision, newest first, as Alembic does (``stockroom db history``)."""
+    command.history(alembic_config(url))
+
+
+class SchemaNotAtHead(Exception):
+    """The database's schema is not the one this code was written for."""
+
+    def __init__(self, current: str | None, head: str | None) -> None:
+        super().__init__(
+            f"the database schema is at {current or 'nothing'}, the code expects {head}: "
+            "run `stockroom db upgrade` first"
+        )
+
+
+async def require_head(engine: AsyncEngine) -> None:
+    """``SchemaNotAtHead`` unless the database behind ``engine`` is migrated to the head."""
+    current = await current_revision(engine)
+    head = head_revision(engine.url.render_as_string(hide_password=False))
+    if current != head:
+        raise SchemaNotAtHead(current, head)
+
+
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
     """Upgrade from async code, on a connection of ``engine``. The connection is handed over
     outside a transaction: the environment begins (and commits) it, after turning SQLite's

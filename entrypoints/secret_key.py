@@ -43,11 +43,7 @@ def load_or_create_key(path: Path) -> str:
             os.chmod(temporary, 0o600)
             try:
                 os.link(temporary, path)
-                log.warning(
-                    "STOCKROOM_SECRET_KEY is not set: generated a development signing key in %s. "
-                    "Set STOCKROOM_SECRET_KEY (and STOCKROOM_PRODUCTION=true) in production.",
-                    path,
-                )
+                log.info("generated a development signing key in %s", path)
             except FileExistsError:
                 pass  # another worker won the race; use its key
         finally:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from adapters.database_urls import check_database_url
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from domain.idempotency import DEFAULT_KEY_TTL
@@ -79,6 +80,21 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    # A URL with no async driver, or none at all, is refused here with the forms that work,
+    # instead of failing deep inside SQLAlchemy at the first query.
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        check_database_url(value)
+        return value
+
+    @field_validator("replica_urls")
+    @classmethod
+    def _usable_replica_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            check_database_url(url)
         return value
 
     @model_validator(mode="after")

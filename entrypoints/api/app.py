@@ -7,8 +7,10 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from entrypoints.api import http_metrics
 from entrypoints.api.body_guard import BodySizeGuard
@@ -18,7 +20,8 @@ from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.http_metrics import HttpMetricsMiddleware
 from entrypoints.api.maintenance import purge_periodically
 from entrypoints.api.request_id import RequestIdMiddleware
-from entrypoints.api.routers import health, items, orders, users
+from entrypoints.api.responses import EVERY_REQUEST
+from entrypoints.api.routers import health, items, orders, root, users
 from entrypoints.container import Container, build_container, dispose
 from entrypoints.logging_config import configure_logging
 from entrypoints.tracing import trace_when_configured
@@ -40,6 +43,9 @@ def create_app(container: Container) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # SIGTERM turns readiness 503 at once; uvicorn then lets the requests in flight
         # finish (--graceful-timeout) before this block ends and the pools are disposed.
+        # Built now, not at the first login: without STOCKROOM_SECRET_KEY, the warning that
+        # tokens are signed with a development key is in the log from start-up on.
+        container.token_codec()
         with drain.begins_on_signals():
             settings = container.settings()
             background = []
@@ -56,11 +62,17 @@ def create_app(container: Container) -> FastAPI:
                 await asyncio.gather(*background, return_exceptions=True)
                 await dispose(container)
 
-    app = FastAPI(
+    # FastAPIOffline is FastAPI with /docs and /redoc served from Swagger UI's and ReDoc's
+    # files in the fastapi-offline package, under /static-offline-docs/, instead of a CDN: the
+    # docs render without internet access (tests/integration/test_docs_browser.py).
+    app = FastAPIOffline(
+        docs_url=root.DOCS_PATH,
+        redoc_url=root.REDOC_PATH,
         title="Stockroom",
-        version="0.1.0",
+        version=version("stockroom"),
         summary="A shop's catalog, stock, customers and orders.",
         lifespan=lifespan,
+        responses=EVERY_REQUEST,  # what the header and body guards answer to any request
     )
     app.state.container = container
     app.state.drain = drain
@@ -75,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
         app.add_middleware(HttpMetricsMiddleware)
         app.include_router(http_metrics.router)
     install_error_handlers(app)
+    app.include_router(root.router)
     app.include_router(health.router)
     app.include_router(items.router)
     app.include_router(users.router)

@@ -22,11 +22,13 @@ from domain.errors import (
     InvalidValue,
     ItemHasOrders,
     OutOfStock,
+    StockLimitExceeded,
     UnknownItem,
     UnknownOrder,
     UnknownUser,
 )
 from domain.login_throttle import TooManyFailedLogins
+from entrypoints.api.paths import allowed_methods
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
 from service_layer.errors import (
@@ -51,6 +53,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     UnknownUser: status.HTTP_404_NOT_FOUND,
     UnknownOrder: status.HTTP_404_NOT_FOUND,
     OutOfStock: status.HTTP_409_CONFLICT,
+    StockLimitExceeded: status.HTTP_409_CONFLICT,
     IllegalTransition: status.HTTP_409_CONFLICT,
     ItemHasOrders: status.HTTP_409_CONFLICT,
     DuplicateSku: status.HTTP_409_CONFLICT,
@@ -185,6 +188,10 @@ async def _http_error(request: Request, error: Exception) -> Response:
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
         )
+    if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        # Starlette's Allow names the methods of one route only (``paths.py``).
+        headers = {**(error.headers or {}), "Allow": allowed_methods(request)}
+        return JSONResponse({"detail": error.detail}, status_code=405, headers=headers)
     # The details are our own texts ("invalid or expired token", "admins only", "Not Found",
     # readiness's reason), never the token or anything else the client sent.
     level = _REJECTION_LEVELS.get(error.status_code, logging.DEBUG)

@@ -88,5 +88,7 @@ class HttpMetricsMiddleware:
 
 def _route(scope: Scope) -> str:
     route = scope.get("route")  # set by the router once a route matched
-    path = getattr(route, "path", None)
+    # The template as the OpenAPI document shows it: ``/items/{item_id}``, without the
+    # ``:signed`` convertor the route matches with (entrypoints/api/paths.py).
+    path = getattr(route, "path_format", None)
     return path if isinstance(path, str) else UNMATCHED

@@ -2,41 +2,129 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import email_validator
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     PlainSerializer,
     SecretStr,
+    WithJsonSchema,
     field_validator,
 )
 
-from domain.item import DESCRIPTION_MAX_LENGTH, MAX_PRICE, MAX_QUANTITY, TITLE_MAX_LENGTH
+from domain.item import (
+    CENT,
+    DESCRIPTION_MAX_LENGTH,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    SKU_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+)
 from domain.order import MAX_LINE_QUANTITY, MAX_LINES, LineRequest
+from domain.text import BLANK_CHARACTERS
 from domain.user import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from service_layer.services.items import ItemChanges, NewItem
 from service_layer.views import ItemView, OrderLineView, OrderView, UserView
 
-# Prices travel as JSON numbers (what clients of a classic FastAPI API expect); they are
-# validated as Decimals so "19.99" stays 19.99 and never picks up binary-float noise.
+# The published schema states every rule the server enforces on a field (schemathesis checks
+# it both ways: what it allows is accepted, what it forbids is refused), so generated clients
+# can trust it. The domain owns the rules; these patterns restate them in JSON Schema terms,
+# built from the domain's constants. Characters are written as \uXXXX, which the pattern
+# dialects in play (pydantic's Rust regex, Python's re, ECMA-262 in clients) read alike.
+
+
+def _char_class(chars: str) -> str:
+    return "".join(f"\\u{ord(char):04x}" for char in chars)
+
+
+_NUL = _char_class("\x00")  # PostgreSQL cannot store it (domain/text.py)
+_BLANK = _char_class(BLANK_CHARACTERS)
+NO_NUL = rf"^[^{_NUL}]*$"
+NOT_BLANK = rf"^[^{_NUL}]*[^{_BLANK}{_NUL}][^{_NUL}]*$"  # and something besides blanks
+# The domain's SKU rule (domain/item.py) before it strips and upper-cases the text.
+SKU_TEXT = rf"^[{_BLANK}]*[A-Za-z0-9][A-Za-z0-9._-]*[{_BLANK}]*$"
+
+# Prices travel as JSON numbers (what clients of a classic FastAPI API expect), or as text
+# such as "19.99"; either way they are validated as Decimals so 19.99 stays 19.99 and never
+# picks up binary-float noise. Text must look like a price: digits, at most two decimals.
+_PLACES = -int(CENT.as_tuple().exponent)
+PRICE_TEXT = rf"^[0-9]{{1,{len(str(int(MAX_PRICE)))}}}(\.[0-9]{{1,{_PLACES}}})?$"
+
+
+def _price_as_written(value: object) -> object:
+    # Decimal would also read " 1e1", "+5" or "1_0"; the schema promises one plain form.
+    if isinstance(value, str) and not re.fullmatch(PRICE_TEXT, value):
+        raise ValueError(f'a price given as text is digits with at most {_PLACES} decimals: "9.99"')
+    return value
+
+
 Price = Annotated[
     Decimal,
-    Field(ge=0, le=MAX_PRICE, max_digits=10, decimal_places=2, allow_inf_nan=False),
+    BeforeValidator(_price_as_written),
+    Field(ge=0, le=MAX_PRICE, max_digits=10, decimal_places=_PLACES, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": float(MAX_PRICE),
+                    "multipleOf": float(CENT),
+                },
+                {"type": "string", "pattern": PRICE_TEXT},
+            ]
+        },
+        mode="validation",
+    ),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
 # Outputs are not re-validated against input limits: a line total may exceed any one price.
 MoneyOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY, strict=True)]
-Sku = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*$")
+
+
+def _a_json_number(value: object) -> object:
+    # Counts are JSON numbers, never "7" or true. A number with a zero fraction (7.0) is an
+    # integer by JSON Schema's own definition, so it is read as one; 7.5 is still refused.
+    if isinstance(value, str | bool):
+        raise ValueError("must be a whole number, not text or a boolean")
+    return value
+
+
+# The bounds come before the validator, so that they are checked on the int and documented
+# as JSON Schema's minimum and maximum.
+Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
+Sku = Annotated[str, Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_TEXT)]
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=NOT_BLANK)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL)]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.lower()}{char.upper()}]" for char in word)
+
+
+# EmailStr is the email-validator package, which also refuses the special-use domains
+# (RFC 6761: "x@shop.test", "x@host.local", ...) that JSON Schema's "email" format allows.
+_SPECIAL_USE = "|".join(_any_case(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+Email = Annotated[
+    EmailStr, Field(json_schema_extra={"pattern": rf"^(?!.*[@.](?:{_SPECIAL_USE})$).*$"})
 ]
-Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH)]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+# Passwords are checked by the domain (check_password_policy); the schema says the same.
+Password = Annotated[
+    SecretStr,
+    Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        json_schema_extra={"pattern": NO_NUL},
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -60,8 +148,27 @@ class ItemCreate(_Strict):
         )
 
 
+# Fields of a partial update that may be absent but never null (``ItemUpdate._not_null``).
+_NEVER_NULL = ("title", "sku", "price", "quantity")
+
+
+def _never_null_in_schema(schema: dict[str, Any]) -> None:
+    """Typed ``X | None`` (so an absent field is None), but documented as ``X``: a null sent
+    for them is refused, and the schema must not offer it."""
+    for name in _NEVER_NULL:
+        field_schema = schema["properties"][name]
+        field_schema.pop("default", None)
+        branches = [branch for branch in field_schema.pop("anyOf") if branch != {"type": "null"}]
+        if len(branches) == 1:
+            field_schema.update(branches[0])
+        else:  # the price: a number or text
+            field_schema["anyOf"] = branches
+
+
 class ItemUpdate(_Strict):
     """Partial update: only the fields present in the body change (``description: null`` clears)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_never_null_in_schema)
 
     title: Title | None = None
     sku: Sku | None = None
@@ -69,7 +176,7 @@ class ItemUpdate(_Strict):
     price: Price | None = None
     quantity: Quantity | None = None
 
-    @field_validator("title", "sku", "price", "quantity", mode="before")
+    @field_validator(*_NEVER_NULL, mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Only called for fields present in the body: absent means "leave it", null is an error.
@@ -82,7 +189,7 @@ class ItemUpdate(_Strict):
 
 
 class Restock(_Strict):
-    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY, strict=True)]
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 
 
 class ItemOut(BaseModel):
@@ -90,7 +197,7 @@ class ItemOut(BaseModel):
     sku: str
     title: str
     description: str | None
-    price: Price
+    price: MoneyOut
     quantity: int
 
     @classmethod
@@ -106,18 +213,14 @@ class ItemOut(BaseModel):
 
 
 class Registration(_Strict):
-    email: EmailStr
+    email: Email
     # SecretStr: never shows up in a repr, a log line or a traceback.
-    password: Annotated[
-        SecretStr, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
-    ]
+    password: Password
 
 
 class PasswordChange(_Strict):
     current_password: SecretStr  # checked against the stored hash, not against the policy
-    new_password: Annotated[
-        SecretStr, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
-    ]
+    new_password: Password
 
 
 class UserOut(BaseModel):
@@ -147,7 +250,7 @@ class TokenOut(BaseModel):
 
 class OrderLineIn(_Strict):
     sku: Sku
-    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY), BeforeValidator(_a_json_number)]
 
 
 class OrderCreate(_Strict):
@@ -204,6 +307,20 @@ class OutOfStockOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class ServiceLinks(BaseModel):
+    docs: str = Field(description="Swagger UI: try every operation from the browser.")
+    redoc: str = Field(description="ReDoc: the same reference, for reading.")
+    openapi: str = Field(description="The OpenAPI schema the docs pages are built from.")
+    health_live: str
+    health_ready: str
+
+
+class ServiceOut(BaseModel):
+    name: str
+    version: str = Field(description="The installed package's version.")
+    links: ServiceLinks
 
 
 class LiveOut(BaseModel):

@@ -1,16 +1,20 @@
 """``stockroom``: serve the API, migrate the database, and script the catalog.
 
 Commands build the same container as the API and call the same service functions, so a
-script gets exactly the transactions and rules an HTTP client gets.
+script gets exactly the transactions and rules an HTTP client gets. A mistake an operator can
+fix is one line on stderr and a non-zero exit (``entrypoints.cli.explained``).
 """
 
 from __future__ import annotations
 
-import typer
-from pydantic import ValidationError
+from importlib.metadata import version
+from typing import Annotated
 
-from entrypoints.cli.common import errors
+import typer
+
+from entrypoints.cli.common import console
 from entrypoints.cli.db import db_app
+from entrypoints.cli.explained import ExplainingGroup
 from entrypoints.cli.items import items_app
 from entrypoints.cli.maintenance import maintenance_app
 from entrypoints.cli.serve import serve
@@ -19,6 +23,7 @@ from entrypoints.container import build_container
 
 # Tracebacks never show local variables: one of them may be a password.
 app = typer.Typer(
+    cls=ExplainingGroup,
     help="Stockroom: a shop's catalog, stock, customers and orders.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -30,16 +35,33 @@ app.add_typer(maintenance_app, name="maintenance")
 app.command()(serve)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        console.print(f"stockroom {version('stockroom')}", markup=False, highlight=False)
+        raise typer.Exit
+
+
 @app.callback()
-def main(ctx: typer.Context) -> None:
+def main(
+    ctx: typer.Context,
+    debug: Annotated[  # noqa: ARG001 - read by ExplainingGroup, from ctx.params
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="STOCKROOM_DEBUG",
+            help="Show the traceback behind an error instead of its one-line explanation.",
+        ),
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     # Tests hand in their own container through ``obj``; everyone else gets the real one.
     if ctx.obj is None:
         ctx.obj = build_container()
-    try:
-        ctx.obj.settings()
-    except ValidationError as error:
-        # Only the messages: pydantic's own rendering would echo the offending values, and
-        # one of them may be the secret key.
-        for problem in error.errors():
-            errors.print(f"[red]configuration error:[/red] {problem['msg']}")
-        raise typer.Exit(code=2) from None
+    # Settings are read now, so a bad one is reported before any command starts (naming its
+    # variable: see entrypoints.cli.explained).
+    ctx.obj.settings()

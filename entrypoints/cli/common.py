@@ -36,9 +36,22 @@ def container_of(ctx: typer.Context) -> Container:
 
 
 def run(container: Container, use_case: Callable[[], Awaitable[T]]) -> T:
-    """Run one use case on the container's database (see ``run_on``)."""
+    """Run one use case on the container's database (see ``run_on``).
+
+    A server database must be migrated to the head first: a schema behind the code is one
+    line saying to run ``stockroom db upgrade`` (``migrations.SchemaNotAtHead``), not a
+    driver's "relation does not exist" halfway through a use case.
+    """
     prepare_embedded_database(container)
-    return run_on(container.database(), database_url(container), use_case)
+    url = database_url(container)
+    database = container.database()
+
+    async def at_head_then_run() -> T:
+        if not is_sqlite(url):
+            await migrations.require_head(database.engine)
+        return await use_case()
+
+    return run_on(database, url, at_head_then_run)
 
 
 def run_on(database: Database, url: str, use_case: Callable[[], Awaitable[T]]) -> T:

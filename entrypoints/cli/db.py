@@ -49,6 +49,53 @@ async def _nothing() -> None:
     return None
 
 
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the revision the database is at, and whether that is the code's head."""
+    container = container_of(ctx)
+    url = database_url(container)
+    schema = current_schema(container, url)
+    head = migrations.head_revision(url)
+    state = "head" if schema == head else f"code expects {head}: run `stockroom db upgrade`"
+    console.print(f"database at {schema or 'nothing'} ({state})", markup=False)
+
+
+@db_app.command("history")
+def db_history(ctx: typer.Context) -> None:
+    """List the revisions, newest first (no database needed)."""
+    migrations.history(database_url(container_of(ctx)))
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    ctx: typer.Context,
+    revision: Annotated[
+        str, typer.Argument(help="Target revision (`stockroom db history`); base: nothing.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Revert migrations down to REVISION. Tables and columns they added lose their data."""
+    container = container_of(ctx)
+    url = database_url(container)
+    run_on(container.database(), url, _nothing)  # an unreachable database: one line, exit 1
+    if not yes:
+        shown = make_url(url).render_as_string(hide_password=True)
+        # abort: no (or no terminal to answer) is "Aborted!" and exit 1, with nothing done.
+        typer.confirm(f"Downgrade the database at {shown} to {revision}?", abort=True)
+    migrations.downgrade(url, revision, container.settings().database_pooler)
+    console.print(f"database at {revision}", markup=False)
+
+
+def current_schema(container: Container, url: str) -> str | None:
+    """The revision the database is at (``None``: not migrated, or no SQLite file yet)."""
+    if is_sqlite(url):
+        database_file = plain_file(make_url(url))
+        if database_file is not None and not database_file.exists():
+            return None  # not created yet: opening it would create an empty file
+    database = container.database()
+    return run_on(database, url, lambda: migrations.current_revision(database.engine))
+
+
 @db_app.command("check")
 def db_check(
     ctx: typer.Context,
@@ -87,11 +134,7 @@ def db_check(
 def look(container: Container, url: str) -> tuple[ServerFacts | None, str | None]:
     """The server's facts (``None`` on SQLite) and the schema's revision."""
     if is_sqlite(url):
-        database_file = plain_file(make_url(url))
-        if database_file is not None and not database_file.exists():
-            return None, None  # not created yet: opening it would create an empty file
-        embedded = container.database()
-        return None, run_on(embedded, url, lambda: migrations.current_revision(embedded.engine))
+        return None, current_schema(container, url)
     # Not the configured database: a probe that prepares nothing on the server is safe
     # behind whatever sits in front of it, which is what it is here to find out.
     probe = Database(url, pooler=Pooler.TRANSACTION, pool=PoolSettings(size=2))

@@ -35,7 +35,8 @@ HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    # Checked here: uvicorn would announce a port out of range and listen on another one.
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     graceful_timeout: Annotated[
         int,

@@ -26,8 +26,10 @@ _NEVER_ON_THE_COMMAND_LINE = "Prompted for when not in the environment; avoid th
 def users_create_admin(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The admin's email address.")],
+    # Optional on the command line (so --help does not call it required): when it is neither
+    # given nor in the environment, click prompts for it, so it is never None below.
     password: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="STOCKROOM_ADMIN_PASSWORD",
             prompt=True,
@@ -36,7 +38,7 @@ def users_create_admin(
             show_envvar=True,
             help=_NEVER_ON_THE_COMMAND_LINE,
         ),
-    ],
+    ] = None,
     promote: Annotated[
         bool,
         typer.Option(
@@ -47,6 +49,7 @@ def users_create_admin(
     ] = False,
 ) -> None:
     """Create an admin account (an existing account only with --promote)."""
+    assert password is not None  # prompted for
     container = container_of(ctx)
     hasher = container.password_hasher()
 
@@ -107,7 +110,7 @@ def users_reset_password(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The account's email address.")],
     password: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="STOCKROOM_NEW_PASSWORD",
             prompt="New password",
@@ -116,9 +119,10 @@ def users_reset_password(
             show_envvar=True,
             help=_NEVER_ON_THE_COMMAND_LINE,
         ),
-    ],
+    ] = None,
 ) -> None:
     """Set a new password and end all the account's sessions. Never changes its role."""
+    assert password is not None  # prompted for
     container = container_of(ctx)
     hasher = container.password_hasher()
     user = run(

@@ -184,3 +184,26 @@ async def test_pagination(client: httpx.AsyncClient) -> None:
     page = (await client.get("/items/", params={"skip": 1, "limit": 2})).json()
     assert [item["id"] for item in page] == [item["id"] for item in created[1:3]]
     assert (await client.get("/items/", params={"limit": 101})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/items/", "GET, POST"),
+        ("OPTIONS", "/items/", "GET, POST"),
+        ("PATCH", "/items/1", "DELETE, GET, PUT"),
+        ("PUT", "/items/export", "GET"),  # not taken for an item called "export"
+        ("DELETE", "/orders/", "GET, POST"),
+        ("GET", "/token", "POST"),
+    ],
+)
+async def test_a_method_the_path_lacks_is_405_naming_every_method_it_has(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    """RFC 9110: a 405 carries Allow with the target's methods, all of them. Starlette named
+    only those of the first route it tried (GET and POST /items/ are two routes)."""
+    response = await client.request(method, path)
+
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert response.json() == {"detail": "Method Not Allowed"}

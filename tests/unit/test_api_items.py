@@ -393,11 +393,22 @@ async def test_read_unknown_item_is_404_with_a_json_detail(
     assert_error_detail(response, 404)
 
 
-@pytest.mark.parametrize("raw_id", ["0", "-1", str(2**31), str(2**40), "abc", "1.5"])
+@pytest.mark.parametrize("raw_id", ["0", "-1", str(2**31), str(2**40), "9" * 5000])
 async def test_read_with_an_out_of_range_id_is_422(client: httpx.AsyncClient, raw_id: str) -> None:
     response = await client.get(f"/items/{raw_id}")
 
     assert_validation_error(response, field="item_id")
+
+
+@pytest.mark.parametrize("raw_id", ["abc", "1.5", "1e3", "export2"])
+async def test_a_segment_that_is_not_a_number_is_no_item_404(
+    client: httpx.AsyncClient, raw_id: str
+) -> None:
+    """Only numbers reach the id routes (entrypoints/api/paths.py), so that /items/export is
+    never read as an id: anything else names no resource."""
+    response = await client.get(f"/items/{raw_id}")
+
+    assert_error_detail(response, 404)
 
 
 # --- PUT /items/{id} -------------------------------------------------------------------------
@@ -634,16 +645,17 @@ async def test_restock_with_an_invalid_body_is_422_and_writes_nothing(
     assert snapshot(store) == before
 
 
-async def test_restock_past_the_maximum_stock_is_422_and_writes_nothing(
+async def test_restock_past_the_maximum_stock_is_409_and_writes_nothing(
     client: httpx.AsyncClient, store: InMemoryStore
 ) -> None:
+    """A valid quantity the item's current stock cannot take: a conflict with the item's
+    state (as OutOfStock is), not a malformed request, which is what a 422 would claim."""
     item = await seed_one(store, quantity=MAX_QUANTITY - 1)
     before = snapshot(store)
 
     response = await client.post(f"/items/{item_id(item)}/restock", json={"quantity": 2})
 
-    assert response.status_code == 422
-    assert "detail" in response.json()
+    assert_error_detail(response, 409)
     assert snapshot(store) == before
 
 

@@ -39,6 +39,7 @@ class Rule:
 
 # (method, path) -> who may call it. Keep in step with the routers; the test below enforces it.
 RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/"): Rule(PUBLIC, 200),
     ("GET", "/health/live"): Rule(PUBLIC, 200),
     ("GET", "/health/ready"): Rule(PUBLIC, 200),
     ("GET", "/items/"): Rule(PUBLIC, 200),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import DomainError, InvalidValue
+from domain.errors import DomainError, InvalidValue, StockLimitExceeded
 from domain.item import (
     DESCRIPTION_MAX_LENGTH,
     MAX_PRICE,
@@ -253,6 +253,6 @@ def test_restock_may_reach_the_maximum_stock_exactly() -> None:
 
 def test_restock_past_the_maximum_is_refused_and_leaves_stock_unchanged() -> None:
     item = ItemFactory(quantity=MAX_QUANTITY - 10)
-    with pytest.raises(InvalidValue):
+    with pytest.raises(StockLimitExceeded):  # 409: the stock is in the way, not the value
         item.restock(11)
     assert item.quantity == MAX_QUANTITY - 10

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import DuplicateSku, InvalidValue, UnknownItem
+from domain.errors import DuplicateSku, InvalidValue, StockLimitExceeded, UnknownItem
 from domain.item import MAX_QUANTITY, SKU_PATTERN
 from service_layer.services import items as services
 from service_layer.services.items import MAX_PAGE_SIZE, UNSET, ItemChanges
@@ -437,7 +437,7 @@ async def test_restock_past_the_maximum_stock_writes_nothing(store: InMemoryStor
     before = snapshot(store)
     uow = FakeUnitOfWork(store)
 
-    with pytest.raises(InvalidValue):
+    with pytest.raises(StockLimitExceeded):
         await services.restock(uow, item_id(item), 2)
 
     assert uow.commits == 0

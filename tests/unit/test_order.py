@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from domain.errors import IllegalTransition, InvalidValue, OutOfStock, UnknownSku
+from domain.errors import (
+    IllegalTransition,
+    InvalidValue,
+    OutOfStock,
+    StockLimitExceeded,
+    UnknownSku,
+)
 from domain.item import MAX_QUANTITY, Item
 from domain.order import (
     MAX_LINE_QUANTITY,
@@ -434,7 +440,7 @@ def test_put_back_refuses_a_non_positive_quantity(bad: int) -> None:
 def test_put_back_may_reach_but_not_pass_the_maximum_stock() -> None:
     item = ItemFactory(quantity=MAX_QUANTITY - 2)
 
-    with pytest.raises(InvalidValue):
+    with pytest.raises(StockLimitExceeded):
         item.put_back(3)
     assert item.quantity == MAX_QUANTITY - 2
 

@@ -17,6 +17,7 @@ from domain.errors import (
     InvalidValue,
     ItemHasOrders,
     OutOfStock,
+    StockLimitExceeded,
     UnknownItem,
     UnknownOrder,
     UnknownSku,
@@ -784,7 +785,7 @@ async def test_a_cancel_that_cannot_put_every_line_back_writes_nothing(
     before = state(store)
     uow = FakeUnitOfWork(store)
 
-    with pytest.raises(InvalidValue):
+    with pytest.raises(StockLimitExceeded):
         await services.cancel_order(uow, alice, placed.id)
 
     assert uow.commits == 0

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from entrypoints.api.dependencies import Reads, UnitOfWork
-from entrypoints.api.schemas import ErrorOut, ItemCreate, ItemOut, ItemUpdate, Restock
+from entrypoints.api.paths import id_segment
+from entrypoints.api.responses import ADMIN_ONLY, READS, Responses, error
+from entrypoints.api.schemas import ItemCreate, ItemOut, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
 from service_layer.services import items as services
 from service_layer.views import ItemView
@@ -19,25 +21,27 @@ NDJSON = "application/x-ndjson"
 
 # Ids and offsets are bounded so absurd values are a 422, not an integer overflow in the driver.
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No item with that id"}}
-SKU_TAKEN: Responses = {409: {"model": ErrorOut, "description": "SKU already taken"}}
+# Only a number can be an id (entrypoints/api/paths.py): "/items/export" is never taken for
+# item "export", so PUT on it is a 405.
+ITEM = id_segment("item_id")
+NOT_FOUND: Responses = {404: error("No item with that id")}
+SKU_TAKEN: Responses = {409: error("SKU already taken")}
 # Reading the catalog is public; every change to it is an admin's.
-ADMIN_ONLY = [Depends(require_admin)]
+BY_ADMIN = [Depends(require_admin)]
 
 
 @router.post(
     "/",
-    dependencies=ADMIN_ONLY,
+    dependencies=BY_ADMIN,
     status_code=status.HTTP_201_CREATED,
     response_model=ItemOut,
-    responses=SKU_TAKEN,
+    responses={**ADMIN_ONLY, **SKU_TAKEN},
 )
 async def create_item(body: ItemCreate, uow: UnitOfWork) -> ItemOut:
     return ItemOut.from_view(await services.add_item(uow, body.to_command()))
 
 
-@router.get("/", response_model=list[ItemOut])
+@router.get("/", response_model=list[ItemOut], responses=READS)
 async def list_items(
     reads: Reads,
     skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -51,7 +55,7 @@ async def list_items(
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}},
+    responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}, **READS},
 )
 async def export_items(reads: Reads) -> StreamingResponse:
     """The whole catalog as NDJSON, streamed page by page (each page its own short read)."""
@@ -74,29 +78,26 @@ def _ndjson(view: ItemView) -> bytes:
     return ItemOut.from_view(view).model_dump_json().encode() + b"\n"
 
 
-@router.get("/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
+@router.get(ITEM, response_model=ItemOut, responses={**READS, **NOT_FOUND})
 async def read_item(item_id: ItemId, reads: Reads) -> ItemOut:
     return ItemOut.from_view(await services.get_item(reads, item_id))
 
 
 @router.put(
-    "/{item_id}",
-    dependencies=ADMIN_ONLY,
+    ITEM,
+    dependencies=BY_ADMIN,
     response_model=ItemOut,
-    responses={**NOT_FOUND, **SKU_TAKEN},
+    responses={**ADMIN_ONLY, **NOT_FOUND, **SKU_TAKEN},
 )
 async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> ItemOut:
     return ItemOut.from_view(await services.update_item(uow, item_id, body.to_command()))
 
 
 @router.delete(
-    "/{item_id}",
-    dependencies=ADMIN_ONLY,
+    ITEM,
+    dependencies=BY_ADMIN,
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={
-        **NOT_FOUND,
-        409: {"model": ErrorOut, "description": "The item appears on orders"},
-    },
+    responses={**ADMIN_ONLY, **NOT_FOUND, 409: error("The item appears on orders")},
     response_class=Response,
 )
 async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
@@ -105,7 +106,10 @@ async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
 
 
 @router.post(
-    "/{item_id}/restock", response_model=ItemOut, responses=NOT_FOUND, dependencies=ADMIN_ONLY
+    f"{ITEM}/restock",
+    response_model=ItemOut,
+    responses={**ADMIN_ONLY, **NOT_FOUND, 409: error("The item cannot hold that much stock")},
+    dependencies=BY_ADMIN,
 )
 async def restock_item(item_id: ItemId, body: Restock, uow: UnitOfWork) -> ItemOut:
     return ItemOut.from_view(await services.restock(uow, item_id, body.quantity))

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, status
 
 from entrypoints.api.background import alert_low_stock
 from entrypoints.api.dependencies import UnitOfWork, get_container
-from entrypoints.api.schemas import ErrorOut, OrderCreate, OrderOut, OutOfStockOut
+from entrypoints.api.paths import id_segment
+from entrypoints.api.responses import ADMIN_ONLY, SIGNED_IN, Responses, error
+from entrypoints.api.schemas import OrderCreate, OrderOut, OutOfStockOut
 from entrypoints.api.security import CurrentActor, require_admin
 from service_layer.services import orders as services
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+# Every route here is for a signed-in user.
+router = APIRouter(prefix="/orders", tags=["orders"], responses=SIGNED_IN)
 
 OrderId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such order (or not yours)"}}
-CONFLICT: Responses = {409: {"model": ErrorOut, "description": "Not allowed in its status"}}
+ORDER = id_segment("order_id")  # see items.ITEM
+NOT_FOUND: Responses = {404: error("No such order (or not yours)")}
+CONFLICT: Responses = {
+    409: error("Not allowed in its status, or the stock it returns would exceed an item's limit")
+}
 
 
 @router.post(
@@ -42,6 +47,12 @@ async def place_order(
         ),
     ] = None,
 ) -> OrderOut:
+    """Takes stock for every line or for none.
+
+    422 also for what the schema cannot state: a SKU the catalog does not have, more than
+    the per-order limit of one SKU over several lines, or an Idempotency-Key already used
+    with a different order.
+    """
     container = get_container(request)
     order = await services.place_order(
         uow,
@@ -68,19 +79,19 @@ async def list_orders(
     return [OrderOut.from_view(view) for view in views]
 
 
-@router.get("/{order_id}", responses=NOT_FOUND)
+@router.get(ORDER, responses=NOT_FOUND)
 async def read_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderOut:
     return OrderOut.from_view(await services.get_order(uow, actor, order_id))
 
 
-@router.post("/{order_id}/cancel", responses={**NOT_FOUND, **CONFLICT})
+@router.post(f"{ORDER}/cancel", responses={**NOT_FOUND, **CONFLICT})
 async def cancel_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderOut:
     return OrderOut.from_view(await services.cancel_order(uow, actor, order_id))
 
 
 @router.post(
-    "/{order_id}/ship",
-    responses={**NOT_FOUND, **CONFLICT},
+    f"{ORDER}/ship",
+    responses={**ADMIN_ONLY, **NOT_FOUND, **CONFLICT},
     dependencies=[Depends(require_admin)],
 )
 async def ship_order(order_id: OrderId, uow: UnitOfWork) -> OrderOut:

@@ -7,13 +7,14 @@ responses; an account's details are personal data).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from entrypoints.api.dependencies import UnitOfWork, get_container
-from entrypoints.api.schemas import ErrorOut, PasswordChange, Registration, TokenOut, UserOut
+from entrypoints.api.responses import RETRY_AFTER, SIGNED_IN, UNAVAILABLE, Responses, error
+from entrypoints.api.schemas import PasswordChange, Registration, TokenOut, UserOut
 from entrypoints.api.security import CurrentUser
 from service_layer.services import logins as login_services
 from service_layer.services import users as services
@@ -26,27 +27,17 @@ async def _no_store(response: Response) -> None:
 
 router = APIRouter(tags=["users"], dependencies=[Depends(_no_store)])
 
-Responses = dict[int | str, dict[str, Any]]
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
-# Every route that hashes a password: each process hashes a bounded number at once.
-HASHING_BUSY: Responses = {
-    503: {"model": ErrorOut, "description": "Too many hashes at once", "headers": RETRY_AFTER}
-}
-EMAIL_TAKEN: Responses = {
-    409: {"model": ErrorOut, "description": "Email already registered"},
-    **HASHING_BUSY,
-}
+EMAIL_TAKEN: Responses = {**UNAVAILABLE, 409: error("Email already registered")}
+THROTTLED: Responses = {429: error("Too many failed logins", headers=RETRY_AFTER)}
 BAD_LOGIN: Responses = {
-    401: {"model": ErrorOut, "description": "Incorrect email or password"},
-    429: {"model": ErrorOut, "description": "Too many failed logins", "headers": RETRY_AFTER},
-    **HASHING_BUSY,
+    **UNAVAILABLE,
+    401: error("Incorrect email or password"),
+    **THROTTLED,
 }
-SIGNED_IN: Responses = {401: {"model": ErrorOut, "description": "No valid token"}}
 WRONG_PASSWORD: Responses = {
     **SIGNED_IN,
-    403: {"model": ErrorOut, "description": "The current password is not correct"},
-    429: BAD_LOGIN[429],
-    **HASHING_BUSY,
+    403: error("The current password is not correct"),
+    **THROTTLED,
 }
 
 
