@@ -91,6 +91,9 @@ class Run:
         # The run's own settings only: no STOCKROOM_* variable of the caller reaches a server.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKROOM_")}
         self.env |= {"STOCKROOM_SECRET_KEY": secrets.token_urlsafe(48), "PYTHONPATH": str(repo)}
+        # The seeded customer's token lives a day (a run is far shorter), and every server must
+        # accept that lifetime: Stockroom refuses a token that lives longer than it would issue.
+        self.env["STOCKROOM_TOKEN_LIFETIME_MINUTES"] = str(24 * 60)
         for name in ("POOL_SIZE", "POOL_MAX_OVERFLOW"):  # BENCH_POOL_*: one pool for everyone
             if (value := os.environ.get(f"BENCH_{name}")) is not None:
                 self.env[f"STOCKROOM_{name}"] = value

@@ -50,7 +50,8 @@ def seed(repo: Path, env: dict[str, str], url: str, template: str) -> Seeded:
     upgrade = [str(repo / ".venv/bin/stockroom"), "db", "upgrade"]
     subprocess.run(upgrade, env=env, cwd=repo, check=True, stdout=subprocess.DEVNULL)
     key = env["STOCKROOM_SECRET_KEY"]
-    settings = Settings(database_url=url, secret_key=key, token_lifetime_minutes=24 * 60)
+    lifetime = int(env["STOCKROOM_TOKEN_LIFETIME_MINUTES"])  # the servers' own (bench/run.py)
+    settings = Settings(database_url=url, secret_key=key, token_lifetime_minutes=lifetime)
     seeded = asyncio.run(_seed(settings))
     if url.startswith("sqlite"):  # fold the write-ahead log in: the copies copy the file only
         connection = sqlite3.connect(template)
