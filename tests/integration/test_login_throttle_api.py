@@ -12,25 +12,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from dependency_injector import providers
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from adapters.database import Database
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
-from tests.api_support import api_client, build_test_container, new_password
+from tests.api_support import api_client, new_password
 from tests.integration.failure_support import outside_connection
 
 ATTACKER = "203.0.113.66"
 OWNER_AT = "198.51.100.7"
-
-
-@pytest.fixture
-def container(database: Database) -> Container:
-    container = build_test_container()
-    container.database.override(providers.Object(database))
-    return container
 
 
 @pytest.fixture
