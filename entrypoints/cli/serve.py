@@ -30,6 +30,11 @@ DEFAULT_GRACEFUL_TIMEOUT = 25
 # parser has buffered the whole header (a 32 MiB one included). Why not h11 with
 # --h11-max-incomplete-event-size: README, "Request limits".
 HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
+# uvicorn's own default. An idle keep-alive connection is closed after this long, and a client
+# that sends on it at that moment gets a reset: whoever keeps connections open to us (a load
+# balancer, a proxy's upstream pool, an HTTP client's pool) must give up on idle ones sooner.
+# Behind a balancer with a long idle timeout (AWS ALB: 60 s), raise this above it instead.
+DEFAULT_KEEP_ALIVE = 5
 
 
 def serve(
@@ -47,6 +52,15 @@ def serve(
             "cancelled (readiness answers 503 from the signal on).",
         ),
     ] = DEFAULT_GRACEFUL_TIMEOUT,
+    keep_alive: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Close a keep-alive connection idle this long. Keep it above the idle timeout "
+            "of any load balancer or proxy in front, or it sees resets.",
+        ),
+    ] = DEFAULT_KEEP_ALIVE,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -84,6 +98,7 @@ def serve(
             workers=workers,
             http=HTTP_PROTOCOL,
             timeout_graceful_shutdown=graceful_timeout,
+            timeout_keep_alive=keep_alive,
             # None keeps uvicorn's own default; behind a proxy on another host, name it here,
             # or every client looks like the proxy to login throttling.
             forwarded_allow_ips=forwarded_allow_ips,

@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+
+from entrypoints.cli.serve import DEFAULT_KEEP_ALIVE
 
 IN_CI = bool(os.environ.get("CI"))
 START_SECONDS = 15.0
@@ -160,6 +162,20 @@ class PgBouncer:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# httpx keeps an idle connection 5 s, exactly as long as the server does: under load, the pool's
+# least used connection can idle that long and be sent on just as the server closes it, and
+# the request fails with a reset (ReadError). A client must give up on idle connections first.
+CLIENT_KEEP_ALIVE = DEFAULT_KEEP_ALIVE / 2
+
+
+def live_client(**options: Any) -> httpx.AsyncClient:
+    """An HTTP client for a real ``stockroom serve``: idle connections dropped before the
+    server drops them. ``options`` go to ``httpx.AsyncClient`` (``limits`` is set here)."""
+    max_connections = options.pop("max_connections", 100)
+    limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=CLIENT_KEEP_ALIVE)
+    return httpx.AsyncClient(limits=limits, **options)
 
 
 @contextmanager

@@ -45,6 +45,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import IN_CI
+from tests.integration.servers import live_client
 
 pytestmark = pytest.mark.postgres
 
@@ -376,7 +377,7 @@ async def test_orders_survive_a_database_restart_under_load(
     cluster: Cluster, server: Server, stop_mode: str
 ) -> None:
     timeout = httpx.Timeout(REQUEST_TIMEOUT)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=timeout) as client:
+    async with live_client(base_url=server.base_url, timeout=timeout) as client:
         admin = await _token(client, "admin@example.com", ADMIN_PASSWORD)
         registered = await client.post(
             "/users/", json={"email": "buyer@example.com", "password": CUSTOMER_PASSWORD}

@@ -41,7 +41,7 @@ from tests.integration.cli_support import STOCKROOM, stockroom
 from tests.integration.conftest import POSTGRES_URL, postgres_unavailable
 from tests.integration.drain_support import HeldRequest, live_group_members
 from tests.integration.failure_support import asyncpg_dsn
-from tests.integration.servers import free_port
+from tests.integration.servers import free_port, live_client
 
 pytestmark = pytest.mark.postgres
 
@@ -240,9 +240,9 @@ async def test_sigterm_under_load_drains_without_losing_or_inventing_orders(
     server: Server, database_url: str
 ) -> None:
     timeout = httpx.Timeout(GRACE_SECONDS + DEADLINE_SECONDS)  # longer than any drain
-    limits = httpx.Limits(max_connections=CLIENTS + 2)
-    async with httpx.AsyncClient(
-        base_url=server.base_url, timeout=timeout, limits=limits
+    max_connections = CLIENTS + 2
+    async with live_client(
+        base_url=server.base_url, timeout=timeout, max_connections=max_connections
     ) as client:
         token = await _prepare(client)
     # The probe held the same way answers 200 while the server runs: a 503 later is the drain.
@@ -253,7 +253,9 @@ async def test_sigterm_under_load_drains_without_losing_or_inventing_orders(
     outcomes: list[Outcome] = []
     async with (
         asyncio.timeout(GRACE_SECONDS + 2 * DEADLINE_SECONDS),
-        httpx.AsyncClient(base_url=server.base_url, timeout=timeout, limits=limits) as client,
+        live_client(
+            base_url=server.base_url, timeout=timeout, max_connections=max_connections
+        ) as client,
         asyncio.TaskGroup() as load,
     ):
         for number in range(CLIENTS):

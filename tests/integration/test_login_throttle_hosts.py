@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.databases import throwaway_database
-from tests.integration.servers import stockroom_serve
+from tests.integration.servers import live_client, stockroom_serve
 
 SECRET_KEY = "throttle-hosts-signing-key-" + "0123456789abcdef" * 3
 TRUST_LOCAL_PROXY = ("--forwarded-allow-ips", "127.0.0.1")
@@ -64,7 +64,7 @@ async def test_failures_sent_to_one_server_are_counted_by_the_other(
         stockroom_serve(settings, tmp_path, workers=1, args=TRUST_LOCAL_PROXY) as first,
         stockroom_serve(settings, tmp_path, workers=1, args=TRUST_LOCAL_PROXY) as second,
     ):
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with live_client(timeout=TIMEOUT) as client:
             right = await _register(client, first)
             wrong = {**right, "password": "not the password"}
             statuses = []
@@ -93,7 +93,7 @@ async def test_a_client_cannot_pick_its_address_when_the_proxy_is_not_trusted(
     settings = {"STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY}
     untrusted = ("--forwarded-allow-ips", "192.0.2.1")  # some other proxy, not us
     with stockroom_serve(settings, tmp_path, workers=1, args=untrusted) as base:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with live_client(timeout=TIMEOUT) as client:
             right = await _register(client, base)
             wrong = {**right, "password": "not the password"}
             statuses = []

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.integration.servers import stockroom_serve
+from tests.integration.servers import live_client, stockroom_serve
 from tests.polling import eventually
 
 SECRET_KEY = "logs-signing-key-" + "0123456789abcdef" * 3
@@ -83,7 +82,7 @@ def break_the_schema(database_file: Path) -> None:
 async def test_every_line_is_json_and_a_requests_lines_carry_its_id(
     server: str, tmp_path: Path, database_file: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+    async with live_client(base_url=server, timeout=30) as client:
         ok = await client.get("/items/", headers={"X-Request-ID": "logs-ok"})
         assert ok.status_code == 200
         bad = {"Authorization": f"Bearer {BAD_TOKEN}", "X-Request-ID": "logs-401"}

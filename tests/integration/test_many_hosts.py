@@ -26,7 +26,7 @@ from domain.item import Item
 from domain.user import User
 from tests.integration.databases import throwaway_database
 from tests.integration.failure_support import scalar, stock
-from tests.integration.servers import PgBouncer, stockroom_serve
+from tests.integration.servers import PgBouncer, live_client, stockroom_serve
 
 pytestmark = pytest.mark.postgres
 
@@ -113,7 +113,7 @@ async def test_a_hundred_buyers_on_two_hosts_take_exactly_the_ten_units(
     deployment: Deployment, hosts: list[str]
 ) -> None:
     tokens = await seed(deployment.database, 100, LAST=10)
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
+    async with live_client(timeout=REQUEST_TIMEOUT) as client:
         answers = await asyncio.gather(
             *(buy(client, hosts[n % 2], token, "LAST") for n, token in enumerate(tokens))
         )
@@ -135,7 +135,7 @@ async def test_twenty_retries_of_one_key_on_two_hosts_make_one_order(
 ) -> None:
     (token,) = await seed(deployment.database, 1, CUP=50)
     key = f"retry-{uuid.uuid4().hex}"
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
+    async with live_client(timeout=REQUEST_TIMEOUT) as client:
         answers = await asyncio.gather(
             *(buy(client, hosts[n % 2], token, "CUP", key) for n in range(20))
         )

@@ -27,7 +27,7 @@ from adapters.database import Database
 from adapters.postgres import Pooler
 from tests.integration.databases import throwaway_database
 from tests.integration.failure_support import outside_connection, scalar, stock
-from tests.integration.servers import PgBouncer, stockroom_serve
+from tests.integration.servers import PgBouncer, live_client, stockroom_serve
 from tests.integration.test_many_hosts import seed, serve_settings
 
 pytestmark = pytest.mark.postgres
@@ -105,7 +105,7 @@ async def test_a_mixed_load_through_the_pooler_gets_only_right_answers(
     tally = Tally()
     with stockroom_serve(settings, tmp_path, workers=2) as base:
         deadline = time.monotonic() + MIXED_LOAD_SECONDS
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with live_client(timeout=30) as client:
             await asyncio.gather(
                 *(_mixed_client(client, base, users, deadline, tally) for _ in range(CLIENTS))
             )
@@ -157,7 +157,7 @@ async def test_a_pooler_restart_under_load_is_503s_then_recovery_with_nothing_lo
     buyers = [Buyer(token) for token in tokens]
     settings = serve_settings(own_pgbouncer.url(database.url.database or ""), Pooler.TRANSACTION)
     with stockroom_serve(settings, tmp_path, workers=2) as base:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with live_client(timeout=30) as client:
             load = asyncio.gather(*(buyer.run(client, base, purchases=40) for buyer in buyers))
             await asyncio.sleep(1.0)  # the load is under way: the restart is the scenario
             await asyncio.to_thread(own_pgbouncer.stop)
@@ -196,7 +196,7 @@ async def test_serve_with_the_setting_unset_behind_the_pooler_runs_safely(
     tally = Tally()
     with stockroom_serve(settings, tmp_path, workers=2) as base:
         deadline = time.monotonic() + 5
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with live_client(timeout=30) as client:
             await asyncio.gather(
                 *(_mixed_client(client, base, users, deadline, tally) for _ in range(CLIENTS))
             )
