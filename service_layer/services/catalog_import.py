@@ -1,10 +1,10 @@
 """Import a catalog file: one unit of work per batch of rows, upserting by SKU, resumable.
 
-Why batches, each its own unit: one transaction for 100,000 rows holds locks (and, on
-SQLite, the only write lock) for the whole run and loses everything on a crash at row
-99,999; one per row pays a commit per row. A batch is short enough to let customers buy
-between batches and large enough that commits stop dominating (the default size is measured:
-bench/README.md, "Import").
+Why batches, each its own unit: one transaction for 100,000 rows holds its locks for the
+whole run (an embedded database has one write lock: nobody else writes meanwhile) and loses
+everything on a crash at row 99,999; one per row pays a commit per row. A batch is short
+enough to let customers buy between batches and large enough that commits stop dominating
+(the default size is measured: bench/README.md, "Import").
 
 Each batch locks the items it touches with ``lock_by_skus``, the very call an order uses, so
 rows are locked in id order like an order's: an import and a purchase over the same items
