@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from domain.catalog_import import ImportedBatch, StockMode
 from domain.errors import (
     DuplicateSku,
     EmailTaken,
@@ -442,3 +443,31 @@ async def test_one_row_is_one_object_within_a_unit(uow_factory: UowFactory) -> N
         listed = await uow.items.list()
     assert [item for item in listed if item.id == first_id] == [first]
     assert any(item is first for item in listed), "a second object for the same row"
+
+
+async def test_the_import_journal_keeps_a_files_committed_batches_in_line_order(
+    uow_factory: UowFactory,
+) -> None:
+    at = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    first, second = "a" * 64, "b" * 64
+    async with uow_factory() as uow:
+        await uow.imports.add(ImportedBatch(first, 102, 201, StockMode.ADD, at))
+        await uow.imports.add(ImportedBatch(first, 2, 101, StockMode.ADD, at))
+        await uow.imports.add(ImportedBatch(second, 2, 9, StockMode.SET, at))
+        await uow.commit()
+    async with uow_factory() as uow:
+        await uow.imports.add(ImportedBatch(first, 202, 300, StockMode.ADD, at))  # not committed
+
+    async with uow_factory() as uow:
+        batches = await uow.imports.batches(first)
+    assert [(b.first_line, b.last_line, b.mode, b.committed_at) for b in batches] == [
+        (2, 101, StockMode.ADD, at),
+        (102, 201, StockMode.ADD, at),
+    ]
+
+    async with uow_factory() as uow:
+        await uow.imports.forget(first)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.imports.batches(first) == []
+        assert [b.file_digest for b in await uow.imports.batches(second)] == [second]
