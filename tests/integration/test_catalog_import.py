@@ -267,3 +267,31 @@ async def test_a_delivery_imported_while_customers_buy_loses_no_update(
         sold_in_orders = int(lines.scalar_one())
     assert sold_in_orders == len(sold)
     assert sum(left.values()) == 500 * len(skus) + deliveries - len(sold)
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+async def test_export_then_import_into_an_empty_database_reproduces_the_catalog(
+    target: Target, tmp_path: Path, file_format: str
+) -> None:
+    awkward = [
+        ("ODD-1", 'Quote " and, comma', "0.00", "0", "line one\nline two"),
+        ("ODD-2", "Ünïcödé ☕ title", "99999999.99", "1000000000", ""),
+        ("ODD-3", "  spaced  ", "0.10", "3", "  kept as is  "),
+    ]
+    source = tmp_path / "source.csv"
+    supplier_file(source, 500, bad_every=None)
+    with source.open("a", newline="") as stream:
+        csv.writer(stream).writerows(awkward)
+    assert stockroom("items", "import", str(source), url=target.url).returncode == 0
+    original = await catalog(target.database)
+    assert len(original) == 503
+
+    exported = tmp_path / f"catalog.{file_format}"
+    done = stockroom("items", "export", "-o", str(exported), url=target.url)
+    assert done.returncode == 0, done.stderr
+    copy_url = f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"
+    loaded = stockroom("items", "import", str(exported), url=copy_url)
+    assert loaded.returncode == 0, loaded.stderr
+
+    async with open_database(copy_url) as copy:
+        assert await catalog(copy) == original
