@@ -15,7 +15,7 @@ from datetime import datetime
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 
 
@@ -93,9 +93,15 @@ class AbstractOrderRepository(abc.ABC):
 
     @abc.abstractmethod
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
-        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None."""
+        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None;
+        only those in ``status`` when it is given."""
 
     @abc.abstractmethod
     async def exists_for_item(self, item_id: int) -> bool: ...

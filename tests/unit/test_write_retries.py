@@ -22,6 +22,7 @@ from service_layer.services import items as item_services
 from service_layer.services import logins as login_services
 from service_layer.services import maintenance as maintenance_services
 from service_layer.services import orders as order_services
+from service_layer.services import stock as stock_services
 from service_layer.services import users as user_services
 from service_layer.services.logins import LoginThrottle
 from tests.fakes import FakeUnitOfWork, InMemoryStore
@@ -172,6 +173,8 @@ READERS = {
     "low_stock",
     "get_order",
     "list_orders",
+    "find_orders",
+    "stock_report",
     "get_user",
     "list_users",
     "get_active_user",
@@ -186,7 +189,14 @@ ENTRY_POINTS_OF_WRITERS = {
     "change_own_password": "_count_failure",
     "purge_expired_idempotency_keys": "_purge_batch",
 }
-SERVICES = (item_services, order_services, user_services, login_services, maintenance_services)
+SERVICES = (
+    item_services,
+    order_services,
+    user_services,
+    login_services,
+    maintenance_services,
+    stock_services,
+)
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda writer: writer.name)
