@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import ModuleType
 
 import pytest
@@ -58,6 +59,11 @@ async def _delete_item(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
 
 async def _restock(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
     return await item_services.restock(uow, item_id(await seed_one(store)), 2)
+
+
+async def _reprice_by_sku(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    item = await seed_one(store, sku="RP-RETRY", price=Decimal("1.00"))
+    return await item_services.reprice_by_sku(uow, item.sku, Decimal("2.00"))
 
 
 async def _place_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
@@ -149,6 +155,7 @@ WRITERS = [
     Writer("update_item", _update_item),
     Writer("delete_item", _delete_item),
     Writer("restock", _restock),
+    Writer("reprice_by_sku", _reprice_by_sku),
     Writer("place_order", _place_order),
     Writer("cancel_order", _cancel_order),
     Writer("ship_order", _ship_order),
