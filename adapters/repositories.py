@@ -15,7 +15,7 @@ from domain.catalog_import import ImportedBatch
 from domain.errors import UnknownItem, UnknownOrder, UnknownUser
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
@@ -130,11 +130,18 @@ class SqlAlchemyOrderRepository(AbstractOrderRepository):
         return _found(order, UnknownOrder(order_id))
 
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
         statement = select(Order).order_by(orders.c.id.desc()).offset(skip).limit(limit)
         if customer_id is not None:
             statement = statement.where(orders.c.customer_id == customer_id)
+        if status is not None:
+            statement = statement.where(orders.c.status == status)
         return (await self._session.scalars(statement)).all()
 
     async def exists_for_item(self, item_id: int) -> bool:

@@ -16,7 +16,7 @@ from domain.catalog_import import ImportedBatch
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 
 
@@ -94,9 +94,15 @@ class AbstractOrderRepository(abc.ABC):
 
     @abc.abstractmethod
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
-        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None."""
+        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None;
+        only those in ``status`` when it is given."""
 
     @abc.abstractmethod
     async def exists_for_item(self, item_id: int) -> bool: ...

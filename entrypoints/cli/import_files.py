@@ -11,20 +11,13 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from domain.catalog_import import FIELDS, REQUIRED_FIELDS
+from entrypoints.cli.item_files import EXTENSIONS, FileFormat
 from service_layer.services.catalog_import import Rejected, SourceLine
 
-
-class FileFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-
-
-EXTENSIONS = {".csv": FileFormat.CSV, ".jsonl": FileFormat.JSONL, ".ndjson": FileFormat.JSONL}
 REJECT_COLUMNS = ("line", "reason", "row")
 
 

@@ -28,13 +28,13 @@ from domain.catalog_import import StockMode
 from entrypoints.cli.common import console, container_of, errors, run
 from entrypoints.cli.import_files import (
     CountingLines,
-    FileFormat,
     RejectsFile,
     UnreadableFile,
     detect_format,
     file_digest,
     read_source,
 )
+from entrypoints.cli.item_files import FileFormat
 from service_layer.services.catalog_import import ImportSummary, import_catalog
 
 # Measured (bench/README.md, "Import"): past this size a batch gains little, while it holds

@@ -32,7 +32,7 @@ from domain.errors import (
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
@@ -216,12 +216,18 @@ class InMemoryOrderRepository(AbstractOrderRepository):
         return await self.get(order_id)
 
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
         mine = [
             order
             for order in self.table.rows.values()
-            if customer_id is None or order.customer_id == customer_id
+            if (customer_id is None or order.customer_id == customer_id)
+            and (status is None or order.status is status)
         ]
         return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
 

@@ -471,3 +471,49 @@ async def test_the_import_journal_keeps_a_files_committed_batches_in_line_order(
     async with uow_factory() as uow:
         assert await uow.imports.batches(first) == []
         assert [b.file_digest for b in await uow.imports.batches(second)] == [second]
+
+
+async def test_orders_list_by_status(uow_factory: UowFactory) -> None:
+    ann = await _store_user(uow_factory, "status@example.com")
+    bob = await _store_user(uow_factory, "other@example.com")
+    item_id = await _store(uow_factory)
+    kept, shipped, cancelled = [await _stored_order(uow_factory, ann.id, item_id) for _ in range(3)]  # type: ignore[arg-type]
+    bobs = await _stored_order(uow_factory, bob.id, item_id)  # type: ignore[arg-type]
+    async with uow_factory() as uow:
+        (await uow.orders.get_for_update(shipped.id)).ship()  # type: ignore[arg-type]
+        to_cancel = await uow.orders.get_for_update(cancelled.id)  # type: ignore[arg-type]
+        to_cancel.cancel(await uow.items.lock_by_ids(to_cancel.item_ids))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        placed = await uow.orders.list(customer_id=None, status=OrderStatus.PLACED)
+        anns_placed = await uow.orders.list(customer_id=ann.id, status=OrderStatus.PLACED)
+        gone = await uow.orders.list(customer_id=ann.id, status=OrderStatus.CANCELLED, limit=5)
+        none_shipped = await uow.orders.list(customer_id=bob.id, status=OrderStatus.SHIPPED)
+    assert [order.id for order in placed] == [bobs.id, kept.id]
+    assert [order.id for order in anns_placed] == [kept.id]
+    assert [order.id for order in gone] == [cancelled.id]
+    assert none_shipped == []
+
+
+async def test_reads_list_items_lowest_stock_first_strictly_below(
+    uow_factory: UowFactory, reads: AbstractReads
+) -> None:
+    ids = [await _store(uow_factory, quantity=quantity) for quantity in (7, 0, 3, 0, 12, 3)]
+
+    everything = await reads.items_by_stock()
+    below_3 = await reads.items_by_stock(below=3)
+    below_4_first_2 = await reads.items_by_stock(below=4, limit=2)
+
+    assert [(view.id, view.quantity) for view in everything] == [
+        (ids[1], 0),
+        (ids[3], 0),
+        (ids[2], 3),
+        (ids[5], 3),
+        (ids[0], 7),
+        (ids[4], 12),
+    ]
+    assert [view.id for view in below_3] == [ids[1], ids[3]]
+    assert [view.id for view in below_4_first_2] == [ids[1], ids[3]]
+    assert await reads.items_by_stock(below=0) == []
+    assert everything[0] == await reads.item(ids[1])  # whole views, as every read returns them
