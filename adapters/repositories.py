@@ -7,10 +7,11 @@ from datetime import datetime
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import CursorResult, Select, bindparam, delete, exists, select, tuple_
+from sqlalchemy import CursorResult, Select, bindparam, delete, exists, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.orm import idempotency_keys, items, order_lines, orders, users
+from adapters.orm import idempotency_keys, import_batches, items, order_lines, orders, users
+from domain.catalog_import import ImportedBatch
 from domain.errors import UnknownItem, UnknownOrder, UnknownUser
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
@@ -18,6 +19,7 @@ from domain.order import Order
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
+    AbstractImportJournal,
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
@@ -191,3 +193,33 @@ def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
     return row
+
+
+class SqlAlchemyImportJournal(AbstractImportJournal):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
+        statement = (
+            select(import_batches)
+            .where(import_batches.c.file_digest == file_digest)
+            .order_by(import_batches.c.first_line)
+        )
+        rows = (await self._session.execute(statement)).mappings()
+        return [ImportedBatch(**row) for row in rows]
+
+    async def add(self, batch: ImportedBatch) -> None:
+        await self._session.execute(
+            insert(import_batches).values(
+                file_digest=batch.file_digest,
+                first_line=batch.first_line,
+                last_line=batch.last_line,
+                mode=batch.mode,
+                committed_at=batch.committed_at,
+            )
+        )
+
+    async def forget(self, file_digest: str) -> None:
+        await self._session.execute(
+            delete(import_batches).where(import_batches.c.file_digest == file_digest)
+        )

@@ -12,6 +12,7 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
+from domain.catalog_import import ImportedBatch
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
@@ -148,3 +149,22 @@ class AbstractLoginFailureRepository(abc.ABC):
     async def forget_stale(self, forget_before: datetime) -> int:
         """Delete counters whose last failure is older than ``forget_before``; how many.
         Counters other units are writing right now are left for next time, never waited on."""
+
+
+class AbstractImportJournal(abc.ABC):
+    """Which lines of which file a catalog import has committed (``domain.catalog_import``).
+
+    A batch is recorded in the unit that applies it, so the record exists exactly when the
+    batch's changes do: a run stopped half-way leaves precisely its committed batches here.
+    """
+
+    @abc.abstractmethod
+    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
+        """The committed batches of the file with this digest, in line order."""
+
+    @abc.abstractmethod
+    async def add(self, batch: ImportedBatch) -> None: ...
+
+    @abc.abstractmethod
+    async def forget(self, file_digest: str) -> None:
+        """Forget every batch of this file (it is being imported anew)."""

@@ -10,10 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from entrypoints.cli.common import console, container_of, run
+from entrypoints.cli.items_import import items_import
 from service_layer.services import items as item_services
 from service_layer.views import ItemView
 
 items_app = typer.Typer(help="Manage the catalog.", no_args_is_help=True)
+items_app.command("import")(items_import)
 
 
 def _parse_price(text: str) -> Decimal:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from domain.catalog_import import ImportedBatch
 from domain.errors import (
     DomainError,
     DuplicateSku,
@@ -35,6 +36,7 @@ from domain.order import Order
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
+    AbstractImportJournal,
     AbstractItemRepository,
     AbstractLoginFailureRepository,
     AbstractOrderRepository,
@@ -52,6 +54,7 @@ class InMemoryStore:
     orders: dict[int, Order] = field(default_factory=dict)
     idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
     login_failures: dict[ThrottleKey, FailureCounter] = field(default_factory=dict)
+    imports: dict[tuple[str, int], ImportedBatch] = field(default_factory=dict)
     ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, sequence: str) -> int:
@@ -285,6 +288,22 @@ class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
         return len(stale)
 
 
+class InMemoryImportJournal(AbstractImportJournal):
+    def __init__(self, store: InMemoryStore) -> None:
+        self.table: _Table[tuple[str, int], ImportedBatch] = _Table(store.imports)
+
+    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
+        mine = [batch for batch in self.table.rows.values() if batch.file_digest == file_digest]
+        return sorted(mine, key=lambda batch: batch.first_line)
+
+    async def add(self, batch: ImportedBatch) -> None:
+        self.table.insert((batch.file_digest, batch.first_line), batch)
+
+    async def forget(self, file_digest: str) -> None:
+        for key in [key for key in self.table.rows if key[0] == file_digest]:
+            self.table.delete(key)
+
+
 def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
@@ -305,6 +324,7 @@ class InMemoryRepositories:
     orders: InMemoryOrderRepository = field(init=False)
     idempotency: InMemoryIdempotencyRepository = field(init=False)
     login_failures: InMemoryLoginFailureRepository = field(init=False)
+    imports: InMemoryImportJournal = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = InMemoryItemRepository(self.store)
@@ -312,6 +332,7 @@ class InMemoryRepositories:
         self.orders = InMemoryOrderRepository(self.store)
         self.idempotency = InMemoryIdempotencyRepository(self.store)
         self.login_failures = InMemoryLoginFailureRepository(self.store)
+        self.imports = InMemoryImportJournal(self.store)
 
     def commit(self) -> None:
         merged = (
@@ -320,6 +341,7 @@ class InMemoryRepositories:
             self.orders.table.merged_into(self.store.orders),
             self.idempotency.table.merged_into(self.store.idempotency),
             self.login_failures.table.merged_into(self.store.login_failures),
+            self.imports.table.merged_into(self.store.imports),
         )
         (
             self.store.items,
@@ -327,4 +349,5 @@ class InMemoryRepositories:
             self.store.orders,
             self.store.idempotency,
             self.store.login_failures,
+            self.store.imports,
         ) = merged

@@ -1,0 +1,151 @@
+"""A supplier's catalog row, checked by the same rules as the API, and what it does to an item.
+
+A row names an item by SKU. It creates the item when the SKU is new and updates it when it
+is not ("upsert by SKU"), so a file can be imported again without duplicating anything. Its
+quantity either *sets* the stock (a stock-take: the file says how many are on the shelf) or
+*adds* to it (a delivery note: the file says how many arrived).
+
+A batch of rows is recorded as imported in the batch's own transaction (``ImportedBatch``),
+so a run that stops half-way, killed or interrupted, can be run again and continue where the
+last committed batch ended: rows already applied are not applied twice, which matters most
+in ``add`` mode, where applying a row twice would count a delivery twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.errors import InvalidValue
+from domain.item import (
+    Item,
+    normalise_sku,
+    validate_description,
+    validate_price,
+    validate_quantity,
+    validate_title,
+)
+
+REQUIRED_FIELDS = ("sku", "title", "price")
+OPTIONAL_FIELDS = ("quantity", "description")
+FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+
+
+class StockMode(StrEnum):
+    SET = "set"  # the row's quantity is the stock now (a stock-take)
+    ADD = "add"  # the row's quantity arrived and is added to the stock (a delivery)
+
+
+class RowOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """One valid row. ``quantity`` ``None``: the row says nothing about stock (a new item
+    starts at 0). ``has_description`` ``False``: the file has no description, so an existing
+    item keeps its own; ``True`` with ``description`` ``None`` clears it."""
+
+    line: int
+    sku: str
+    title: str
+    price: Decimal
+    quantity: int | None = None
+    description: str | None = None
+    has_description: bool = False
+
+
+def parse_row(line: int, fields: Mapping[str, object]) -> CatalogRow:
+    """A row of text (CSV) or JSON values (JSON Lines) as a ``CatalogRow``, or
+    ``InvalidValue`` saying what is wrong with it, in the API's own words.
+
+    An empty cell is an absent value: CSV cannot tell the two apart.
+    """
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise InvalidValue(f"unknown field(s): {', '.join(map(str, unknown))}", field=unknown[0])
+    values = {name: value for name, value in fields.items() if value not in ("", None)}
+    for name in REQUIRED_FIELDS:
+        if name not in values:
+            raise InvalidValue(f"{name} is required", field=name)
+    return CatalogRow(
+        line=line,
+        sku=normalise_sku(_text(values["sku"], "sku")),
+        title=validate_title(_text(values["title"], "title")),
+        price=validate_price(_decimal_text(values["price"])),
+        quantity=_quantity(values["quantity"]) if "quantity" in values else None,
+        description=validate_description(
+            _text(values["description"], "description") if "description" in values else None
+        ),
+        has_description="description" in fields,
+    )
+
+
+def apply_row(row: CatalogRow, item: Item | None, mode: StockMode) -> tuple[Item, RowOutcome]:
+    """The item ``row`` creates (``item`` is ``None``) or the existing ``item`` it updated.
+
+    Stock is changed first: it is the one change that can still fail here (added stock above
+    the maximum), and failing first leaves the item exactly as it was.
+    """
+    if item is None:
+        quantity = row.quantity or 0
+        new = Item(row.sku, row.title, row.price, quantity, row.description)
+        return new, RowOutcome.CREATED
+    before = (item.title, item.price, item.quantity, item.description)
+    if row.quantity is not None:
+        if mode is StockMode.SET:
+            item.count_stock(row.quantity)
+        elif row.quantity > 0:
+            item.restock(row.quantity)
+    item.rename(row.title)
+    item.reprice(row.price)
+    if row.has_description:
+        item.describe(row.description)
+    after = (item.title, item.price, item.quantity, item.description)
+    return item, RowOutcome.UPDATED if after != before else RowOutcome.UNCHANGED
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedBatch:
+    """Lines ``first_line``..``last_line`` of the file whose SHA-256 is ``file_digest`` were
+    applied in ``mode`` and committed at ``committed_at``."""
+
+    file_digest: str
+    first_line: int
+    last_line: int
+    mode: StockMode
+    committed_at: datetime
+
+    def covers(self, line: int) -> bool:
+        return self.first_line <= line <= self.last_line
+
+
+def _text(value: object, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if field == "sku" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # a numeric SKU in JSON, e.g. 12345
+    raise InvalidValue(f"{field} must be text", field=field)
+
+
+def _decimal_text(value: object) -> str:
+    """Prices as text, never through a float: "19.99" or 19.99 in JSON are both 19.99."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidValue("price must be a decimal number", field="price")
+    return value.strip() if isinstance(value, str) else repr(value)
+
+
+def _quantity(value: object) -> int:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not text.lstrip("+-").isdigit():
+            raise InvalidValue("quantity must be a whole number", field="quantity")
+        return validate_quantity(int(text))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return validate_quantity(value)
+    raise InvalidValue("quantity must be a whole number", field="quantity")

@@ -1,0 +1,268 @@
+"""Import a catalog file: one unit of work per batch of rows, upserting by SKU, resumable.
+
+Why batches, each its own unit: one transaction for 100,000 rows holds locks (and, on
+SQLite, the only write lock) for the whole run and loses everything on a crash at row
+99,999; one per row pays a commit per row. A batch is short enough to let customers buy
+between batches and large enough that commits stop dominating (the default size is measured:
+bench/README.md, "Import").
+
+Each batch locks the items it touches with ``lock_by_skus``, the very call an order uses, so
+rows are locked in id order like an order's: an import and a purchase over the same items
+wait for each other but never deadlock. A purchase that commits during the import is never
+overwritten by a stale copy (``add`` mode adds to the stock the lock returned).
+
+The caller streams ``SourceLine``s in (from a file, a generator, anything); nothing here holds
+more than one batch, so memory stays flat whatever the file's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from time import monotonic
+
+from domain.catalog_import import (
+    CatalogRow,
+    ImportedBatch,
+    RowOutcome,
+    StockMode,
+    apply_row,
+    parse_row,
+)
+from domain.errors import DomainError, DuplicateSku, ImportModeConflict
+from domain.item import Item
+from service_layer.retry import retry_transient
+from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.use_cases import use_case
+
+# A new SKU another writer created between our lock and our commit fails the batch on the
+# unique constraint; run again, the batch finds that item and updates it instead.
+DUPLICATE_SKU_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLine:
+    """One record of the input: its line number, its fields, and its text (for the rejects
+    file). ``error`` is set when the record could not even be read as fields (bad JSON, more
+    cells than the header, not UTF-8)."""
+
+    line: int
+    fields: Mapping[str, object]
+    text: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped: int = 0  # applied by an earlier run of the same file
+    batches: int = 0
+    started: float = field(default_factory=monotonic)
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, result: BatchResult) -> None:
+        self.created += result.created
+        self.updated += result.updated
+        self.unchanged += result.unchanged
+        self.rejected += len(result.rejected)
+        self.batches += 1
+
+
+@use_case
+@retry_transient()
+async def import_batch(
+    uow: AbstractUnitOfWork,
+    rows: Sequence[CatalogRow],
+    mode: StockMode,
+    *,
+    texts: Mapping[int, str] | None = None,
+    record: ImportedBatch | None = None,
+) -> BatchResult:
+    """Apply ``rows`` in one unit of work, and ``record`` the batch in the same commit.
+
+    A row the item refuses (added stock above the maximum) is rejected, not fatal: the item
+    is left as it was, and the rest of the batch goes in. ``texts`` (line → text) only feeds
+    the rejects.
+    """
+    result = BatchResult()
+    async with uow:
+        # The order path's own lock: existing items, locked in id order.
+        found: dict[str, Item] = {
+            item.sku: item for item in await uow.items.lock_by_skus([row.sku for row in rows])
+        }
+        for row in rows:
+            try:
+                item, outcome = apply_row(row, found.get(row.sku), mode)
+            except DomainError as refused:
+                text = (texts or {}).get(row.line, "")
+                result.rejected.append(Rejected(row.line, text, str(refused)))
+                continue
+            if outcome is RowOutcome.CREATED:
+                await uow.items.add(item)
+                found[item.sku] = item
+                result.created += 1
+            elif outcome is RowOutcome.UPDATED:
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        if record is not None:
+            await uow.imports.add(record)
+        await uow.commit()
+    return result
+
+
+@use_case
+async def earlier_batches(
+    uow: AbstractUnitOfWork, file_digest: str, mode: StockMode, *, again: bool
+) -> list[ImportedBatch]:
+    """What earlier runs of this file committed (nothing, and forgotten, when ``again``)."""
+    async with uow:
+        if again:
+            await uow.imports.forget(file_digest)
+            await uow.commit()
+            return []
+        batches = list(await uow.imports.batches(file_digest))
+    modes = {batch.mode for batch in batches}
+    if modes and modes != {mode}:
+        raise ImportModeConflict(next(iter(modes - {mode})).value, mode.value)
+    return batches
+
+
+async def import_catalog(
+    new_uow: Callable[[], AbstractUnitOfWork],
+    source: Iterable[SourceLine],
+    *,
+    mode: StockMode = StockMode.SET,
+    batch_size: int = 1000,
+    file_digest: str | None = None,
+    again: bool = False,
+    on_reject: Callable[[Rejected], None] = lambda _: None,
+    on_batch: Callable[[ImportSummary], None] = lambda _: None,
+) -> ImportSummary:
+    """Import every line of ``source``: the driver a script calls, with a fresh unit of work
+    per batch from ``new_uow``.
+
+    With a ``file_digest`` (the file's SHA-256), each batch is recorded with the lines it
+    covered, and lines an earlier run of the same file committed are skipped, so a re-run
+    after a crash finishes the job (``again``: forget the earlier runs, import it all). Rows
+    that do not parse are rejected wherever they are, so every run reports all of them.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    done: list[ImportedBatch] = []
+    if file_digest is not None:
+        done = await earlier_batches(new_uow(), file_digest, mode, again=again)
+    summary = ImportSummary()
+    batch = _Batch()
+    covered_by_earlier = _Cover(done)
+
+    async def flush() -> None:
+        record = None
+        if file_digest is not None and batch.first_line is not None:
+            record = ImportedBatch(
+                file_digest, batch.first_line, batch.last_line, mode, datetime.now(UTC)
+            )
+        result = await _import_batch_retrying_duplicates(new_uow, batch, mode, record)
+        for rejected in result.rejected:
+            on_reject(rejected)
+        summary.add(result)
+        summary.seconds = monotonic() - summary.started
+        batch.clear()
+        on_batch(summary)
+
+    for line in source:
+        summary.read += 1
+        covered = covered_by_earlier(line.line)
+        try:
+            if line.error is not None:
+                raise DomainError(line.error)
+            row = parse_row(line.line, line.fields)
+        except DomainError as refused:
+            summary.rejected += 1
+            on_reject(Rejected(line.line, line.text, str(refused)))
+            continue
+        finally:
+            if not covered:
+                batch.spans(line.line)
+        if covered:
+            summary.skipped += 1
+            continue
+        batch.rows.append(row)
+        batch.texts[row.line] = line.text
+        if len(batch.rows) >= batch_size:
+            await flush()
+    if batch.rows:
+        await flush()
+    summary.seconds = monotonic() - summary.started
+    return summary
+
+
+class _Cover:
+    """Whether a line lies in one of ``batches`` (sorted by first line), asked in rising line
+    order: one pass over the batches for the whole file."""
+
+    def __init__(self, batches: Sequence[ImportedBatch]) -> None:
+        self._batches, self._next = batches, 0
+
+    def __call__(self, line: int) -> bool:
+        while self._next < len(self._batches) and self._batches[self._next].last_line < line:
+            self._next += 1
+        return self._next < len(self._batches) and self._batches[self._next].covers(line)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The rows waiting to be applied, and the span of lines they stand for (rejected lines
+    between them included, so a re-run skips the whole span)."""
+
+    rows: list[CatalogRow] = field(default_factory=list)
+    texts: dict[int, str] = field(default_factory=dict)
+    first_line: int | None = None
+    last_line: int = 0
+
+    def spans(self, line: int) -> None:
+        if self.first_line is None:
+            self.first_line = line
+        self.last_line = line
+
+    def clear(self) -> None:
+        self.rows, self.texts, self.first_line, self.last_line = [], {}, None, 0
+
+
+async def _import_batch_retrying_duplicates(
+    new_uow: Callable[[], AbstractUnitOfWork],
+    batch: _Batch,
+    mode: StockMode,
+    record: ImportedBatch | None,
+) -> BatchResult:
+    for attempt in range(1, DUPLICATE_SKU_ATTEMPTS + 1):
+        try:
+            return await import_batch(new_uow(), batch.rows, mode, texts=batch.texts, record=record)
+        except DuplicateSku:
+            if attempt == DUPLICATE_SKU_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
