@@ -11,7 +11,7 @@ from sqlalchemy import CursorResult, Select, bindparam, delete, exists, insert, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.orm import idempotency_keys, import_batches, items, order_lines, orders, users
-from domain.catalog_import import ImportedBatch
+from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.errors import UnknownItem, UnknownOrder, UnknownUser
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
@@ -53,6 +53,22 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
 
     async def add(self, item: Item) -> None:
         self._session.add(item)
+
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        if not rows:
+            return
+        # One executemany of a plain INSERT (no RETURNING): the driver sends the rows together.
+        values = [
+            {
+                "sku": row.sku,
+                "title": row.title,
+                "description": row.description,
+                "price_cents": row.price,
+                "quantity": row.quantity or 0,
+            }
+            for row in rows
+        ]
+        await self._session.execute(insert(items), values)
 
     async def get(self, item_id: int) -> Item:
         return _found(await self._session.get(Item, item_id), UnknownItem(item_id))

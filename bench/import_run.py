@@ -213,9 +213,19 @@ print(process.returncode, seconds, usage.ru_maxrss)
 
 
 class Imported(NamedTuple):
-    seconds: float
+    seconds: float  # the process, start to exit
     peak_rss_kib: int
     summary: str  # what ``--quiet`` printed
+
+    @property
+    def work_seconds(self) -> float:
+        """What the import itself reported: from its first read of the file (the digest pass
+        included) to its last commit, without the interpreter's start and imports, as the
+        Core baseline is timed."""
+        found = re.search(r"; ([0-9.]+) s, ", self.summary)
+        if found is None:
+            raise RuntimeError(f"no seconds in the import's summary: {self.summary!r}")
+        return float(found.group(1))
 
 
 def checkpoint(kind: str) -> None:
@@ -341,20 +351,28 @@ def render(args: argparse.Namespace, about: str) -> str:
     ]
     if args.phases:
         lines += [
-            "| database | phase | rows | import s | import rows/s | Core s | Core rows/s "
-            f"| ratio | goal >= {GOAL_RATIO}x met |",
-            "|---|---|--:|--:|--:|--:|--:|--:|---|",
+            "| database | phase | rows | process s | import s | import rows/s | Core s "
+            f"| Core rows/s | ratio | ratio with the process's start | goal >= {GOAL_RATIO}x met |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
         ]
         for p in args.phases:
             core_rps = p.rows / p.core_seconds
-            cells = ["", "", "", "not run"]
+            cells = ["", "", "", "", "", "not run"]
             if p.imported is not None:
-                rps = p.rows / p.imported.seconds
-                cells = [f"{p.imported.seconds:.2f}", f"{rps:,.0f}", f"{rps / core_rps:.2f}x"]
-                cells.append(_yes(rps / core_rps >= GOAL_RATIO))
+                rps = p.rows / p.imported.work_seconds
+                wall_rps = p.rows / p.imported.seconds
+                cells = [
+                    f"{p.imported.seconds:.2f}",
+                    f"{p.imported.work_seconds:.2f}",
+                    f"{rps:,.0f}",
+                    f"{rps / core_rps:.2f}x",
+                    f"{wall_rps / core_rps:.2f}x",
+                    _yes(rps / core_rps >= GOAL_RATIO),
+                ]
             lines.append(
                 f"| {p.database} | {p.phase} | {p.rows:,} | {cells[0]} | {cells[1]} "
-                f"| {p.core_seconds:.2f} | {core_rps:,.0f} | {cells[2]} | {cells[3]} |"
+                f"| {cells[2]} | {p.core_seconds:.2f} | {core_rps:,.0f} | {cells[3]} "
+                f"| {cells[4]} | {cells[5]} |"
             )
         lines.append("")
     if args.memory:

@@ -19,8 +19,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, StockLimitExceeded
 from domain.item import (
+    MAX_QUANTITY,
     Item,
     normalise_sku,
     validate_description,
@@ -96,18 +97,48 @@ def apply_row(row: CatalogRow, item: Item | None, mode: StockMode) -> tuple[Item
         quantity = row.quantity or 0
         new = Item(row.sku, row.title, row.price, quantity, row.description)
         return new, RowOutcome.CREATED
-    before = (item.title, item.price, item.quantity, item.description)
+    # Only what differs is set: an unchanged row writes nothing (and costs no UPDATE).
+    changed = False
     if row.quantity is not None:
-        if mode is StockMode.SET:
+        if mode is StockMode.SET and row.quantity != item.quantity:
             item.count_stock(row.quantity)
-        elif row.quantity > 0:
+            changed = True
+        elif mode is StockMode.ADD and row.quantity > 0:
             item.restock(row.quantity)
-    item.rename(row.title)
-    item.reprice(row.price)
-    if row.has_description:
+            changed = True
+    if row.title != item.title:
+        item.rename(row.title)
+        changed = True
+    if row.price != item.price:
+        item.reprice(row.price)
+        changed = True
+    if row.has_description and row.description != item.description:
         item.describe(row.description)
-    after = (item.title, item.price, item.quantity, item.description)
-    return item, RowOutcome.UPDATED if after != before else RowOutcome.UNCHANGED
+        changed = True
+    return item, RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
+
+
+def combine(earlier: CatalogRow, later: CatalogRow, mode: StockMode) -> CatalogRow:
+    """Two rows for one SKU that is not in the catalog yet, as the one row that creates what
+    applying both would: the later row's values win, and in ``add`` mode quantities add up.
+
+    Lets a batch create its new items straight from rows, without an ``Item`` object each:
+    every value already passed the ``Item``'s own validators in ``parse_row``.
+    """
+    quantity = earlier.quantity
+    if later.quantity is not None:
+        if mode is StockMode.ADD and quantity is not None:
+            if quantity + later.quantity > MAX_QUANTITY:
+                raise StockLimitExceeded(later.sku, MAX_QUANTITY)
+            quantity += later.quantity
+        else:
+            quantity = later.quantity
+    description, has_description = earlier.description, earlier.has_description
+    if later.has_description:
+        description, has_description = later.description, True
+    return CatalogRow(
+        later.line, later.sku, later.title, later.price, quantity, description, has_description
+    )
 
 
 @dataclass(frozen=True, slots=True)

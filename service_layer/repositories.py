@@ -12,7 +12,7 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 
-from domain.catalog_import import ImportedBatch
+from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
@@ -23,6 +23,14 @@ from domain.user import User
 class AbstractItemRepository(abc.ABC):
     @abc.abstractmethod
     async def add(self, item: Item) -> None: ...
+
+    @abc.abstractmethod
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        """Insert new items straight from validated catalog rows, all at once; a row without
+        a quantity starts at 0. For bulk loads: no ``Item`` object is built (a mapped object
+        costs more to build than its row costs to write), none is tracked by the unit, and
+        the ids the database generates are not fetched (on SQLite that alone would cost one
+        INSERT per row: it cannot return them in the rows' order)."""
 
     @abc.abstractmethod
     async def get(self, item_id: int) -> Item:

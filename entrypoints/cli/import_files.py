@@ -8,6 +8,7 @@ progress bar's ETA comes from the file's size) and memory stays flat whatever th
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -84,12 +85,12 @@ def _read_csv(lines: CountingLines) -> Iterator[SourceLine]:
             continue
         if not cells or cells == [""]:
             continue  # a blank line
-        text = _csv_text(cells)
         if len(cells) > len(header):
             too_many = f"{len(cells)} cells but the header names {len(header)} columns"
-            yield SourceLine(first_line, {}, text, error=too_many)
+            yield SourceLine(first_line, {}, _csv_text(cells), error=too_many)
             continue
-        yield SourceLine(first_line, dict(zip(header, cells, strict=False)), text)
+        fields = dict(zip(header, cells, strict=False))
+        yield SourceLine(first_line, fields, functools.partial(_csv_text, cells))
 
 
 def _header(cells: list[str] | None) -> list[str]:

@@ -94,8 +94,8 @@ def items_import(
         _fail(str(problem))
     rejects_file = RejectsFile(rejects or file.with_name(file.name + ".rejects.csv"))
     size = file.stat().st_size
+    started = time.monotonic()  # the summary's seconds count the digest pass too
     digest = file_digest(file)
-    started = time.monotonic()
 
     with file.open("rb") as stream, _Progress(size, quiet) as progress:
         lines = CountingLines(stream)
@@ -129,6 +129,7 @@ def items_import(
             raise typer.Exit(code=130) from None
         finally:
             rejects_file.close()
+    summary.seconds = time.monotonic() - started
     console.print(_summary_line(summary, rejects_file), soft_wrap=True, highlight=False)
     if summary.rejected and not allow_rejects:
         raise typer.Exit(code=EXIT_REJECTS)
@@ -141,7 +142,7 @@ def _summary_line(summary: ImportSummary, rejects: RejectsFile) -> Text:
     )
     if summary.skipped:
         counts += f", skipped {summary.skipped} (committed by an earlier run; --again to redo)"
-    timing = f"{summary.seconds:.1f} s, {summary.rows_per_second:,.0f} rows/s"
+    timing = f"{summary.seconds:.2f} s, {summary.rows_per_second:,.0f} rows/s"
     line = Text(f"{counts}; {timing}")
     if rejects.count:
         line.append(f"; rejected rows in {rejects.path}")

@@ -28,6 +28,7 @@ from domain.catalog_import import (
     RowOutcome,
     StockMode,
     apply_row,
+    combine,
     parse_row,
 )
 from domain.errors import DomainError, DuplicateSku, ImportModeConflict
@@ -43,14 +44,19 @@ DUPLICATE_SKU_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class SourceLine:
-    """One record of the input: its line number, its fields, and its text (for the rejects
-    file). ``error`` is set when the record could not even be read as fields (bad JSON, more
-    cells than the header, not UTF-8)."""
+    """One record of the input: its line number, its fields, and its text for the rejects
+    file, or a function that makes that text (only a rejected row needs it, and rebuilding
+    a CSV row's text costs as much as checking it). ``error`` is set when the record could
+    not even be read as fields (bad JSON, more cells than the header)."""
 
     line: int
     fields: Mapping[str, object]
-    text: str
+    raw_text: str | Callable[[], str]
     error: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.raw_text if isinstance(self.raw_text, str) else self.raw_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,40 +105,62 @@ async def import_batch(
     rows: Sequence[CatalogRow],
     mode: StockMode,
     *,
-    texts: Mapping[int, str] | None = None,
+    sources: Mapping[int, SourceLine] | None = None,
     record: ImportedBatch | None = None,
 ) -> BatchResult:
     """Apply ``rows`` in one unit of work, and ``record`` the batch in the same commit.
 
     A row the item refuses (added stock above the maximum) is rejected, not fatal: the item
-    is left as it was, and the rest of the batch goes in. ``texts`` (line → text) only feeds
+    is left as it was, and the rest of the batch goes in. ``sources`` (by line) only feed
     the rejects.
     """
     result = BatchResult()
+    new: dict[str, CatalogRow] = {}  # rows creating items, one per SKU
     async with uow:
         # The order path's own lock: existing items, locked in id order.
-        found: dict[str, Item] = {
-            item.sku: item for item in await uow.items.lock_by_skus([row.sku for row in rows])
-        }
+        locked = await uow.items.lock_by_skus([row.sku for row in rows])
+        found: dict[str, Item] = {item.sku: item for item in locked}
         for row in rows:
             try:
-                item, outcome = apply_row(row, found.get(row.sku), mode)
+                outcome = _apply(row, found, new, mode)
             except DomainError as refused:
-                text = (texts or {}).get(row.line, "")
+                source = (sources or {}).get(row.line)
+                text = source.text if source is not None else ""
                 result.rejected.append(Rejected(row.line, text, str(refused)))
                 continue
             if outcome is RowOutcome.CREATED:
-                await uow.items.add(item)
-                found[item.sku] = item
                 result.created += 1
             elif outcome is RowOutcome.UPDATED:
                 result.updated += 1
             else:
                 result.unchanged += 1
+        # Existing items were changed through their own methods (the unit's flush writes
+        # them); new ones go in as rows, in one statement.
+        await uow.items.add_rows(list(new.values()))
         if record is not None:
             await uow.imports.add(record)
         await uow.commit()
     return result
+
+
+def _apply(
+    row: CatalogRow, found: dict[str, Item], new: dict[str, CatalogRow], mode: StockMode
+) -> RowOutcome:
+    item = found.get(row.sku)
+    if item is not None:
+        return apply_row(row, item, mode)[1]
+    earlier = new.get(row.sku)
+    if earlier is None:
+        new[row.sku] = row
+        return RowOutcome.CREATED
+    new[row.sku] = combined = combine(earlier, row, mode)
+    same = (combined.title, combined.price, combined.quantity, combined.description) == (
+        earlier.title,
+        earlier.price,
+        earlier.quantity,
+        earlier.description,
+    )
+    return RowOutcome.UNCHANGED if same else RowOutcome.UPDATED
 
 
 @use_case
@@ -212,7 +240,7 @@ async def import_catalog(
             summary.skipped += 1
             continue
         batch.rows.append(row)
-        batch.texts[row.line] = line.text
+        batch.sources[row.line] = line
         if len(batch.rows) >= batch_size:
             await flush()
     if batch.rows:
@@ -240,7 +268,7 @@ class _Batch:
     between them included, so a re-run skips the whole span)."""
 
     rows: list[CatalogRow] = field(default_factory=list)
-    texts: dict[int, str] = field(default_factory=dict)
+    sources: dict[int, SourceLine] = field(default_factory=dict)
     first_line: int | None = None
     last_line: int = 0
 
@@ -250,7 +278,7 @@ class _Batch:
         self.last_line = line
 
     def clear(self) -> None:
-        self.rows, self.texts, self.first_line, self.last_line = [], {}, None, 0
+        self.rows, self.sources, self.first_line, self.last_line = [], {}, None, 0
 
 
 async def _import_batch_retrying_duplicates(
@@ -261,7 +289,9 @@ async def _import_batch_retrying_duplicates(
 ) -> BatchResult:
     for attempt in range(1, DUPLICATE_SKU_ATTEMPTS + 1):
         try:
-            return await import_batch(new_uow(), batch.rows, mode, texts=batch.texts, record=record)
+            return await import_batch(
+                new_uow(), batch.rows, mode, sources=batch.sources, record=record
+            )
         except DuplicateSku:
             if attempt == DUPLICATE_SKU_ATTEMPTS:
                 raise

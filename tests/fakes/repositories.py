@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from domain.catalog_import import ImportedBatch
+from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.errors import (
     DomainError,
     DuplicateSku,
@@ -143,6 +143,11 @@ class InMemoryItemRepository(AbstractItemRepository):
         if item.id is None:
             item.id = self._store.next_id("items")
         self.table.insert(item.id, item)
+
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        for row in rows:
+            quantity = row.quantity or 0
+            await self.add(Item(row.sku, row.title, row.price, quantity, row.description))
 
     async def get(self, item_id: int) -> Item:
         return _found(self.table.rows.get(item_id), UnknownItem(item_id))
