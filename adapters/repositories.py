@@ -58,6 +58,8 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
         if not rows:
             return
         # One executemany of a plain INSERT (no RETURNING): the driver sends the rows together.
+        # The unit's own flush (session.add) would fetch each new id, and SQLite cannot return
+        # ids in the rows' order, so SQLAlchemy would send one INSERT per item there.
         values = [
             {
                 "sku": row.sku,

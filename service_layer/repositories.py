@@ -29,8 +29,8 @@ class AbstractItemRepository(abc.ABC):
         """Insert new items straight from validated catalog rows, all at once; a row without
         a quantity starts at 0. For bulk loads: no ``Item`` object is built (a mapped object
         costs more to build than its row costs to write), none is tracked by the unit, and
-        the ids the database generates are not fetched (on SQLite that alone would cost one
-        INSERT per row: it cannot return them in the rows' order)."""
+        the ids the database generates are not fetched (where a database cannot return them
+        in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
 
     @abc.abstractmethod
     async def get(self, item_id: int) -> Item:

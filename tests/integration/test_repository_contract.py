@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.catalog_import import ImportedBatch, StockMode
+from domain.catalog_import import CatalogRow, ImportedBatch, StockMode
 from domain.errors import (
     DuplicateSku,
     EmailTaken,
@@ -517,3 +517,36 @@ async def test_reads_list_items_lowest_stock_first_strictly_below(
     assert [view.id for view in below_4_first_2] == [ids[1], ids[3]]
     assert await reads.items_by_stock(below=0) == []
     assert everything[0] == await reads.item(ids[1])  # whole views, as every read returns them
+
+
+async def test_items_added_as_rows_are_stored_and_clash_on_a_taken_sku(
+    uow_factory: UowFactory,
+) -> None:
+    await _store(uow_factory, sku="TAKEN-1")
+    rows = [
+        CatalogRow(2, "ROW-1", "From a row", Decimal("1.25"), 7, "text", has_description=True),
+        CatalogRow(3, "ROW-2", "No quantity", Decimal("0.00")),
+    ]
+    async with uow_factory() as uow:
+        await uow.items.add_rows(rows)  # not committed: nothing stays
+    async with uow_factory() as uow:
+        await uow.items.add_rows(rows)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        stored = {item.sku: item for item in await uow.items.lock_by_skus(["ROW-1", "ROW-2"])}
+    assert {sku: (i.title, i.price, i.quantity, i.description) for sku, i in stored.items()} == {
+        "ROW-1": ("From a row", Decimal("1.25"), 7, "text"),
+        "ROW-2": ("No quantity", Decimal("0.00"), 0, None),
+    }
+    assert all(isinstance(item.id, int) for item in stored.values())
+
+    async def add_a_taken_sku() -> None:
+        # The database refuses at the INSERT, the fake at the commit: either way the unit
+        # ends with the domain's error.
+        async with uow_factory() as uow:
+            await uow.items.add_rows([CatalogRow(4, "TAKEN-1", "Clash", Decimal("1"))])
+            await uow.commit()
+
+    with pytest.raises(DuplicateSku):
+        await add_a_taken_sku()

@@ -268,3 +268,28 @@ async def test_rejected_rows_are_reported_again_by_a_rerun(store: InMemoryStore)
 async def test_a_batch_size_below_one_is_refused(store: InMemoryStore) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         await run_import(Units(store), rows(row(1)), batch_size=0)
+
+
+class RacedUnit(FakeUnitOfWork):
+    """Another writer creates S-1 between this unit's lock and its commit."""
+
+    async def _commit(self) -> None:
+        rival = self.store.next_id("items")
+        self.store.items[rival] = Item("S-1", "Created by the API", Decimal("9"), 5, id=rival)
+        await super()._commit()
+
+
+async def test_a_new_sku_created_meanwhile_by_someone_else_is_updated_on_a_second_try(
+    store: InMemoryStore,
+) -> None:
+    made: list[FakeUnitOfWork] = []
+
+    def units() -> FakeUnitOfWork:
+        unit = RacedUnit(store) if not made else FakeUnitOfWork(store)
+        made.append(unit)
+        return unit
+
+    summary, rejected = await run_import(units, rows(row(1, quantity=3)), mode=StockMode.ADD)  # type: ignore[arg-type]
+
+    assert (len(made), summary.created, summary.updated, rejected) == (2, 0, 1, [])
+    assert catalog(store) == {"S-1": ("Thing 1", Decimal("1.50"), 8, None)}
