@@ -7,7 +7,17 @@ from datetime import datetime
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import CursorResult, Select, bindparam, delete, exists, insert, select, tuple_
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.orm import idempotency_keys, import_batches, items, order_lines, orders, users
@@ -71,6 +81,15 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
             for row in rows
         ]
         await self._session.execute(insert(items), values)
+
+    async def refresh_statistics(self) -> None:
+        # PostgreSQL: a prepared statement (asyncpg prepares every query) switches to a generic
+        # plan after five runs, planned with what the statistics said then. For a table that
+        # was empty, that plan is a sequential scan, kept for the connection's life while the
+        # table grows: every lookup by SKU then reads the whole table. ANALYZE updates the
+        # statistics and invalidates such plans. SQLite plans each statement afresh.
+        if self._session.get_bind().dialect.name == "postgresql":
+            await self._session.execute(text("ANALYZE items"))
 
     async def get(self, item_id: int) -> Item:
         return _found(await self._session.get(Item, item_id), UnknownItem(item_id))

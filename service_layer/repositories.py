@@ -33,6 +33,11 @@ class AbstractItemRepository(abc.ABC):
         in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
 
     @abc.abstractmethod
+    async def refresh_statistics(self) -> None:
+        """Tell the query planner how many items there are now, after a bulk load grew the
+        table; a database whose plans do not depend on it does nothing."""
+
+    @abc.abstractmethod
     async def get(self, item_id: int) -> Item:
         """The item, or ``UnknownItem``."""
 

@@ -107,12 +107,14 @@ async def import_batch(
     *,
     sources: Mapping[int, SourceLine] | None = None,
     record: ImportedBatch | None = None,
+    refresh_statistics: bool = False,
 ) -> BatchResult:
     """Apply ``rows`` in one unit of work, and ``record`` the batch in the same commit.
 
     A row the item refuses (added stock above the maximum) is rejected, not fatal: the item
     is left as it was, and the rest of the batch goes in. ``sources`` (by line) only feed
-    the rejects.
+    the rejects. ``refresh_statistics``: a batch that created items then tells the query
+    planner how big the table has grown (see ``import_catalog``).
     """
     result = BatchResult()
     new: dict[str, CatalogRow] = {}  # rows creating items, one per SKU
@@ -137,6 +139,8 @@ async def import_batch(
         # Existing items were changed through their own methods (the unit's flush writes
         # them); new ones go in as rows, in one statement.
         await uow.items.add_rows(list(new.values()))
+        if refresh_statistics and new:
+            await uow.items.refresh_statistics()
         if record is not None:
             await uow.imports.add(record)
         await uow.commit()
@@ -214,7 +218,11 @@ async def import_catalog(
             record = ImportedBatch(
                 file_digest, batch.first_line, batch.last_line, mode, datetime.now(UTC)
             )
-        result = await _import_batch_retrying_duplicates(new_uow, batch, mode, record)
+        # A table filled from empty would keep the plans made when it was empty (a full scan
+        # per lookup by SKU): statistics are refreshed after batches 1, 2, 4, 8, ... (each at
+        # most doubles what came before), so a run pays for a handful, whatever its size.
+        refresh = summary.batches & (summary.batches + 1) == 0
+        result = await _import_batch_retrying_duplicates(new_uow, batch, mode, record, refresh)
         for rejected in result.rejected:
             on_reject(rejected)
         summary.add(result)
@@ -286,11 +294,17 @@ async def _import_batch_retrying_duplicates(
     batch: _Batch,
     mode: StockMode,
     record: ImportedBatch | None,
+    refresh_statistics: bool,
 ) -> BatchResult:
     for attempt in range(1, DUPLICATE_SKU_ATTEMPTS + 1):
         try:
             return await import_batch(
-                new_uow(), batch.rows, mode, sources=batch.sources, record=record
+                new_uow(),
+                batch.rows,
+                mode,
+                sources=batch.sources,
+                record=record,
+                refresh_statistics=refresh_statistics,
             )
         except DuplicateSku:
             if attempt == DUPLICATE_SKU_ATTEMPTS:
