@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     CursorResult,
@@ -17,8 +17,10 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from adapters.orm import idempotency_keys, import_batches, items, order_lines, orders, users
 from domain.catalog_import import CatalogRow, ImportedBatch
@@ -57,6 +59,33 @@ def _locking_select(column: str) -> Select[Item]:
     )
 
 
+@cache
+def _locking_select_of_rows() -> Select[Any]:
+    """The values of the items whose SKU is in the bound list, locked in id order (the order
+    ``_locking_select`` locks in); built once."""
+    return (
+        select(items.c.id, items.c.sku, items.c.title, items.c.price_cents)
+        .add_columns(items.c.quantity, items.c.description)
+        .where(items.c.sku.in_(bindparam("values", expanding=True)))
+        .order_by(items.c.id)
+        .with_for_update()
+    )
+
+
+@cache
+def _update_by_id() -> Update:
+    return (
+        update(items)
+        .where(items.c.id == bindparam("item_id"))
+        .values(
+            title=bindparam("new_title"),
+            price_cents=bindparam("new_price"),
+            quantity=bindparam("new_quantity"),
+            description=bindparam("new_description"),
+        )
+    )
+
+
 class SqlAlchemyItemRepository(AbstractItemRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -81,6 +110,41 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
             for row in rows
         ]
         await self._session.execute(insert(items), values)
+
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        values = sorted(set(skus))
+        found = await self._session.execute(_locking_select_of_rows(), {"values": values})
+        return [
+            (
+                row.id,
+                CatalogRow(
+                    0,
+                    row.sku,
+                    row.title,
+                    row.price_cents,
+                    row.quantity,
+                    row.description,
+                    has_description=True,
+                ),
+            )
+            for row in found
+        ]
+
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        if not rows:
+            return
+        # One executemany: the driver sends every row's UPDATE together.
+        values = [
+            {
+                "item_id": item_id,
+                "new_title": row.title,
+                "new_price": row.price,
+                "new_quantity": row.quantity or 0,
+                "new_description": row.description,
+            }
+            for item_id, row in rows.items()
+        ]
+        await self._session.execute(_update_by_id(), values)
 
     async def refresh_statistics(self) -> None:
         # PostgreSQL: a prepared statement (asyncpg prepares every query) switches to a generic

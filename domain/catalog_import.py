@@ -22,7 +22,6 @@ from enum import StrEnum
 from domain.errors import InvalidValue, StockLimitExceeded
 from domain.item import (
     MAX_QUANTITY,
-    Item,
     normalise_sku,
     validate_description,
     validate_price,
@@ -87,43 +86,15 @@ def parse_row(line: int, fields: Mapping[str, object]) -> CatalogRow:
     )
 
 
-def apply_row(row: CatalogRow, item: Item | None, mode: StockMode) -> tuple[Item, RowOutcome]:
-    """The item ``row`` creates (``item`` is ``None``) or the existing ``item`` it updated.
-
-    Stock is changed first: it is the one change that can still fail here (added stock above
-    the maximum), and failing first leaves the item exactly as it was.
-    """
-    if item is None:
-        quantity = row.quantity or 0
-        new = Item(row.sku, row.title, row.price, quantity, row.description)
-        return new, RowOutcome.CREATED
-    # Only what differs is set: an unchanged row writes nothing (and costs no UPDATE).
-    changed = False
-    if row.quantity is not None:
-        if mode is StockMode.SET and row.quantity != item.quantity:
-            item.count_stock(row.quantity)
-            changed = True
-        elif mode is StockMode.ADD and row.quantity > 0:
-            item.restock(row.quantity)
-            changed = True
-    if row.title != item.title:
-        item.rename(row.title)
-        changed = True
-    if row.price != item.price:
-        item.reprice(row.price)
-        changed = True
-    if row.has_description and row.description != item.description:
-        item.describe(row.description)
-        changed = True
-    return item, RowOutcome.UPDATED if changed else RowOutcome.UNCHANGED
-
-
 def combine(earlier: CatalogRow, later: CatalogRow, mode: StockMode) -> CatalogRow:
-    """Two rows for one SKU that is not in the catalog yet, as the one row that creates what
-    applying both would: the later row's values win, and in ``add`` mode quantities add up.
+    """``later`` applied to ``earlier``: an item's stored values (as a row) or an earlier row
+    for the same SKU. The later row's title and price win, its description too when it has
+    one, and its quantity replaces the stock (``set``) or adds to it (``add``, up to the most
+    an item may hold: ``StockLimitExceeded`` otherwise, as ``Item.restock`` says).
 
-    Lets a batch create its new items straight from rows, without an ``Item`` object each:
-    every value already passed the ``Item``'s own validators in ``parse_row``.
+    Every value already passed the ``Item``'s own validators in ``parse_row``; this is the
+    rest of what the item would do, on plain values, so a bulk load needs no ``Item`` object
+    per row (a mapped object costs more to build than its row costs to write).
     """
     quantity = earlier.quantity
     if later.quantity is not None:

@@ -9,7 +9,7 @@ except where absence is a normal answer (``get_by_email``, idempotency keys).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from domain.catalog_import import CatalogRow, ImportedBatch
@@ -31,6 +31,17 @@ class AbstractItemRepository(abc.ABC):
         costs more to build than its row costs to write), none is tracked by the unit, and
         the ids the database generates are not fetched (where a database cannot return them
         in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
+
+    @abc.abstractmethod
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        """Like ``lock_by_skus`` (the same rows, locked in the same id order), but as plain
+        values, each with its id: for bulk loads, which change many items by the rows of a
+        file and need no ``Item`` object each (see ``add_rows``)."""
+
+    @abc.abstractmethod
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        """Write each row's values (title, price, quantity, description) to the item with that
+        id, all at once; ids from ``lock_rows_by_skus`` in this unit, values already valid."""
 
     @abc.abstractmethod
     async def refresh_statistics(self) -> None:

@@ -6,10 +6,16 @@ everything on a crash at row 99,999; one per row pays a commit per row. A batch 
 enough to let customers buy between batches and large enough that commits stop dominating
 (the default size is measured: bench/README.md, "Import").
 
-Each batch locks the items it touches with ``lock_by_skus``, the very call an order uses, so
-rows are locked in id order like an order's: an import and a purchase over the same items
+Each batch locks the items it touches with ``lock_rows_by_skus``: the rows an order's
+``lock_by_skus`` locks, in the same id order, so an import and a purchase over the same items
 wait for each other but never deadlock. A purchase that commits during the import is never
 overwritten by a stale copy (``add`` mode adds to the stock the lock returned).
+
+Rows, not ``Item`` objects: a batch reads the stored values, folds each row into them with the
+domain's ``combine``, and writes every changed item with one UPDATE executemany and every new
+one with one INSERT executemany. An ``Item`` is an ORM-mapped object, and building, tracking
+and flushing one per row cost more than the database's work for it (bench/README.md, "Import",
+measured both ways). The API, which changes a few items per request, keeps the aggregates.
 
 The caller streams ``SourceLine``s in (from a file, a generator, anything); nothing here holds
 more than one batch, so memory stays flat whatever the file's size.
@@ -27,12 +33,10 @@ from domain.catalog_import import (
     ImportedBatch,
     RowOutcome,
     StockMode,
-    apply_row,
     combine,
     parse_row,
 )
 from domain.errors import DomainError, DuplicateSku, ImportModeConflict
-from domain.item import Item
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
@@ -117,14 +121,13 @@ async def import_batch(
     planner how big the table has grown (see ``import_catalog``).
     """
     result = BatchResult()
-    new: dict[str, CatalogRow] = {}  # rows creating items, one per SKU
     async with uow:
-        # The order path's own lock: existing items, locked in id order.
-        locked = await uow.items.lock_by_skus([row.sku for row in rows])
-        found: dict[str, Item] = {item.sku: item for item in locked}
+        # The order path's own locks, in its order (id order): the existing items' rows.
+        locked = await uow.items.lock_rows_by_skus([row.sku for row in rows])
+        batch = _BatchChanges(stored={stored.sku: (item_id, stored) for item_id, stored in locked})
         for row in rows:
             try:
-                outcome = _apply(row, found, new, mode)
+                outcome = batch.apply(row, mode)
             except DomainError as refused:
                 source = (sources or {}).get(row.line)
                 text = source.text if source is not None else ""
@@ -136,9 +139,9 @@ async def import_batch(
                 result.updated += 1
             else:
                 result.unchanged += 1
-        # Existing items were changed through their own methods (the unit's flush writes
-        # them); new ones go in as rows, in one statement.
-        await uow.items.add_rows(list(new.values()))
+        await uow.items.update_rows(batch.changed_rows())
+        await uow.items.add_rows(list(batch.new.values()))
+        new = batch.new
         if refresh_statistics and new:
             await uow.items.refresh_statistics()
         if record is not None:
@@ -147,24 +150,37 @@ async def import_batch(
     return result
 
 
-def _apply(
-    row: CatalogRow, found: dict[str, Item], new: dict[str, CatalogRow], mode: StockMode
-) -> RowOutcome:
-    item = found.get(row.sku)
-    if item is not None:
-        return apply_row(row, item, mode)[1]
-    earlier = new.get(row.sku)
-    if earlier is None:
-        new[row.sku] = row
-        return RowOutcome.CREATED
-    new[row.sku] = combined = combine(earlier, row, mode)
-    same = (combined.title, combined.price, combined.quantity, combined.description) == (
-        earlier.title,
-        earlier.price,
-        earlier.quantity,
-        earlier.description,
-    )
-    return RowOutcome.UNCHANGED if same else RowOutcome.UPDATED
+@dataclass(slots=True)
+class _BatchChanges:
+    """What a batch's rows do to the items they name, as row values: ``combine`` folds each
+    row into the item's stored values (or into the row that creates it), so one batch writes
+    each item once, whatever number of rows name it."""
+
+    stored: dict[str, tuple[int, CatalogRow]]
+    changed: dict[str, CatalogRow] = field(default_factory=dict)
+    new: dict[str, CatalogRow] = field(default_factory=dict)
+
+    def apply(self, row: CatalogRow, mode: StockMode) -> RowOutcome:
+        if row.sku in self.stored:
+            before = self.changed.get(row.sku) or self.stored[row.sku][1]
+            after = combine(before, row, mode)
+            if _values(after) == _values(before):
+                return RowOutcome.UNCHANGED
+            self.changed[row.sku] = after
+            return RowOutcome.UPDATED
+        earlier = self.new.get(row.sku)
+        if earlier is None:
+            self.new[row.sku] = row
+            return RowOutcome.CREATED
+        self.new[row.sku] = after = combine(earlier, row, mode)
+        return RowOutcome.UNCHANGED if _values(after) == _values(earlier) else RowOutcome.UPDATED
+
+    def changed_rows(self) -> dict[int, CatalogRow]:
+        return {self.stored[sku][0]: row for sku, row in self.changed.items()}
+
+
+def _values(row: CatalogRow) -> tuple[object, ...]:
+    return (row.title, row.price, row.quantity, row.description)
 
 
 @use_case

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -148,6 +148,29 @@ class InMemoryItemRepository(AbstractItemRepository):
         for row in rows:
             quantity = row.quantity or 0
             await self.add(Item(row.sku, row.title, row.price, quantity, row.description))
+
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        return [
+            (
+                _by_id(item),
+                CatalogRow(
+                    0,
+                    item.sku,
+                    item.title,
+                    item.price,
+                    item.quantity,
+                    item.description,
+                    has_description=True,
+                ),
+            )
+            for item in await self.lock_by_skus(skus)
+        ]
+
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        for item_id, row in rows.items():
+            item = self.table.rows[item_id]
+            item.title, item.price, item.description = row.title, row.price, row.description
+            item.quantity = row.quantity or 0
 
     async def refresh_statistics(self) -> None:
         self.statistics_refreshed = True  # no planner here; a test can see it was asked

@@ -550,3 +550,28 @@ async def test_items_added_as_rows_are_stored_and_clash_on_a_taken_sku(
 
     with pytest.raises(DuplicateSku):
         await add_a_taken_sku()
+
+
+async def test_items_are_locked_and_updated_as_rows(uow_factory: UowFactory) -> None:
+    first = await _store(uow_factory, sku="ROWS-B", title="B", price=Decimal("2.00"), quantity=2)
+    second = await _store(uow_factory, sku="ROWS-A", title="A", price=Decimal("1.00"), quantity=1)
+    await _store(uow_factory, sku="ROWS-OTHER")
+
+    async with uow_factory() as uow:
+        locked = await uow.items.lock_rows_by_skus(["ROWS-A", "ROWS-B", "ROWS-MISSING"])
+        # In id order, as lock_by_skus locks: the order path's lock order.
+        assert [(item_id, row.sku, row.quantity) for item_id, row in locked] == [
+            (first, "ROWS-B", 2),
+            (second, "ROWS-A", 1),
+        ]
+        stored = dict(locked)
+        changed = dataclasses.replace(
+            stored[first], title="B2", price=Decimal("9.99"), quantity=20, description="new"
+        )
+        await uow.items.update_rows({first: changed})
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        b, a = await uow.items.get(first), await uow.items.get(second)
+    assert (b.title, b.price, b.quantity, b.description) == ("B2", Decimal("9.99"), 20, "new")
+    assert (a.title, a.price, a.quantity) == ("A", Decimal("1.00"), 1)
