@@ -32,6 +32,7 @@ from domain.item import (
 REQUIRED_FIELDS = ("sku", "title", "price")
 OPTIONAL_FIELDS = ("quantity", "description")
 FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+_KNOWN_FIELDS = frozenset(FIELDS)
 
 
 class StockMode(StrEnum):
@@ -66,9 +67,9 @@ def parse_row(line: int, fields: Mapping[str, object]) -> CatalogRow:
 
     An empty cell is an absent value: CSV cannot tell the two apart.
     """
-    unknown = sorted(set(fields) - set(FIELDS))
-    if unknown:
-        raise InvalidValue(f"unknown field(s): {', '.join(map(str, unknown))}", field=unknown[0])
+    if any(name not in _KNOWN_FIELDS for name in fields):
+        unknown = sorted(str(name) for name in fields if name not in _KNOWN_FIELDS)
+        raise InvalidValue(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
     values = {name: value for name, value in fields.items() if value not in ("", None)}
     for name in REQUIRED_FIELDS:
         if name not in values:

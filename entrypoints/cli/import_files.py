@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,32 +48,23 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-class CountingLines:
-    """A binary file's lines as text, counting the bytes read. Undecodable bytes become lone
-    surrogates (``surrogateescape``), which the domain refuses as "not valid Unicode text"
-    in the row that holds them, instead of the whole file failing."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.bytes_read = 0
-        self.physical_line = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for raw in self._stream:
-            self.bytes_read += len(raw)
-            self.physical_line += 1
-            text = raw.decode("utf-8", errors="surrogateescape")
-            yield text.removeprefix("\ufeff") if self.physical_line == 1 else text
+def read_source(stream: BinaryIO, file_format: FileFormat) -> Iterator[SourceLine]:
+    """The records of a binary file. Decoded by ``io.TextIOWrapper`` (the csv module then
+    iterates at C speed); undecodable bytes become lone surrogates (``surrogateescape``),
+    which the domain refuses as "not valid Unicode text" in the row that holds them, instead
+    of the whole file failing. ``stream.tell()`` says how far the reading has got."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        if file_format is FileFormat.CSV:
+            yield from _read_csv(text)
+        else:
+            yield from _read_jsonl(text)
+    finally:
+        text.detach()  # the caller's stream stays open (and its position readable)
 
 
-def read_source(lines: CountingLines, file_format: FileFormat) -> Iterator[SourceLine]:
-    if file_format is FileFormat.CSV:
-        return _read_csv(lines)
-    return _read_jsonl(lines)
-
-
-def _read_csv(lines: CountingLines) -> Iterator[SourceLine]:
-    reader = csv.reader(lines)
+def _read_csv(text: TextIO) -> Iterator[SourceLine]:
+    reader = csv.reader(text)
     header = _header(next(reader, None))
     while True:
         first_line = reader.line_num + 1  # a quoted cell may span lines: where it began
@@ -127,21 +119,20 @@ class _OneLine:
         return len(text)
 
 
-def _read_jsonl(lines: CountingLines) -> Iterator[SourceLine]:
-    for text in lines:
-        number = lines.physical_line
-        text = text.rstrip("\r\n")
-        if not text.strip():
+def _read_jsonl(text: TextIO) -> Iterator[SourceLine]:
+    for number, line in enumerate(text, start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(line)
         except ValueError as error:
-            yield SourceLine(number, {}, text, error=f"not valid JSON: {error}")
+            yield SourceLine(number, {}, line, error=f"not valid JSON: {error}")
             continue
         if not isinstance(value, dict):
-            yield SourceLine(number, {}, text, error="not a JSON object")
+            yield SourceLine(number, {}, line, error="not a JSON object")
             continue
-        yield SourceLine(number, value, text)
+        yield SourceLine(number, value, line)
 
 
 class RejectsFile:
