@@ -12,16 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
 
 from domain.catalog_import import StockMode
@@ -33,14 +23,13 @@ from entrypoints.cli.import_files import (
     file_digest,
     read_source,
 )
+from entrypoints.cli.import_progress import ImportProgress
 from entrypoints.cli.item_files import FileFormat
 from service_layer.services.catalog_import import ImportSummary, import_catalog
 
 # Measured (bench/README.md, "Import"): past this size a batch gains little, while it holds
 # its item locks (on SQLite, the write lock) longer against customers' purchases.
 DEFAULT_BATCH_SIZE = 1000
-# Without a terminal (a cron job, a CI log): one line this often instead of a bar.
-PLAIN_PROGRESS_SECONDS = 5.0
 EXIT_REJECTS = 3
 
 
@@ -97,7 +86,7 @@ def items_import(
     # commit; not the interpreter's start or the database's first round trip.
     started = time.monotonic()
 
-    with file.open("rb") as stream, _Progress(size, quiet) as progress:
+    with file.open("rb") as stream, ImportProgress(size, quiet) as progress:
 
         def reported(summary: ImportSummary) -> None:
             progress.update(stream.tell(), summary)
@@ -154,58 +143,3 @@ def _summary_line(summary: ImportSummary, rejects: RejectsFile) -> Text:
 def _fail(message: str) -> None:
     errors.print(Text.assemble(("error: ", "red"), message), soft_wrap=True)
     raise typer.Exit(code=1)
-
-
-class _Progress:
-    """A Rich bar on a terminal (rows, rows/s, bytes, ETA from the file's size); otherwise a
-    plain line every few seconds; nothing with ``--quiet``. On stderr: stdout has only the
-    summary, for scripts to read."""
-
-    def __init__(self, size: int, quiet: bool) -> None:
-        self._size = size
-        self._quiet = quiet
-        self._bar: Progress | None = None
-        self._task: TaskID | None = None
-        self._last_line = time.monotonic()
-        self._console = Console(stderr=True)
-
-    def __enter__(self) -> _Progress:
-        if not self._quiet and self._console.is_terminal:
-            self._bar = Progress(
-                TextColumn("[bold]importing"),
-                BarColumn(),
-                TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
-                DownloadColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=self._console,
-            )
-            self._task = self._bar.add_task("import", total=self._size, rows=0, rate=0.0)
-            self._bar.start()
-        return self
-
-    def update(self, bytes_read: int, summary: ImportSummary) -> None:
-        if self._bar is not None and self._task is not None:
-            self._bar.update(
-                self._task,
-                completed=bytes_read,
-                rows=summary.read,
-                rate=summary.rows_per_second,
-            )
-        elif not self._quiet and time.monotonic() - self._last_line >= PLAIN_PROGRESS_SECONDS:
-            self._last_line = time.monotonic()
-            share = bytes_read / self._size if self._size else 1.0
-            self._console.print(
-                f"imported {summary.read:,} rows ({share:.0%} of the file), "
-                f"{summary.rows_per_second:,.0f} rows/s, {summary.rejected:,} rejected",
-                soft_wrap=True,
-                highlight=False,
-            )
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

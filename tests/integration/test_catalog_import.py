@@ -131,7 +131,8 @@ async def catalog(database: Database) -> dict[str, Row]:
 
 
 def rejects_of(path: Path) -> dict[int, str]:
-    with path.with_name(path.name + ".rejects.csv").open(newline="") as stream:
+    rejects = path.with_name(path.name + ".rejects.csv")
+    with rejects.open(newline="", errors="surrogateescape") as stream:
         return {int(row["line"]): row["reason"] for row in csv.DictReader(stream)}
 
 
@@ -212,6 +213,15 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
     if stop == signal.SIGINT:
         assert process.returncode == 130
         assert "run the same command again" in stderr
+
+    # Finishing it in the other mode would set half the stock and add the other half.
+    wrong = stockroom("items", "import", str(path), "--stock", "set", url=target.url)
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip().splitlines() == [
+        "error: an earlier run imported part of this file with --stock add; finish it with "
+        "--stock add, or use --again to import the whole file anew with --stock set"
+    ]
+    assert await catalog(target.database) == part
 
     rerun = stockroom("items", "import", str(path), "--stock", "add", url=target.url)
 
@@ -320,3 +330,60 @@ async def test_lookups_by_sku_keep_using_the_index_while_the_import_fills_the_ta
         "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'items'",
     )
     assert read_by_full_scans < rows * 5, read_by_full_scans
+
+
+async def test_a_file_that_cannot_be_imported_is_one_line_and_exit_1(
+    sqlite_target: Target, tmp_path: Path
+) -> None:
+    url = sqlite_target.url
+    text = tmp_path / "list.txt"
+    text.write_text("sku,title,price\nA-1,Cup,1.00\n")
+    unknown = stockroom("items", "import", str(text), url=url)
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        1,
+        "error: cannot tell the format of list.txt from its extension (.csv, .jsonl, .ndjson); "
+        "use --format",
+    )
+    forced = stockroom("items", "import", str(text), "--format", "csv", url=url)
+    assert forced.returncode == 0, forced.stderr
+
+    header = tmp_path / "header.csv"
+    header.write_text("sku,title,colour\nA-2,Plate,red\n")
+    bad = stockroom("items", "import", str(header), url=url)
+    assert (bad.returncode, bad.stderr.strip()) == (
+        1,
+        "error: bad header: missing column(s) price; unknown column(s) colour "
+        "(expected sku,title,price,quantity,description)",
+    )
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    nothing = stockroom("items", "import", str(empty), url=url)
+    assert nothing.returncode == 1
+    assert "the file is empty" in nothing.stderr
+    assert set(await catalog(sqlite_target.database)) == {"A-1"}
+
+
+async def test_rows_that_cannot_be_read_are_rejected_not_fatal(
+    sqlite_target: Target, tmp_path: Path
+) -> None:
+    lines = tmp_path / "mixed.jsonl"
+    lines.write_bytes(
+        b'{"sku": "J-1", "title": "Cup", "price": "1.00"}\n'
+        b"{not json\n"
+        b"\n"
+        b'["a", "list"]\n'
+        b'{"sku": "J-2", "title": "Caf\xe9", "price": "2.00"}\n'
+        b'{"sku": "J-3", "title": "Bowl", "price": "3.00", "quantity": 2}\n'
+    )
+    done = stockroom("items", "import", str(lines), url=sqlite_target.url)
+
+    assert done.returncode == 3, done.stderr
+    assert set(await catalog(sqlite_target.database)) == {"J-1", "J-3"}
+    rejected = rejects_of(lines)
+    assert rejected.keys() == {2, 4, 5}
+    assert rejected[2].startswith("not valid JSON")
+    assert rejected[4] == "not a JSON object"
+    assert rejected[5] == "title must be valid Unicode text"
+    # The undecodable row is written back to the rejects file byte for byte.
+    raw = lines.with_name("mixed.jsonl.rejects.csv").read_bytes()
+    assert b"Caf\xe9" in raw
