@@ -71,3 +71,11 @@ bench-replicas: $(INSTALLED)
 bench-smoke: $(INSTALLED)
 	VENV=$(VENV) BENCH_SMOKE=1 bash bench/setup.sh
 	$(BIN)/python -m bench smoke
+
+# `stockroom items import` against plain SQLAlchemy Core, on SQLite and PostgreSQL, and its peak
+# RSS at 10k vs 100k rows (bench/README.md, "Import"). `make bench-import ARGS="--sweep
+# 100,500,1000,2000,5000"` times the insert phase per batch size instead.
+.PHONY: bench-import
+bench-import: $(INSTALLED)
+	VENV=$(VENV) BENCH_IMPORT=1 bash bench/setup.sh
+	$(BIN)/python -m bench.import $(ARGS)

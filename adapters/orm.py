@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry, relationship
 
 from adapters.column_types import Cents, UtcDateTime
+from domain.catalog_import import StockMode
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import ThrottleScope
@@ -143,6 +144,20 @@ login_failures = Table(
     PrimaryKeyConstraint("scope", "key", name="pk_login_failures"),
     # The purge deletes by age.
     Index("ix_login_failures_last_failure_at", "last_failure_at"),
+)
+
+# What a catalog import has committed, batch by batch (domain.catalog_import.ImportedBatch):
+# a re-run of the same file skips the lines a batch here covers. Written and read with Core
+# statements: a record is never loaded to be changed.
+import_batches = Table(
+    "import_batches",
+    metadata,
+    Column("file_digest", String(64), nullable=False),
+    Column("first_line", Integer, nullable=False),
+    Column("last_line", Integer, nullable=False),
+    Column("mode", _string_enum(StockMode, "stock_mode"), nullable=False),
+    Column("committed_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("file_digest", "first_line", name="pk_import_batches"),
 )
 
 

@@ -34,6 +34,13 @@ _ITEMS_PAGE_AFTER = (
     .offset(bindparam("skip"))
     .limit(bindparam("limit"))
 )
+# No index on quantity: one scan keeping the ``limit`` lowest (a top-N sort), bounded memory.
+_BY_STOCK = _ITEMS.order_by(items.c.quantity, items.c.id).limit(bindparam("limit"))
+_BY_STOCK_BELOW = (
+    _ITEMS.where(items.c.quantity < bindparam("below"))
+    .order_by(items.c.quantity, items.c.id)
+    .limit(bindparam("limit"))
+)
 _BY_IDS = _ITEMS.where(items.c.id.in_(bindparam("item_ids", expanding=True))).order_by(items.c.id)
 _USER_BY_ID = select(
     users.c.id,
@@ -85,6 +92,13 @@ class SqlAlchemyReads(AbstractReads):
         else:
             parameters = {"skip": skip, "limit": limit, "after_id": after_id}
             rows = await self._rows(_ITEMS_PAGE_AFTER, parameters)
+        return [ItemView(**row) for row in rows]
+
+    async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:
+        if below is None:
+            rows = await self._rows(_BY_STOCK, {"limit": limit})
+        else:
+            rows = await self._rows(_BY_STOCK_BELOW, {"below": below, "limit": limit})
         return [ItemView(**row) for row in rows]
 
     async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:

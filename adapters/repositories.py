@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Select, bindparam, delete, exists, select, tuple_
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
-from adapters.orm import idempotency_keys, items, order_lines, orders, users
+from adapters.orm import idempotency_keys, import_batches, items, order_lines, orders, users
+from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.errors import UnknownItem, UnknownOrder, UnknownUser
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
+    AbstractImportJournal,
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
@@ -45,12 +59,101 @@ def _locking_select(column: str) -> Select[Item]:
     )
 
 
+@cache
+def _locking_select_of_rows() -> Select[Any]:
+    """The values of the items whose SKU is in the bound list, locked in id order (the order
+    ``_locking_select`` locks in); built once."""
+    return (
+        select(items.c.id, items.c.sku, items.c.title, items.c.price_cents)
+        .add_columns(items.c.quantity, items.c.description)
+        .where(items.c.sku.in_(bindparam("values", expanding=True)))
+        .order_by(items.c.id)
+        .with_for_update()
+    )
+
+
+@cache
+def _update_by_id() -> Update:
+    return (
+        update(items)
+        .where(items.c.id == bindparam("item_id"))
+        .values(
+            title=bindparam("new_title"),
+            price_cents=bindparam("new_price"),
+            quantity=bindparam("new_quantity"),
+            description=bindparam("new_description"),
+        )
+    )
+
+
 class SqlAlchemyItemRepository(AbstractItemRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def add(self, item: Item) -> None:
         self._session.add(item)
+
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        if not rows:
+            return
+        # One executemany of a plain INSERT (no RETURNING): the driver sends the rows together.
+        # The unit's own flush (session.add) would fetch each new id, and SQLite cannot return
+        # ids in the rows' order, so SQLAlchemy would send one INSERT per item there.
+        values = [
+            {
+                "sku": row.sku,
+                "title": row.title,
+                "description": row.description,
+                "price_cents": row.price,
+                "quantity": row.quantity or 0,
+            }
+            for row in rows
+        ]
+        await self._session.execute(insert(items), values)
+
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        values = sorted(set(skus))
+        found = await self._session.execute(_locking_select_of_rows(), {"values": values})
+        return [
+            (
+                row.id,
+                CatalogRow(
+                    0,
+                    row.sku,
+                    row.title,
+                    row.price_cents,
+                    row.quantity,
+                    row.description,
+                    has_description=True,
+                ),
+            )
+            for row in found
+        ]
+
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        if not rows:
+            return
+        # One executemany: the driver sends every row's UPDATE together.
+        values = [
+            {
+                "item_id": item_id,
+                "new_title": row.title,
+                "new_price": row.price,
+                "new_quantity": row.quantity or 0,
+                "new_description": row.description,
+            }
+            for item_id, row in rows.items()
+        ]
+        await self._session.execute(_update_by_id(), values)
+
+    async def refresh_statistics(self) -> None:
+        # PostgreSQL: a prepared statement (asyncpg prepares every query) switches to a generic
+        # plan after five runs, planned with what the statistics said then. For a table that
+        # was empty, that plan is a sequential scan, kept for the connection's life while the
+        # table grows: every lookup by SKU then reads the whole table. ANALYZE updates the
+        # statistics and invalidates such plans. SQLite plans each statement afresh.
+        if self._session.get_bind().dialect.name == "postgresql":
+            await self._session.execute(text("ANALYZE items"))
 
     async def get(self, item_id: int) -> Item:
         return _found(await self._session.get(Item, item_id), UnknownItem(item_id))
@@ -128,11 +231,18 @@ class SqlAlchemyOrderRepository(AbstractOrderRepository):
         return _found(order, UnknownOrder(order_id))
 
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
         statement = select(Order).order_by(orders.c.id.desc()).offset(skip).limit(limit)
         if customer_id is not None:
             statement = statement.where(orders.c.customer_id == customer_id)
+        if status is not None:
+            statement = statement.where(orders.c.status == status)
         return (await self._session.scalars(statement)).all()
 
     async def exists_for_item(self, item_id: int) -> bool:
@@ -191,3 +301,33 @@ def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
     return row
+
+
+class SqlAlchemyImportJournal(AbstractImportJournal):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
+        statement = (
+            select(import_batches)
+            .where(import_batches.c.file_digest == file_digest)
+            .order_by(import_batches.c.first_line)
+        )
+        rows = (await self._session.execute(statement)).mappings()
+        return [ImportedBatch(**row) for row in rows]
+
+    async def add(self, batch: ImportedBatch) -> None:
+        await self._session.execute(
+            insert(import_batches).values(
+                file_digest=batch.file_digest,
+                first_line=batch.first_line,
+                last_line=batch.last_line,
+                mode=batch.mode,
+                committed_at=batch.committed_at,
+            )
+        )
+
+    async def forget(self, file_digest: str) -> None:
+        await self._session.execute(
+            delete(import_batches).where(import_batches.c.file_digest == file_digest)
+        )

@@ -18,6 +18,7 @@ from adapters.database import Database
 from adapters.login_failures import SqlAlchemyLoginFailureRepository
 from adapters.repositories import (
     SqlAlchemyIdempotencyRepository,
+    SqlAlchemyImportJournal,
     SqlAlchemyItemRepository,
     SqlAlchemyOrderRepository,
     SqlAlchemyUserRepository,
@@ -54,6 +55,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.orders = SqlAlchemyOrderRepository(session)
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
         self.login_failures = SqlAlchemyLoginFailureRepository(session)
+        self.imports = SqlAlchemyImportJournal(session)
 
     async def _commit(self) -> None:
         session = self.session

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need and `make install` does not: wrk and pgbench (Debian's
 # packages) and bench/requirements.txt (into the venv). Quiet when everything is there.
+# BENCH_SMOKE=1: wrk only; BENCH_IMPORT=1: psql only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need() {  # command, Debian package
@@ -8,6 +9,10 @@ need() {  # command, Debian package
   echo "bench: installing $2 from Debian's packages"
   apt-get install -y -q "$2" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
 }
+if [[ "${BENCH_IMPORT:-0}" == 1 ]]; then  # the import bench (bench/import.py) needs psql only
+  need psql postgresql-client
+  exit 0
+fi
 need wrk wrk
 [[ "${BENCH_SMOKE:-0}" == 1 ]] && exit 0  # the smoke case (CI) needs wrk only
 need pgbench postgresql-client  # psql too

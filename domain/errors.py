@@ -114,3 +114,15 @@ class IdempotencyKeyTaken(DomainError):
 
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is already recorded")
+
+
+class ImportModeConflict(DomainError):
+    """A file is being imported again in another stock mode than its earlier, unfinished run:
+    half its rows would set stock and half add to it."""
+
+    def __init__(self, earlier: str, now: str) -> None:
+        super().__init__(
+            f"an earlier run imported part of this file with --stock {earlier}; finish it with "
+            f"--stock {earlier}, or use --again to import the whole file anew with --stock {now}"
+        )
+        self.earlier, self.now = earlier, now

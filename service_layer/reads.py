@@ -39,6 +39,11 @@ class AbstractReads(abc.ABC):
         """In id order; ``after_id`` pages by key, ``skip`` by offset."""
 
     @abc.abstractmethod
+    async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:
+        """Lowest stock first (ties in id order), at most ``limit``; with ``below``, only the
+        items with fewer than ``below`` units (``quantity < below``)."""
+
+    @abc.abstractmethod
     async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
         """The items among ``item_ids`` that exist, in id order."""
 

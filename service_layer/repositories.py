@@ -9,19 +9,44 @@ except where absence is a normal answer (``get_by_email``, idempotency keys).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 
 
 class AbstractItemRepository(abc.ABC):
     @abc.abstractmethod
     async def add(self, item: Item) -> None: ...
+
+    @abc.abstractmethod
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        """Insert new items straight from validated catalog rows, all at once; a row without
+        a quantity starts at 0. For bulk loads: no ``Item`` object is built (a mapped object
+        costs more to build than its row costs to write), none is tracked by the unit, and
+        the ids the database generates are not fetched (where a database cannot return them
+        in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
+
+    @abc.abstractmethod
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        """Like ``lock_by_skus`` (the same rows, locked in the same id order), but as plain
+        values, each with its id: for bulk loads, which change many items by the rows of a
+        file and need no ``Item`` object each (see ``add_rows``)."""
+
+    @abc.abstractmethod
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        """Write each row's values (title, price, quantity, description) to the item with that
+        id, all at once; ids from ``lock_rows_by_skus`` in this unit, values already valid."""
+
+    @abc.abstractmethod
+    async def refresh_statistics(self) -> None:
+        """Tell the query planner how many items there are now, after a bulk load grew the
+        table; a database whose plans do not depend on it does nothing."""
 
     @abc.abstractmethod
     async def get(self, item_id: int) -> Item:
@@ -93,9 +118,15 @@ class AbstractOrderRepository(abc.ABC):
 
     @abc.abstractmethod
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
-        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None."""
+        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None;
+        only those in ``status`` when it is given."""
 
     @abc.abstractmethod
     async def exists_for_item(self, item_id: int) -> bool: ...
@@ -148,3 +179,22 @@ class AbstractLoginFailureRepository(abc.ABC):
     async def forget_stale(self, forget_before: datetime) -> int:
         """Delete counters whose last failure is older than ``forget_before``; how many.
         Counters other units are writing right now are left for next time, never waited on."""
+
+
+class AbstractImportJournal(abc.ABC):
+    """Which lines of which file a catalog import has committed (``domain.catalog_import``).
+
+    A batch is recorded in the unit that applies it, so the record exists exactly when the
+    batch's changes do: a run stopped half-way leaves precisely its committed batches here.
+    """
+
+    @abc.abstractmethod
+    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
+        """The committed batches of the file with this digest, in line order."""
+
+    @abc.abstractmethod
+    async def add(self, batch: ImportedBatch) -> None: ...
+
+    @abc.abstractmethod
+    async def forget(self, file_digest: str) -> None:
+        """Forget every batch of this file (it is being imported anew)."""

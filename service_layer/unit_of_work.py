@@ -13,6 +13,7 @@ from typing import Self
 
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
+    AbstractImportJournal,
     AbstractItemRepository,
     AbstractLoginFailureRepository,
     AbstractOrderRepository,
@@ -46,6 +47,7 @@ class AbstractUnitOfWork(abc.ABC):
     orders: AbstractOrderRepository
     idempotency: AbstractIdempotencyRepository
     login_failures: AbstractLoginFailureRepository
+    imports: AbstractImportJournal
     # After a commit: where the committed work is, for reads that must see it
     # (``AbstractReads.after``); ``None`` when reads always see it anyway.
     position: str | None = None

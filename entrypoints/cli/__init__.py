@@ -17,7 +17,9 @@ from entrypoints.cli.db import db_app
 from entrypoints.cli.explained import ExplainingGroup
 from entrypoints.cli.items import items_app
 from entrypoints.cli.maintenance import maintenance_app
+from entrypoints.cli.orders import orders_app
 from entrypoints.cli.serve import serve
+from entrypoints.cli.stock import stock_app
 from entrypoints.cli.users import users_app
 from entrypoints.container import build_container
 
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(items_app, name="items")
+app.add_typer(stock_app, name="stock")
+app.add_typer(orders_app, name="orders")
 app.add_typer(users_app, name="users")
 app.add_typer(maintenance_app, name="maintenance")
 app.command()(serve)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterable, Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from entrypoints.cli.common import console, container_of, run
+from entrypoints.cli import item_files
+from entrypoints.cli.atomic_file import replacing
+from entrypoints.cli.common import console, container_of, errors, run
+from entrypoints.cli.item_files import EXTENSIONS, FileFormat
+from entrypoints.cli.items_import import items_import
 from service_layer.services import items as item_services
 from service_layer.views import ItemView
 
 items_app = typer.Typer(help="Manage the catalog.", no_args_is_help=True)
+items_app.command("import")(items_import)
 
 
 def _parse_price(text: str) -> Decimal:
@@ -72,6 +80,65 @@ def items_restock(
     container = container_of(ctx)
     view = run(container, lambda: item_services.restock(container.uow(), item_id, quantity))
     _print_items([view])
+
+
+_WRITERS: dict[FileFormat, Callable[[AsyncIterable[ItemView], TextIO], Awaitable[int]]] = {
+    FileFormat.CSV: item_files.write_csv,
+    FileFormat.JSONL: item_files.write_jsonl,
+}
+STDOUT = "-"
+
+
+def format_for(output: str, given: FileFormat | None) -> FileFormat:
+    """``--format`` if given, else what the file's extension says, else CSV."""
+    if given is not None:
+        return given
+    if output == STDOUT:
+        return FileFormat.CSV
+    return EXTENSIONS.get(Path(output).suffix.lower(), FileFormat.CSV)
+
+
+@items_app.command("export")
+def items_export(
+    ctx: typer.Context,
+    file_format: Annotated[
+        FileFormat | None,
+        typer.Option(
+            "--format",
+            case_sensitive=False,
+            help="csv or jsonl. Default: from the -o file's extension (.csv, .jsonl, .ndjson), "
+            "else csv.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write, replaced only once the export is complete; - for stdout.",
+        ),
+    ] = STDOUT,
+) -> None:
+    """Write the whole catalog (columns sku,title,price,quantity,description), in id order.
+
+    Streamed page by page: memory stays flat whatever the size of the catalog, and no
+    database connection is held between pages.
+    """
+    container = container_of(ctx)
+    write = _WRITERS[format_for(output, file_format)]
+    reads = container.reads().latest()  # a fresh copy, as of now, not a lagging replica's
+
+    def export_to(stream: TextIO) -> int:
+        return run(container, lambda: write(item_services.export_items(reads), stream))
+
+    if output == STDOUT:
+        export_to(sys.stdout)
+        return
+    with replacing(Path(output)) as stream:
+        count = export_to(stream)
+    # On stderr: stdout may be the data itself in another invocation; keep them apart always.
+    errors.print(f"exported {count} items to {output}", markup=False, highlight=False)
 
 
 def _print_items(views: list[ItemView]) -> None:

@@ -8,8 +8,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
-from domain.errors import DuplicateSku, ItemHasOrders, UnknownItem
-from domain.item import Item, generate_sku, is_running_low
+from domain.errors import DuplicateSku, ItemHasOrders, UnknownItem, UnknownSku
+from domain.item import Item, generate_sku, is_running_low, normalise_sku
 from service_layer.reads import AbstractReads
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
@@ -132,6 +132,36 @@ async def update_item(uow: AbstractUnitOfWork, item_id: int, changes: ItemChange
             item.count_stock(changes.quantity)
         await _commit_naming_sku(uow, item.sku)
         return ItemView.from_domain(item)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange:
+    sku: str
+    old: Decimal
+    new: Decimal
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+@use_case
+@retry_transient()
+async def reprice_by_sku(uow: AbstractUnitOfWork, sku: str, price: Decimal) -> PriceChange:
+    """Set the price of the item with ``sku`` (``UnknownSku`` if the catalog has none), for
+    price lists, which name items by SKU. A price that is already right writes nothing."""
+    wanted = normalise_sku(sku)
+    async with uow:
+        # Locked, as in update_item: a concurrent edit must not be lost to a stale copy.
+        found = await uow.items.lock_by_skus([wanted])
+        if not found:
+            raise UnknownSku([wanted])
+        (item,) = found
+        old = item.price
+        item.reprice(price)
+        if item.price != old:
+            await uow.commit()
+        return PriceChange(item.sku, old, item.price)
 
 
 @use_case

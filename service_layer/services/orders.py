@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder
+from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder, UnknownUser
 from domain.idempotency import DEFAULT_KEY_TTL, IdempotencyRecord, fingerprint, validate_key
 from domain.item import is_running_low
-from domain.order import LineRequest, Order, normalise_lines
+from domain.order import LineRequest, Order, OrderStatus, normalise_lines
+from domain.user import normalise_email
 from service_layer.actor import Actor
 from service_layer.metrics import IDEMPOTENT_REPLAYS, ORDERS
 from service_layer.retry import retry_transient
@@ -114,6 +115,29 @@ async def list_orders(
     async with uow:
         found = await uow.orders.list(
             customer_id=customer, skip=max(0, skip), limit=max(0, min(limit, MAX_PAGE_SIZE))
+        )
+        return [OrderView.from_domain(order) for order in found]
+
+
+@use_case
+async def find_orders(
+    uow: AbstractUnitOfWork,
+    *,
+    customer_email: str | None = None,
+    status: OrderStatus | None = None,
+    limit: int = MAX_PAGE_SIZE,
+) -> list[OrderView]:
+    """Staff only (the entrypoint decides who is staff): anyone's orders, newest first,
+    optionally one customer's (``UnknownUser`` if no account has that email) or one status's."""
+    async with uow:
+        customer_id = None
+        if customer_email is not None:
+            customer = await uow.users.get_by_email(normalise_email(customer_email))
+            if customer is None:
+                raise UnknownUser
+            customer_id = customer.id
+        found = await uow.orders.list(
+            customer_id=customer_id, status=status, limit=max(0, min(limit, MAX_PAGE_SIZE))
         )
         return [OrderView.from_domain(order) for order in found]
 

@@ -25,6 +25,13 @@ class InMemoryReads(AbstractReads):
             ordered = [(item_id, item) for item_id, item in ordered if item_id > after_id]
         return [ItemView.from_domain(item) for _, item in ordered[skip : skip + limit]]
 
+    async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:
+        chosen = [
+            item for item in self._store.items.values() if below is None or item.quantity < below
+        ]
+        chosen.sort(key=lambda item: (item.quantity, item.id))
+        return [ItemView.from_domain(item) for item in chosen[:limit]]
+
     async def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
         return [
             ItemView.from_domain(self._store.items[item_id])

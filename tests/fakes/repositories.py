@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.errors import (
     DomainError,
     DuplicateSku,
@@ -31,10 +32,11 @@ from domain.errors import (
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
-from domain.order import Order
+from domain.order import Order, OrderStatus
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
+    AbstractImportJournal,
     AbstractItemRepository,
     AbstractLoginFailureRepository,
     AbstractOrderRepository,
@@ -52,6 +54,7 @@ class InMemoryStore:
     orders: dict[int, Order] = field(default_factory=dict)
     idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
     login_failures: dict[ThrottleKey, FailureCounter] = field(default_factory=dict)
+    imports: dict[tuple[str, int], ImportedBatch] = field(default_factory=dict)
     ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, sequence: str) -> int:
@@ -141,6 +144,37 @@ class InMemoryItemRepository(AbstractItemRepository):
             item.id = self._store.next_id("items")
         self.table.insert(item.id, item)
 
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        for row in rows:
+            quantity = row.quantity or 0
+            await self.add(Item(row.sku, row.title, row.price, quantity, row.description))
+
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        return [
+            (
+                _by_id(item),
+                CatalogRow(
+                    0,
+                    item.sku,
+                    item.title,
+                    item.price,
+                    item.quantity,
+                    item.description,
+                    has_description=True,
+                ),
+            )
+            for item in await self.lock_by_skus(skus)
+        ]
+
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        for item_id, row in rows.items():
+            item = self.table.rows[item_id]
+            item.title, item.price, item.description = row.title, row.price, row.description
+            item.quantity = row.quantity or 0
+
+    async def refresh_statistics(self) -> None:
+        self.statistics_refreshed = True  # no planner here; a test can see it was asked
+
     async def get(self, item_id: int) -> Item:
         return _found(self.table.rows.get(item_id), UnknownItem(item_id))
 
@@ -213,12 +247,18 @@ class InMemoryOrderRepository(AbstractOrderRepository):
         return await self.get(order_id)
 
     async def list(
-        self, *, customer_id: int | None, skip: int = 0, limit: int = 100
+        self,
+        *,
+        customer_id: int | None,
+        status: OrderStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
     ) -> Sequence[Order]:
         mine = [
             order
             for order in self.table.rows.values()
-            if customer_id is None or order.customer_id == customer_id
+            if (customer_id is None or order.customer_id == customer_id)
+            and (status is None or order.status is status)
         ]
         return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
 
@@ -285,6 +325,22 @@ class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
         return len(stale)
 
 
+class InMemoryImportJournal(AbstractImportJournal):
+    def __init__(self, store: InMemoryStore) -> None:
+        self.table: _Table[tuple[str, int], ImportedBatch] = _Table(store.imports)
+
+    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
+        mine = [batch for batch in self.table.rows.values() if batch.file_digest == file_digest]
+        return sorted(mine, key=lambda batch: batch.first_line)
+
+    async def add(self, batch: ImportedBatch) -> None:
+        self.table.insert((batch.file_digest, batch.first_line), batch)
+
+    async def forget(self, file_digest: str) -> None:
+        for key in [key for key in self.table.rows if key[0] == file_digest]:
+            self.table.delete(key)
+
+
 def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
@@ -305,6 +361,7 @@ class InMemoryRepositories:
     orders: InMemoryOrderRepository = field(init=False)
     idempotency: InMemoryIdempotencyRepository = field(init=False)
     login_failures: InMemoryLoginFailureRepository = field(init=False)
+    imports: InMemoryImportJournal = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = InMemoryItemRepository(self.store)
@@ -312,6 +369,7 @@ class InMemoryRepositories:
         self.orders = InMemoryOrderRepository(self.store)
         self.idempotency = InMemoryIdempotencyRepository(self.store)
         self.login_failures = InMemoryLoginFailureRepository(self.store)
+        self.imports = InMemoryImportJournal(self.store)
 
     def commit(self) -> None:
         merged = (
@@ -320,6 +378,7 @@ class InMemoryRepositories:
             self.orders.table.merged_into(self.store.orders),
             self.idempotency.table.merged_into(self.store.idempotency),
             self.login_failures.table.merged_into(self.store.login_failures),
+            self.imports.table.merged_into(self.store.imports),
         )
         (
             self.store.items,
@@ -327,4 +386,5 @@ class InMemoryRepositories:
             self.store.orders,
             self.store.idempotency,
             self.store.login_failures,
+            self.store.imports,
         ) = merged

@@ -5,6 +5,7 @@ from __future__ import annotations
 from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.fakes.repositories import (
     InMemoryIdempotencyRepository,
+    InMemoryImportJournal,
     InMemoryItemRepository,
     InMemoryLoginFailureRepository,
     InMemoryOrderRepository,
@@ -26,6 +27,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     orders: InMemoryOrderRepository
     idempotency: InMemoryIdempotencyRepository
     login_failures: InMemoryLoginFailureRepository
+    imports: InMemoryImportJournal
 
     def __init__(self, store: InMemoryStore | None = None, warn_after: float | None = None) -> None:
         super().__init__(warn_after)
@@ -45,6 +47,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.orders = self._repositories.orders
         self.idempotency = self._repositories.idempotency
         self.login_failures = self._repositories.login_failures
+        self.imports = self._repositories.imports
 
     async def _commit(self) -> None:
         self._repositories.commit()
@@ -52,5 +55,5 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     async def _end(self) -> None:
         # Whatever a commit did not publish is simply dropped with the working copies.
-        del self.items, self.users, self.orders, self.idempotency, self.login_failures
+        del self.items, self.users, self.orders, self.idempotency, self.login_failures, self.imports
         del self._repositories

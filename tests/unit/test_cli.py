@@ -6,39 +6,20 @@ Plain ``def`` tests: every command runs its use case under its own ``asyncio.run
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from dependency_injector import providers
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from domain.item import MAX_QUANTITY, SKU_PATTERN
 from entrypoints.cli import app
 from entrypoints.container import Container
 from service_layer.services.items import MAX_PAGE_SIZE
-from tests.api_support import build_test_container
 from tests.factories import item_payload
-from tests.fakes import InMemoryStore, use_fakes
+from tests.fakes import InMemoryStore
+from tests.unit.cli_support import RecordingDatabase, Run, fake_container, invoker, table_rows
 from tests.unit.support import item_id, seed, snapshot
-
-Run = Callable[..., Result]
-
-
-class RecordingDatabase:
-    """Stands in for the database, which the CLI disposes after every command.
-
-    Disposing a real, never-connected database would be harmless, but building one calls
-    ``start_mappers()``, which instruments ``Item`` for the rest of the process: items the fake
-    stored before that can no longer be changed (an AttributeError from SQLAlchemy), so the
-    outcome of a test would depend on which test ran first.
-    """
-
-    def __init__(self) -> None:
-        self.disposals = 0
-
-    async def dispose(self) -> None:
-        self.disposals += 1
 
 
 @pytest.fixture
@@ -48,29 +29,13 @@ def database() -> RecordingDatabase:
 
 @pytest.fixture
 def container(store: InMemoryStore, database: RecordingDatabase) -> Iterator[Container]:
-    container = build_test_container()
-    with use_fakes(container, store), container.database.override(providers.Object(database)):
+    with fake_container(store, database) as container:
         yield container
 
 
 @pytest.fixture
 def run(container: Container) -> Run:
-    # Wide enough that rich never wraps a table cell; no colour codes in captured output.
-    runner = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"})
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args), obj=container)
-
-    return invoke
-
-
-def table_rows(output: str) -> list[list[str]]:
-    """The body rows of the item table the CLI prints: id, sku, title, price, quantity."""
-    return [
-        [cell.strip() for cell in line.strip().strip("│").split("│")]
-        for line in output.splitlines()
-        if line.startswith("│")
-    ]
+    return invoker(container)
 
 
 def seed_items(store: InMemoryStore, count: int = 1, **fields: object) -> list[list[str]]:

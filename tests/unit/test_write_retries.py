@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import ModuleType
 
 import pytest
@@ -22,6 +23,7 @@ from service_layer.services import items as item_services
 from service_layer.services import logins as login_services
 from service_layer.services import maintenance as maintenance_services
 from service_layer.services import orders as order_services
+from service_layer.services import stock as stock_services
 from service_layer.services import users as user_services
 from service_layer.services.logins import LoginThrottle
 from tests.fakes import FakeUnitOfWork, InMemoryStore
@@ -57,6 +59,11 @@ async def _delete_item(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
 
 async def _restock(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
     return await item_services.restock(uow, item_id(await seed_one(store)), 2)
+
+
+async def _reprice_by_sku(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    item = await seed_one(store, sku="RP-RETRY", price=Decimal("1.00"))
+    return await item_services.reprice_by_sku(uow, item.sku, Decimal("2.00"))
 
 
 async def _place_order(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
@@ -148,6 +155,7 @@ WRITERS = [
     Writer("update_item", _update_item),
     Writer("delete_item", _delete_item),
     Writer("restock", _restock),
+    Writer("reprice_by_sku", _reprice_by_sku),
     Writer("place_order", _place_order),
     Writer("cancel_order", _cancel_order),
     Writer("ship_order", _ship_order),
@@ -172,6 +180,8 @@ READERS = {
     "low_stock",
     "get_order",
     "list_orders",
+    "find_orders",
+    "stock_report",
     "get_user",
     "list_users",
     "get_active_user",
@@ -186,7 +196,14 @@ ENTRY_POINTS_OF_WRITERS = {
     "change_own_password": "_count_failure",
     "purge_expired_idempotency_keys": "_purge_batch",
 }
-SERVICES = (item_services, order_services, user_services, login_services, maintenance_services)
+SERVICES = (
+    item_services,
+    order_services,
+    user_services,
+    login_services,
+    maintenance_services,
+    stock_services,
+)
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda writer: writer.name)
