@@ -22,7 +22,13 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from domain.errors import DomainError, DuplicateSku, EmailTaken, IdempotencyKeyTaken
+from domain.errors import (
+    DomainError,
+    DuplicateSku,
+    EmailTaken,
+    IdempotencyKeyTaken,
+    ImportBatchTaken,
+)
 from service_layer.errors import DatabaseUnavailable, TransientConflict
 
 # PostgreSQL SQLSTATEs: the server gave up on this transaction to let another one through.
@@ -40,12 +46,14 @@ UNIQUE_VIOLATIONS: dict[str, type[DomainError]] = {
     "uq_items_sku": DuplicateSku,
     "uq_users_email": EmailTaken,
     "pk_idempotency_keys": IdempotencyKeyTaken,
+    "pk_import_batches": ImportBatchTaken,
 }
 # SQLite reports columns, not constraint names: "UNIQUE constraint failed: items.sku".
 _SQLITE_COLUMNS = {
     "items.sku": "uq_items_sku",
     "users.email": "uq_users_email",
     "idempotency_keys.customer_id, idempotency_keys.key": "pk_idempotency_keys",
+    "import_batches.file_digest, import_batches.first_line": "pk_import_batches",
 }
 
 

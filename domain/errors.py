@@ -126,3 +126,14 @@ class ImportModeConflict(DomainError):
             f"--stock {earlier}, or use --again to import the whole file anew with --stock {now}"
         )
         self.earlier, self.now = earlier, now
+
+
+class ImportBatchTaken(DomainError):
+    """Another run of the same file committed these lines first: the file is being imported
+    twice at the same time. Nothing of this batch was written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "another run of this file committed the same lines first: is it being imported "
+            "twice at once? Run it again when the other run is done: it will skip what is in"
+        )

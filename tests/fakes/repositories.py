@@ -25,6 +25,7 @@ from domain.errors import (
     DuplicateSku,
     EmailTaken,
     IdempotencyKeyTaken,
+    ImportBatchTaken,
     UnknownItem,
     UnknownOrder,
     UnknownUser,
@@ -327,7 +328,9 @@ class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
 
 class InMemoryImportJournal(AbstractImportJournal):
     def __init__(self, store: InMemoryStore) -> None:
-        self.table: _Table[tuple[str, int], ImportedBatch] = _Table(store.imports)
+        self.table: _Table[tuple[str, int], ImportedBatch] = _Table(
+            store.imports, on_key_clash=ImportBatchTaken
+        )
 
     async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
         mine = [batch for batch in self.table.rows.values() if batch.file_digest == file_digest]

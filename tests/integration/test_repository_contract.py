@@ -17,6 +17,7 @@ from domain.errors import (
     DuplicateSku,
     EmailTaken,
     IdempotencyKeyTaken,
+    ImportBatchTaken,
     UnknownItem,
     UnknownOrder,
     UnknownUser,
@@ -575,3 +576,19 @@ async def test_items_are_locked_and_updated_as_rows(uow_factory: UowFactory) -> 
         b, a = await uow.items.get(first), await uow.items.get(second)
     assert (b.title, b.price, b.quantity, b.description) == ("B2", Decimal("9.99"), 20, "new")
     assert (a.title, a.price, a.quantity) == ("A", Decimal("1.00"), 1)
+
+
+async def test_a_batch_recorded_twice_is_refused(uow_factory: UowFactory) -> None:
+    """Two runs of one file at the same time: the second to commit a batch learns it."""
+    batch = ImportedBatch("c" * 64, 2, 101, StockMode.SET, datetime(2026, 11, 27, tzinfo=UTC))
+    async with uow_factory() as uow:
+        await uow.imports.add(batch)
+        await uow.commit()
+
+    async def record_it_again() -> None:
+        async with uow_factory() as uow:
+            await uow.imports.add(batch)
+            await uow.commit()
+
+    with pytest.raises(ImportBatchTaken):
+        await record_it_again()
