@@ -60,7 +60,10 @@ def read_source(stream: BinaryIO, file_format: FileFormat) -> Iterator[SourceLin
         else:
             yield from _read_jsonl(text)
     finally:
-        text.detach()  # the caller's stream stays open (and its position readable)
+        # The caller's stream stays open (and its position readable). Unless the caller has
+        # closed it already: a run that failed half-way drops this generator later.
+        if not stream.closed:
+            text.detach()
 
 
 def _read_csv(text: TextIO) -> Iterator[SourceLine]:

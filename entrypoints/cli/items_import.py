@@ -25,7 +25,11 @@ from entrypoints.cli.import_files import (
 )
 from entrypoints.cli.import_progress import ImportProgress
 from entrypoints.cli.item_files import FileFormat
-from service_layer.services.catalog_import import ImportSummary, import_catalog
+from service_layer.services.catalog_import import (
+    MAX_BATCH_SIZE,
+    ImportSummary,
+    import_catalog,
+)
 
 # Measured (bench/README.md, "Import"): past this size a batch gains little, while it holds
 # its item locks (on SQLite, the write lock) longer against customers' purchases.
@@ -50,7 +54,7 @@ def items_import(
         ),
     ] = StockMode.SET,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=100_000, help="Rows per transaction.")
+        int, typer.Option(min=1, max=MAX_BATCH_SIZE, help="Rows per transaction.")
     ] = DEFAULT_BATCH_SIZE,
     rejects: Annotated[
         Path | None,

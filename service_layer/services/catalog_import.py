@@ -41,6 +41,9 @@ from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
 
+# A batch looks its SKUs up in one statement, one bound parameter each: asyncpg allows
+# 32,767 parameters per statement, and a bigger batch only holds its locks longer (bench).
+MAX_BATCH_SIZE = 10_000
 # A new SKU another writer created between our lock and our commit fails the batch on the
 # unique constraint; run again, the batch finds that item and updates it instead.
 DUPLICATE_SKU_ATTEMPTS = 3
@@ -219,8 +222,8 @@ async def import_catalog(
     after a crash finishes the job (``again``: forget the earlier runs, import it all). Rows
     that do not parse are rejected wherever they are, so every run reports all of them.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}")
     done: list[ImportedBatch] = []
     if file_digest is not None:
         done = await earlier_batches(new_uow(), file_digest, mode, again=again)

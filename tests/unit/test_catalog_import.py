@@ -15,6 +15,7 @@ from domain.catalog_import import StockMode, parse_row
 from domain.errors import ImportModeConflict, InvalidValue
 from domain.item import MAX_QUANTITY, Item
 from service_layer.services.catalog_import import (
+    MAX_BATCH_SIZE,
     ImportSummary,
     Rejected,
     SourceLine,
@@ -265,9 +266,10 @@ async def test_rejected_rows_are_reported_again_by_a_rerun(store: InMemoryStore)
     assert (summary.skipped, summary.rejected) == (2, 1)
 
 
-async def test_a_batch_size_below_one_is_refused(store: InMemoryStore) -> None:
-    with pytest.raises(ValueError, match="batch_size"):
-        await run_import(Units(store), rows(row(1)), batch_size=0)
+@pytest.mark.parametrize("size", [0, MAX_BATCH_SIZE + 1])
+async def test_a_batch_size_out_of_range_is_refused(store: InMemoryStore, size: int) -> None:
+    with pytest.raises(ValueError, match="batch_size must be 1 to 10000"):
+        await run_import(Units(store), rows(row(1)), batch_size=size)
 
 
 class RacedUnit(FakeUnitOfWork):
