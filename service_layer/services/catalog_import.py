@@ -41,8 +41,8 @@ from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
 
-# A batch looks its SKUs up in one statement, one bound parameter each: asyncpg allows
-# 32,767 parameters per statement, and a bigger batch only holds its locks longer (bench).
+# A batch looks its SKUs up in one statement, one bound parameter each, and drivers cap the
+# parameters of a statement (32,767 for some); a bigger batch only holds its locks longer.
 MAX_BATCH_SIZE = 10_000
 # A new SKU another writer created between our lock and our commit fails the batch on the
 # unique constraint; run again, the batch finds that item and updates it instead.
@@ -143,12 +143,15 @@ async def import_batch(
             else:
                 result.unchanged += 1
         await uow.items.update_rows(batch.changed_rows())
-        await uow.items.add_rows(list(batch.new.values()))
+        # In SKU order: two imports inserting the same new SKUs wait, never deadlock.
+        await uow.items.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
         new = batch.new
         if refresh_statistics and new:
             await uow.items.refresh_statistics()
         if record is not None:
-            await uow.imports.add(record)
+            # Rows the items refused were not applied: a re-run tries them again.
+            for part in record.without(rejected.line for rejected in result.rejected):
+                await uow.imports.add(part)
         await uow.commit()
     return result
 

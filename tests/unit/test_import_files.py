@@ -70,3 +70,15 @@ def test_a_reader_dropped_after_its_file_closed_says_nothing(tmp_path: Path) -> 
         reader.close()
         del reader
         gc.collect()
+
+
+def test_an_unclosed_quote_is_not_valid_csv_and_padding_is_ignored() -> None:
+    assert records(b'sku,title,price\nA-1,Cup,1.00,,\nA-2,"Bowl,2.00\nA-3,Mug,3.00\n') == [
+        (2, {"sku": "A-1", "title": "Cup", "price": "1.00"}),
+        (3, "not valid CSV: unexpected end of data"),
+    ]
+
+
+def test_json_nested_too_deeply_is_a_rejected_line() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert records(deep + b"\n", FileFormat.JSONL) == [(1, "not valid JSON: nested too deeply")]
