@@ -13,7 +13,9 @@ in ``add`` mode, where applying a row twice would count a delivery twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -127,6 +129,18 @@ class ImportedBatch:
     def covers(self, line: int) -> bool:
         return self.first_line <= line <= self.last_line
 
+    def without(self, lines: Iterable[int]) -> list[ImportedBatch]:
+        """The parts of this batch around ``lines``: a row the item refused was not applied,
+        so a re-run must try it again rather than skip it."""
+        parts, start = [], self.first_line
+        for line in sorted(set(lines)):
+            if start <= line - 1:
+                parts.append(dataclasses.replace(self, first_line=start, last_line=line - 1))
+            start = line + 1
+        if start <= self.last_line:
+            parts.append(dataclasses.replace(self, first_line=start))
+        return parts
+
 
 def _text(value: object, field: str) -> str:
     if isinstance(value, str):
@@ -143,11 +157,19 @@ def _decimal_text(value: object) -> str:
     return value.strip() if isinstance(value, str) else repr(value)
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+# More digits than this could never be a valid quantity (and Python refuses int() of a very
+# long digit string): out of range, without converting it.
+_MAX_DIGITS = len(str(MAX_QUANTITY))
+
+
 def _quantity(value: object) -> int:
     if isinstance(value, str):
         text = value.strip()
-        if not text.isascii() or not text.lstrip("+-").isdigit():
+        if not _WHOLE_NUMBER.fullmatch(text):
             raise InvalidValue("quantity must be a whole number", field="quantity")
+        if len(text.lstrip("+-").lstrip("0")) > _MAX_DIGITS:
+            raise InvalidValue(f"quantity must be between 0 and {MAX_QUANTITY}", field="quantity")
         return validate_quantity(int(text))
     if isinstance(value, int) and not isinstance(value, bool):
         return validate_quantity(value)

@@ -122,8 +122,9 @@ class ImportModeConflict(DomainError):
 
     def __init__(self, earlier: str, now: str) -> None:
         super().__init__(
-            f"an earlier run imported part of this file with --stock {earlier}; finish it with "
-            f"--stock {earlier}, or use --again to import the whole file anew with --stock {now}"
+            f"an earlier run imported this file (or part of it) with --stock {earlier}; finish "
+            f"it with --stock {earlier}, or use --again to import the whole file anew with "
+            f"--stock {now}"
         )
         self.earlier, self.now = earlier, now
 

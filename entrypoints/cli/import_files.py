@@ -60,11 +60,15 @@ def read_source(stream: BinaryIO, file_format: FileFormat) -> Iterator[SourceLin
         else:
             yield from _read_jsonl(text)
     finally:
-        text.detach()  # the caller's stream stays open (and its position readable)
+        # The caller's stream stays open (and its position readable). Unless the caller has
+        # closed it already: a run that failed half-way drops this generator later.
+        if not stream.closed:
+            text.detach()
 
 
 def _read_csv(text: TextIO) -> Iterator[SourceLine]:
-    reader = csv.reader(text)
+    # strict: an unclosed quote is "not valid CSV", not the rest of the file in one cell.
+    reader = csv.reader(text, strict=True)
     header = _header(next(reader, None))
     while True:
         first_line = reader.line_num + 1  # a quoted cell may span lines: where it began
@@ -77,6 +81,8 @@ def _read_csv(text: TextIO) -> Iterator[SourceLine]:
             continue
         if not cells or cells == [""]:
             continue  # a blank line
+        if len(cells) > len(header) and not any(cells[len(header) :]):
+            cells = cells[: len(header)]  # a spreadsheet's padding: empty cells past the header
         if len(cells) > len(header):
             too_many = f"{len(cells)} cells but the header names {len(header)} columns"
             yield SourceLine(first_line, {}, _csv_text(cells), error=too_many)
@@ -126,8 +132,9 @@ def _read_jsonl(text: TextIO) -> Iterator[SourceLine]:
             continue
         try:
             value = json.loads(line)
-        except ValueError as error:
-            yield SourceLine(number, {}, line, error=f"not valid JSON: {error}")
+        except (ValueError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else error
+            yield SourceLine(number, {}, line, error=f"not valid JSON: {reason}")
             continue
         if not isinstance(value, dict):
             yield SourceLine(number, {}, line, error="not a JSON object")

@@ -7,6 +7,7 @@ which a script can call the same way.
 
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,11 @@ from entrypoints.cli.import_files import (
 )
 from entrypoints.cli.import_progress import ImportProgress
 from entrypoints.cli.item_files import FileFormat
-from service_layer.services.catalog_import import ImportSummary, import_catalog
+from service_layer.services.catalog_import import (
+    MAX_BATCH_SIZE,
+    ImportSummary,
+    import_catalog,
+)
 
 # Measured (bench/README.md, "Import"): past this size a batch gains little, while it holds
 # its item locks (on SQLite, the write lock) longer against customers' purchases.
@@ -50,7 +55,7 @@ def items_import(
         ),
     ] = StockMode.SET,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=100_000, help="Rows per transaction.")
+        int, typer.Option(min=1, max=MAX_BATCH_SIZE, help="Rows per transaction.")
     ] = DEFAULT_BATCH_SIZE,
     rejects: Annotated[
         Path | None,
@@ -63,7 +68,9 @@ def items_import(
         bool,
         typer.Option(
             "--again",
-            help="Import every row, even those an earlier run of this same file committed.",
+            help="Import every row, even those an earlier run of this same file committed. "
+            "Only for a file that was imported completely: to finish an interrupted run, run "
+            "it again without --again.",
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the summary only.")] = False,
@@ -80,13 +87,20 @@ def items_import(
         chosen_format = detect_format(file, file_format)
     except UnreadableFile as problem:
         _fail(str(problem))
-    rejects_file = RejectsFile(rejects or file.with_name(file.name + ".rejects.csv"))
+    if not stat.S_ISREG(file.stat().st_mode):
+        # Read twice (its digest first, which is what lets a re-run resume): a pipe cannot be.
+        _fail(f"{file} is not a regular file; save it to a file first")
+    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
+    if rejects_path.resolve() == file.resolve():
+        _fail("--rejects names the file being imported; choose another path")
+    rejects_file = RejectsFile(rejects_path)
     size = file.stat().st_size
     # The summary's seconds: from the first read of the file (the digest pass) to the last
     # commit; not the interpreter's start or the database's first round trip.
     started = time.monotonic()
 
-    with file.open("rb") as stream, ImportProgress(size, quiet) as progress:
+    # The bar shares the error console, so an error printed meanwhile lands above the bar.
+    with file.open("rb") as stream, ImportProgress(size, quiet, console=errors) as progress:
 
         def reported(summary: ImportSummary) -> None:
             progress.update(stream.tell(), summary)
@@ -109,12 +123,16 @@ def items_import(
         try:
             summary = run(container, import_file)
         except UnreadableFile as problem:
+            progress.stop()
             _fail(str(problem))
         except KeyboardInterrupt:
             progress.stop()
+            # Not "the same command" when it had --again: that would forget this run's batches
+            # and apply them a second time (in add mode, count the delivery twice).
+            how = "the same command without --again" if again else "the same command"
             errors.print(
                 f"interrupted after {time.monotonic() - started:.1f} s: the batches committed "
-                "so far stay; run the same command again to finish the import",
+                f"so far stay; run {how} to finish the import",
                 soft_wrap=True,
             )
             raise typer.Exit(code=130) from None

@@ -41,6 +41,9 @@ from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
 
+# A batch looks its SKUs up in one statement, one bound parameter each, and drivers cap the
+# parameters of a statement (32,767 for some); a bigger batch only holds its locks longer.
+MAX_BATCH_SIZE = 10_000
 # A new SKU another writer created between our lock and our commit fails the batch on the
 # unique constraint; run again, the batch finds that item and updates it instead.
 DUPLICATE_SKU_ATTEMPTS = 3
@@ -140,12 +143,15 @@ async def import_batch(
             else:
                 result.unchanged += 1
         await uow.items.update_rows(batch.changed_rows())
-        await uow.items.add_rows(list(batch.new.values()))
+        # In SKU order: two imports inserting the same new SKUs wait, never deadlock.
+        await uow.items.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
         new = batch.new
         if refresh_statistics and new:
             await uow.items.refresh_statistics()
         if record is not None:
-            await uow.imports.add(record)
+            # Rows the items refused were not applied: a re-run tries them again.
+            for part in record.without(rejected.line for rejected in result.rejected):
+                await uow.imports.add(part)
         await uow.commit()
     return result
 
@@ -219,8 +225,8 @@ async def import_catalog(
     after a crash finishes the job (``again``: forget the earlier runs, import it all). Rows
     that do not parse are rejected wherever they are, so every run reports all of them.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}")
     done: list[ImportedBatch] = []
     if file_digest is not None:
         done = await earlier_batches(new_uow(), file_digest, mode, again=again)

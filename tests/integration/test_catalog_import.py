@@ -192,6 +192,10 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     env["STOCKROOM_DATABASE_URL"] = target.url
     command = [STOCKROOM, "items", "import", str(path), "--stock", "add", "--batch-size", "100"]
+    if stop == signal.SIGINT:
+        # Ctrl-C during an --again run: the advice must not be to repeat --again, which would
+        # forget this run's batches and count them twice.
+        command.append("--again")
     process = subprocess.Popen(  # noqa: S603, ASYNC220 - our own script; starting it does not block
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -212,14 +216,14 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
     assert all(expected[sku] == row for sku, row in part.items())
     if stop == signal.SIGINT:
         assert process.returncode == 130
-        assert "run the same command again" in stderr
+        assert "run the same command without --again to finish the import" in stderr
 
     # Finishing it in the other mode would set half the stock and add the other half.
     wrong = stockroom("items", "import", str(path), "--stock", "set", url=target.url)
     assert wrong.returncode == 1
     assert wrong.stderr.strip().splitlines() == [
-        "error: an earlier run imported part of this file with --stock add; finish it with "
-        "--stock add, or use --again to import the whole file anew with --stock set"
+        "error: an earlier run imported this file (or part of it) with --stock add; finish it "
+        "with --stock add, or use --again to import the whole file anew with --stock set"
     ]
     assert await catalog(target.database) == part
 
@@ -387,3 +391,25 @@ async def test_rows_that_cannot_be_read_are_rejected_not_fatal(
     # The undecodable row is written back to the rejects file byte for byte.
     raw = lines.with_name("mixed.jsonl.rejects.csv").read_bytes()
     assert b"Caf\xe9" in raw
+
+
+async def test_the_rejects_file_cannot_be_the_input_and_a_pipe_is_refused(
+    sqlite_target: Target, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("sku,title,price\nA-1,Cup,1.00\n")
+    same = stockroom("items", "import", str(path), "--rejects", str(path), url=sqlite_target.url)
+    assert (same.returncode, same.stderr.strip()) == (
+        1,
+        "error: --rejects names the file being imported; choose another path",
+    )
+    assert path.read_text() == "sku,title,price\nA-1,Cup,1.00\n"  # untouched
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    piped = stockroom("items", "import", str(pipe), url=sqlite_target.url)
+    assert (piped.returncode, piped.stderr.strip()) == (
+        1,
+        f"error: {pipe} is not a regular file; save it to a file first",
+    )
+    assert await catalog(sqlite_target.database) == {}

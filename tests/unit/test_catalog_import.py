@@ -7,14 +7,16 @@ unit per call; ``Units`` counts them and can make one commit fail, as a crash wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from domain.catalog_import import StockMode, parse_row
+from domain.catalog_import import ImportedBatch, StockMode, parse_row
 from domain.errors import ImportModeConflict, InvalidValue
 from domain.item import MAX_QUANTITY, Item
 from service_layer.services.catalog_import import (
+    MAX_BATCH_SIZE,
     ImportSummary,
     Rejected,
     SourceLine,
@@ -106,6 +108,9 @@ def test_json_numbers_are_read_exactly() -> None:
         ({"sku": "A", "title": "x", "price": True}, "price must be a decimal number"),
         ({"sku": "A", "title": "x", "price": "1", "quantity": "2.5"}, "whole number"),
         ({"sku": "A", "title": "x", "price": "1", "quantity": "-3"}, "between 0 and"),
+        ({"sku": "A", "title": "x", "price": "1", "quantity": "+-5"}, "whole number"),
+        ({"sku": "A", "title": "x", "price": "1", "quantity": "--5"}, "whole number"),
+        ({"sku": "A", "title": "x", "price": "1", "quantity": "9" * 5000}, "between 0 and"),
         ({"sku": "A", "title": "x", "price": "1", "quantity": 1.0}, "whole number"),
         ({"sku": "A b", "title": "x", "price": "1"}, "SKU must be"),
         ({"sku": "A", "title": "x\x00", "price": "1"}, "NUL"),
@@ -265,9 +270,10 @@ async def test_rejected_rows_are_reported_again_by_a_rerun(store: InMemoryStore)
     assert (summary.skipped, summary.rejected) == (2, 1)
 
 
-async def test_a_batch_size_below_one_is_refused(store: InMemoryStore) -> None:
-    with pytest.raises(ValueError, match="batch_size"):
-        await run_import(Units(store), rows(row(1)), batch_size=0)
+@pytest.mark.parametrize("size", [0, MAX_BATCH_SIZE + 1])
+async def test_a_batch_size_out_of_range_is_refused(store: InMemoryStore, size: int) -> None:
+    with pytest.raises(ValueError, match="batch_size must be 1 to 10000"):
+        await run_import(Units(store), rows(row(1)), batch_size=size)
 
 
 class RacedUnit(FakeUnitOfWork):
@@ -293,3 +299,28 @@ async def test_a_new_sku_created_meanwhile_by_someone_else_is_updated_on_a_secon
 
     assert (len(made), summary.created, summary.updated, rejected) == (2, 0, 1, [])
     assert catalog(store) == {"S-1": ("Thing 1", Decimal("1.50"), 8, None)}
+
+
+async def test_a_row_the_item_refused_is_tried_again_by_a_rerun(store: InMemoryStore) -> None:
+    """Regression: the refused row was inside a committed batch's lines, so a re-run skipped
+    it as "committed" and its rejects file no longer named it."""
+    await run_import(Units(store), rows(row(1, quantity=MAX_QUANTITY - 1)))
+    delivery = rows(row(1, quantity=5), row(2, quantity=1), row(3, quantity=1))
+    options = {"mode": StockMode.ADD, "file_digest": DIGEST, "batch_size": 3}
+    _, rejected = await run_import(Units(store), delivery, **options)
+    assert [r.line for r in rejected] == [2]
+
+    summary, rejected = await run_import(Units(store), delivery, **options)
+
+    assert [r.line for r in rejected] == [2]  # tried again, refused again, reported again
+    assert summary.skipped == 2
+    assert catalog(store)["S-1"][2] == MAX_QUANTITY - 1
+
+
+def test_a_batch_split_around_refused_lines() -> None:
+    batch = ImportedBatch(DIGEST, 2, 10, StockMode.ADD, datetime(2026, 11, 27, tzinfo=UTC))
+    assert [(b.first_line, b.last_line) for b in batch.without([2, 5, 6, 10])] == [
+        (3, 4),
+        (7, 9),
+    ]
+    assert batch.without([]) == [batch]
