@@ -191,7 +191,8 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
     expected = supplier_file(path, ROWS)
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     env["STOCKROOM_DATABASE_URL"] = target.url
-    command = [STOCKROOM, "items", "import", str(path), "--stock", "add", "--batch-size", "100"]
+    # Small batches: the run lasts long enough to be stopped half-way on a fast machine.
+    command = [STOCKROOM, "items", "import", str(path), "--stock", "add", "--batch-size", "25"]
     if stop == signal.SIGINT:
         # Ctrl-C during an --again run: the advice must not be to repeat --again, which would
         # forget this run's batches and count them twice.
@@ -238,7 +239,7 @@ async def test_a_delivery_imported_while_customers_buy_loses_no_update(
 ) -> None:
     skus = [f"HOT-{n}" for n in range(20)]
     tokens = await seed(target.database, 8, **dict.fromkeys(skus, 500))
-    deliveries = 2000  # 100 deliveries of one unit for each item, in batches of 50
+    deliveries = 2000  # 100 deliveries of one unit for each item, in batches of 10
     path = tmp_path / "delivery.csv"
     with path.open("w", newline="") as stream:
         writer = csv.writer(stream)
@@ -267,7 +268,7 @@ async def test_a_delivery_imported_while_customers_buy_loses_no_update(
             "--stock",
             "add",
             "--batch-size",
-            "50",
+            "10",  # 200 short batches, so purchases run between and during them
             url=target.url,
         )
         importing = False
