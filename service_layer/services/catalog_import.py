@@ -145,8 +145,7 @@ async def import_batch(
         await uow.items.update_rows(batch.changed_rows())
         # In SKU order: two imports inserting the same new SKUs wait, never deadlock.
         await uow.items.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
-        new = batch.new
-        if refresh_statistics and new:
+        if refresh_statistics and batch.new:
             await uow.items.refresh_statistics()
         if record is not None:
             # Rows the items refused were not applied: a re-run tries them again.

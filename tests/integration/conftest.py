@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +51,11 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A throwaway database on the shared server, created for this run and dropped after."""
-    name = f"stockroom_test_{uuid.uuid4().hex[:12]}"
+@asynccontextmanager
+async def empty_postgres_database(prefix: str) -> AsyncIterator[str]:
+    """A new, empty (unmigrated) database on the shared server, dropped afterwards: its URL.
+    No connection is held meanwhile."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
@@ -62,12 +64,21 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A throwaway database on the shared server, created for this run and dropped after."""
+    async with empty_postgres_database("stockroom_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.integration.conftest import POSTGRES_URL, postgres_unavailable
-from tests.integration.failure_support import asyncpg_dsn
+from tests.integration.conftest import empty_postgres_database
 
 STOCKROOM = str(Path(sys.executable).parent / "stockroom")
 
@@ -81,14 +77,7 @@ def test_script_round_trip_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 async def test_serve_refuses_a_postgres_schema_that_is_not_migrated() -> None:
-    name = f"stockroom_test_cli_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        postgres_unavailable(str(error))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with empty_postgres_database("stockroom_test_cli") as url:
         refused = stockroom("serve", "--port", "1", url=url)
         assert refused.returncode == 1
         assert "stockroom db upgrade" in refused.stderr
@@ -97,9 +86,6 @@ async def test_serve_refuses_a_postgres_schema_that_is_not_migrated() -> None:
         added = stockroom("items", "add", "--title", "On Postgres", url=url)
         assert added.returncode == 0, added.stderr
         assert "On Postgres" in stockroom("items", "list", url=url).stdout
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def _free_port() -> int:

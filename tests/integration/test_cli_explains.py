@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import uuid
 from importlib.metadata import version
 from pathlib import Path
 from subprocess import CompletedProcess
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from entrypoints import migrations
 from tests.integration.cli_support import stockroom
-from tests.integration.conftest import POSTGRES_URL, postgres_unavailable
-from tests.integration.failure_support import asyncpg_dsn
+from tests.integration.conftest import empty_postgres_database
 from tests.integration.servers import stockroom_serve
 
 HEAD = migrations.head_revision("sqlite+aiosqlite://")
@@ -151,21 +147,11 @@ def test_downgrade_asks_first_and_does_nothing_unless_confirmed(sqlite_url: str)
 @pytest.mark.postgres
 async def test_commands_on_an_unmigrated_postgres_database_say_to_upgrade() -> None:
     """Instead of a driver's "relation does not exist" traceback, the step that is missing."""
-    name = f"stockroom_test_cli_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        postgres_unavailable(str(error))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with empty_postgres_database("stockroom_test_cli") as url:
         result = stockroom("items", "list", url=url)
         line = one_line_error(result)
         assert result.returncode == 1
         assert "stockroom db upgrade" in line
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 # --- the command itself ----------------------------------------------------------------------
