@@ -45,8 +45,8 @@ class Target:
 
 TARGETS = (
     STOCKROOM_PG := Target(REFERENCE, PG),
-    Target("ceiling (raw driver)", PG, app="ceiling"),
-    Target("classic async", PG, app="classic_async"),
+    CEILING_PG := Target("ceiling (raw driver)", PG, app="ceiling"),
+    CLASSIC_ASYNC := Target("classic async", PG, app="classic_async"),
     Target("classic sync", PG, app="classic_sync"),
     Target(
         "Stockroom via PgBouncer",
@@ -61,7 +61,7 @@ TARGETS = (
         env={"STOCKROOM_METRICS_ENABLED": "false", "STOCKROOM_UOW_WARN_SECONDS": "0"},
     ),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
-    Target("ceiling (raw driver)", SQLITE, app="ceiling"),
+    CEILING_SQLITE := Target("ceiling (raw driver)", SQLITE, app="ceiling"),
     STOCKROOM_OWN_PRIMARY := Target(REFERENCE, REPLICATED),
     WITH_REPLICA := Target(
         "Stockroom + replica", REPLICATED, env={"STOCKROOM_REPLICA_URLS": REPLICA_URL}
@@ -131,6 +131,16 @@ PLANS = {
     "quick": Plan("quick", seconds=2, connections=(32,), repetitions=1),
     # CI: one short GET on Stockroom + SQLite; needs neither PostgreSQL nor matplotlib.
     "smoke": Plan("smoke", 2, (32,), 1, (STOCKROOM_SQLITE,), (GET_ITEM,), pgbench=False),
+    # Issue 17's cases alone: Stockroom against the ceiling and classic async, reads and orders.
+    "load": Plan(
+        "load",
+        10,
+        (32, 64),
+        3,
+        (STOCKROOM_PG, CEILING_PG, CLASSIC_ASYNC, STOCKROOM_SQLITE, CEILING_SQLITE),
+        (GET_ITEM, POST_ORDER),
+        False,
+    ),
     # What metrics and the held-session detector cost, alone and longer (goal: within 5%).
     "metrics": Plan(
         "metrics", 5, (32,), 3, (STOCKROOM_PG, NO_METRICS), (GET_ITEM, POST_ORDER), False
