@@ -27,6 +27,7 @@ class Target:
     app: str = "stockroom"  # `stockroom serve`, or a module of bench/baselines
     url: str = ""  # STOCKROOM_DATABASE_URL when not the copy itself ("{database}": its name)
     env: dict[str, str] = field(default_factory=dict, hash=False)  # more STOCKROOM_* settings
+    server: str = "uvicorn"  # the HTTP server it runs on: --server of either command
 
     @property
     def key(self) -> str:
@@ -60,6 +61,9 @@ TARGETS = (
         PG,
         env={"STOCKROOM_METRICS_ENABLED": "false", "STOCKROOM_UOW_WARN_SECONDS": "0"},
     ),
+    # The same two on Granian (`--server granian`): each server's own Stockroom/ceiling ratio.
+    Target("Stockroom on Granian", PG, server="granian"),
+    Target("ceiling (raw driver) on Granian", PG, app="ceiling", server="granian"),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
     CEILING_SQLITE := Target("ceiling (raw driver)", SQLITE, app="ceiling"),
     STOCKROOM_OWN_PRIMARY := Target(REFERENCE, REPLICATED),

@@ -178,8 +178,9 @@ class Run:
             argv = [venv / "python", "-m", "bench.baselines", target.app]
         with self._copy(target.database) as database:
             env = self.env | target.settings(database, self.ports)
-            log_file = self.workdir / f"{target.app}-{Path(database).name}.log"
-            with Server([*argv, "--workers", str(WORKERS)], env, self.cwd, log_file) as server:
+            log_file = self.workdir / f"{target.app}-{target.server}-{Path(database).name}.log"
+            argv += ["--workers", str(WORKERS), "--server", target.server]
+            with Server(argv, env, self.cwd, log_file) as server:
                 server.wait_ready("/items/1", WORKERS)
                 for endpoint in self._endpoints(target.database):
                     self._probe(server, target, endpoint)
