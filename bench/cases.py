@@ -62,8 +62,10 @@ TARGETS = (
         env={"STOCKROOM_METRICS_ENABLED": "false", "STOCKROOM_UOW_WARN_SECONDS": "0"},
     ),
     # The same two on Granian (`--server granian`): each server's own Stockroom/ceiling ratio.
-    Target("Stockroom on Granian", PG, server="granian"),
-    Target("ceiling (raw driver) on Granian", PG, app="ceiling", server="granian"),
+    STOCKROOM_GRANIAN := Target("Stockroom on Granian", PG, server="granian"),
+    CEILING_GRANIAN := Target(
+        "ceiling (raw driver) on Granian", PG, app="ceiling", server="granian"
+    ),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
     CEILING_SQLITE := Target("ceiling (raw driver)", SQLITE, app="ceiling"),
     STOCKROOM_OWN_PRIMARY := Target(REFERENCE, REPLICATED),
@@ -141,7 +143,10 @@ PLANS = {
         10,
         (32, 64),
         3,
-        (STOCKROOM_PG, CEILING_PG, CLASSIC_ASYNC, STOCKROOM_SQLITE, CEILING_SQLITE),
+        (
+            *(STOCKROOM_PG, CEILING_PG, CLASSIC_ASYNC, STOCKROOM_GRANIAN, CEILING_GRANIAN),
+            *(STOCKROOM_SQLITE, CEILING_SQLITE),
+        ),
         (GET_ITEM, POST_ORDER),
         False,
     ),
