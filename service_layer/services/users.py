@@ -127,13 +127,10 @@ async def confirm_caller(uow: AbstractUnitOfWork, caller: Caller) -> Actor:
     the unit's own connection and in its transaction. One pool checkout per request instead
     of two (read port, then unit): under load every checkout may wait its turn for a
     connection. ``TokenNoLongerValid`` when the account no longer accepts the token."""
-    try:
-        user = await uow.users.get(caller.user_id)
-    except UnknownUser:
-        raise TokenNoLongerValid from None
-    if not caller.accepted_by(user):
+    account = await uow.users.find_view(caller.user_id)
+    if account is None or not caller.accepted_by(account):
         raise TokenNoLongerValid
-    return Actor(user_id=caller.user_id, is_admin=user.is_admin)
+    return Actor(user_id=account.id, is_admin=account.is_admin)
 
 
 @use_case
