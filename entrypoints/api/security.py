@@ -64,6 +64,21 @@ async def current_user(
         raise _unauthenticated("invalid or expired token") from error
 
 
+async def caller_for_unit(
+    request: Request,
+    caller: Annotated[Caller, Depends(token_caller)],
+    reads: Annotated[AbstractReads, Depends(get_reads)],
+) -> Actor | Caller:
+    """For a use case that takes ``Actor | Caller`` and opens a unit of work anyway: the
+    ``Caller``, so it checks the account on the unit's own connection; or, where the container
+    says units should not (``accounts_checked_in_units``: SQLite), the ``Actor`` checked here
+    first, on the read port."""
+    if get_container(request).accounts_checked_in_units():
+        return caller
+    user = await current_user(caller, reads)
+    return Actor(user_id=user.id, is_admin=user.is_admin)
+
+
 async def require_admin(user: Annotated[UserView, Depends(current_user)]) -> UserView:
     if not user.is_admin:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="admins only")
@@ -78,6 +93,4 @@ async def current_actor(user: Annotated[UserView, Depends(current_user)]) -> Act
 CurrentUser = Annotated[UserView, Depends(current_user)]
 AdminUser = Annotated[UserView, Depends(require_admin)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
-# For a use case that opens a unit of work anyway and takes a ``Caller``: it checks the
-# account there, on the unit's connection, instead of on one of its own first.
-TokenCaller = Annotated[Caller, Depends(token_caller)]
+CallerForUnit = Annotated[Actor | Caller, Depends(caller_for_unit)]
