@@ -54,6 +54,12 @@ bench-quick: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench quick
 
+# Issue 17's cases alone (bench/README.md, "Under load"): the goals table and the latency spread.
+.PHONY: bench-load
+bench-load: $(INSTALLED)
+	VENV=$(VENV) bash bench/setup.sh
+	$(BIN)/python -m bench load
+
 # What metrics and the held-unit detector cost: on and off, the same build, same run.
 .PHONY: bench-metrics
 bench-metrics: $(INSTALLED)

@@ -97,6 +97,14 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def units_take_turns(self) -> bool:
+        """Whether units of work run one at a time (SQLite's one write lock, taken in arrival
+        order by the writer queue): then every statement inside a unit delays all the others,
+        and a check that can run before the unit should (the container's
+        ``accounts_checked_in_units``)."""
+        return self.writer_queue is not None
+
     # --- units of work -----------------------------------------------------------------
 
     async def open_session(self) -> AsyncSession:

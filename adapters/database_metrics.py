@@ -14,7 +14,9 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+
+from adapters.fair_pool import FairAsyncPool
 
 POOL_SIZE = Gauge(
     "stockroom_pool_size", "Connections the pool keeps.", ["pool"], multiprocess_mode="liveall"
@@ -85,8 +87,9 @@ class WaitCounting:
         return fresh  # type: ignore[no-any-return]
 
 
-class WatchedAsyncPool(WaitCounting, AsyncAdaptedQueuePool):
-    """The async engines' pool, counting its waiters."""
+class WatchedAsyncPool(WaitCounting, FairAsyncPool):
+    """The async engines' pool (first come, first served: ``fair_pool``), counting its
+    waiters."""
 
 
 class WatchedPool(WaitCounting, QueuePool):

@@ -51,7 +51,10 @@ def create_engine(url: URL, pool: PoolSettings, pooler: Pooler, echo: bool) -> A
         # (BEGIN, ";", ROLLBACK), more than a read's own query. See drop_if_closed.
         pool_pre_ping=False,
         connect_args=connect_args,
-        poolclass=WatchedAsyncPool,  # a queue pool that counts its waiters (database_metrics)
+        # A queue pool that serves waiting requests in arrival order (adapters/fair_pool.py:
+        # SQLAlchemy's lets a newcomer take a connection a waiter was woken for, which under
+        # load multiplied the p99) and counts its waiters (database_metrics).
+        poolclass=WatchedAsyncPool,
         # Errors never quote bound values: a traceback in the log would show emails, hashes.
         hide_parameters=True,
         echo=echo,

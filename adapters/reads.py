@@ -13,8 +13,9 @@ from typing import Any, Self
 from sqlalchemy import Executable, RowMapping, bindparam, select
 
 from adapters.database import Database
-from adapters.orm import items, users
+from adapters.orm import items
 from adapters.replicas import parse_position
+from adapters.repositories import USER_VIEW
 from service_layer.reads import AbstractReads
 from service_layer.views import ItemView, UserView
 
@@ -42,14 +43,7 @@ _BY_STOCK_BELOW = (
     .limit(bindparam("limit"))
 )
 _BY_IDS = _ITEMS.where(items.c.id.in_(bindparam("item_ids", expanding=True))).order_by(items.c.id)
-_USER_BY_ID = select(
-    users.c.id,
-    users.c.email,
-    users.c.role,
-    users.c.is_active,
-    users.c.created_at,
-    users.c.credentials_version,
-).where(users.c.id == bindparam("user_id"))
+_USER_BY_ID = USER_VIEW
 
 
 class SqlAlchemyReads(AbstractReads):

@@ -36,6 +36,7 @@ from service_layer.repositories import (
     AbstractOrderRepository,
     AbstractUserRepository,
 )
+from service_layer.views import UserView
 
 T = TypeVar("T")
 
@@ -183,6 +184,17 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
         await self._session.delete(item)
 
 
+# A user as ``UserView`` has it: the repository's ``find_view`` and the read port's ``user``.
+USER_VIEW = select(
+    users.c.id,
+    users.c.email,
+    users.c.role,
+    users.c.is_active,
+    users.c.created_at,
+    users.c.credentials_version,
+).where(users.c.id == bindparam("user_id"))
+
+
 class SqlAlchemyUserRepository(AbstractUserRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -192,6 +204,10 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
 
     async def get(self, user_id: int) -> User:
         return _found(await self._session.get(User, user_id), UnknownUser(user_id))
+
+    async def find_view(self, user_id: int) -> UserView | None:
+        row = (await self._session.execute(USER_VIEW, {"user_id": user_id})).mappings().first()
+        return UserView(**row) if row is not None else None
 
     async def get_for_update(self, user_id: int) -> User:
         # populate_existing: the row as it is once locked, not as this session first saw it.

@@ -77,7 +77,8 @@ def create_engine(url: URL, pool: PoolSettings, busy_timeout_ms: int, echo: bool
             "pool_size": pool.size,
             "max_overflow": pool.max_overflow,
             "pool_timeout": pool.timeout,
-            "poolclass": WatchedAsyncPool,  # counts its waiters (database_metrics)
+            # First come, first served (fair_pool); counts its waiters (database_metrics).
+            "poolclass": WatchedAsyncPool,
         }
     engine = create_async_engine(
         url,

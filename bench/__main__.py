@@ -3,6 +3,7 @@ write it, with the chart, to bench/results/. smoke (CI) exits 1 unless it served
 zero errors."""
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -19,7 +20,15 @@ RESULTS = BENCH / "results"  # git-ignored
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("plan", nargs="?", default="full", choices=list(PLANS))
-    plan = PLANS[parser.parse_args().plan]
+    parser.add_argument("--seconds", type=int, help="per case, instead of the plan's")
+    parser.add_argument("--repetitions", type=int, help="instead of the plan's")
+    args = parser.parse_args()
+    plan = PLANS[args.plan]
+    plan = dataclasses.replace(
+        plan,
+        seconds=args.seconds or plan.seconds,
+        repetitions=args.repetitions or plan.repetitions,
+    )
     with tempfile.TemporaryDirectory(prefix="stockroom-bench-") as workdir:
         results = Run(plan, BENCH.parent, Path(workdir)).execute()
     table = report.render(results)

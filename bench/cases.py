@@ -27,6 +27,7 @@ class Target:
     app: str = "stockroom"  # `stockroom serve`, or a module of bench/baselines
     url: str = ""  # STOCKROOM_DATABASE_URL when not the copy itself ("{database}": its name)
     env: dict[str, str] = field(default_factory=dict, hash=False)  # more STOCKROOM_* settings
+    server: str = "uvicorn"  # the HTTP server it runs on: --server of either command
 
     @property
     def key(self) -> str:
@@ -45,8 +46,8 @@ class Target:
 
 TARGETS = (
     STOCKROOM_PG := Target(REFERENCE, PG),
-    Target("ceiling (raw driver)", PG, app="ceiling"),
-    Target("classic async", PG, app="classic_async"),
+    CEILING_PG := Target("ceiling (raw driver)", PG, app="ceiling"),
+    CLASSIC_ASYNC := Target("classic async", PG, app="classic_async"),
     Target("classic sync", PG, app="classic_sync"),
     Target(
         "Stockroom via PgBouncer",
@@ -60,8 +61,13 @@ TARGETS = (
         PG,
         env={"STOCKROOM_METRICS_ENABLED": "false", "STOCKROOM_UOW_WARN_SECONDS": "0"},
     ),
+    # The same two on Granian (`--server granian`): each server's own Stockroom/ceiling ratio.
+    STOCKROOM_GRANIAN := Target("Stockroom on Granian", PG, server="granian"),
+    CEILING_GRANIAN := Target(
+        "ceiling (raw driver) on Granian", PG, app="ceiling", server="granian"
+    ),
     STOCKROOM_SQLITE := Target(REFERENCE, SQLITE),
-    Target("ceiling (raw driver)", SQLITE, app="ceiling"),
+    CEILING_SQLITE := Target("ceiling (raw driver)", SQLITE, app="ceiling"),
     STOCKROOM_OWN_PRIMARY := Target(REFERENCE, REPLICATED),
     WITH_REPLICA := Target(
         "Stockroom + replica", REPLICATED, env={"STOCKROOM_REPLICA_URLS": REPLICA_URL}
@@ -131,6 +137,19 @@ PLANS = {
     "quick": Plan("quick", seconds=2, connections=(32,), repetitions=1),
     # CI: one short GET on Stockroom + SQLite; needs neither PostgreSQL nor matplotlib.
     "smoke": Plan("smoke", 2, (32,), 1, (STOCKROOM_SQLITE,), (GET_ITEM,), pgbench=False),
+    # Issue 17's cases alone: Stockroom against the ceiling and classic async, reads and orders.
+    "load": Plan(
+        "load",
+        10,
+        (32, 64),
+        3,
+        (
+            *(STOCKROOM_PG, CEILING_PG, CLASSIC_ASYNC, STOCKROOM_GRANIAN, CEILING_GRANIAN),
+            *(STOCKROOM_SQLITE, CEILING_SQLITE),
+        ),
+        (GET_ITEM, POST_ORDER),
+        False,
+    ),
     # What metrics and the held-session detector cost, alone and longer (goal: within 5%).
     "metrics": Plan(
         "metrics", 5, (32,), 3, (STOCKROOM_PG, NO_METRICS), (GET_ITEM, POST_ORDER), False

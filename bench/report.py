@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from statistics import median
 
+from bench import goals
 from bench.cases import PG, POST_ORDER, REFERENCE, Target
 from bench.run import Results
 from bench.wrk import WrkResult
@@ -16,6 +17,7 @@ def render(results: Results) -> str:
         f"{', '.join(map(str, plan.connections))} connections, {plan.repetitions} repetition(s) "
         "(medians shown), 2 uvicorn workers, wrk with 2 threads.\n",
         f"Machine: {results.machine}.\n",
+        *goals.render(results),
         *_throughput(results),
         *_memory(results),
         *_pgbench(results),

@@ -178,8 +178,9 @@ class Run:
             argv = [venv / "python", "-m", "bench.baselines", target.app]
         with self._copy(target.database) as database:
             env = self.env | target.settings(database, self.ports)
-            log_file = self.workdir / f"{target.app}-{Path(database).name}.log"
-            with Server([*argv, "--workers", str(WORKERS)], env, self.cwd, log_file) as server:
+            log_file = self.workdir / f"{target.app}-{target.server}-{Path(database).name}.log"
+            argv += ["--workers", str(WORKERS), "--server", target.server]
+            with Server(argv, env, self.cwd, log_file) as server:
                 server.wait_ready("/items/1", WORKERS)
                 for endpoint in self._endpoints(target.database):
                     self._probe(server, target, endpoint)
@@ -220,9 +221,11 @@ class Run:
         script = self.scripts[target.database, endpoint.label]
         result = wrk.run(server.url, script, conns, self.plan.seconds)
         self.results.wrk.setdefault((target.key, endpoint.label, conns), []).append(result)
+        ms = {name: getattr(result, name) / 1000 for name in ("p50", "p90", "p99", "p999", "max")}
         log(
             f"{target.key:30} {endpoint.label:20} c={conns:<3} {result.rps:7.0f} req/s  p50 "
-            f"{result.p50 / 1000:6.1f} ms  p99 {result.p99 / 1000:6.1f} ms  errors {result.errors}"
+            f"{ms['p50']:6.1f} ms  p90 {ms['p90']:6.1f}  p99 {ms['p99']:6.1f}  p99.9 "
+            f"{ms['p999']:6.1f}  max {ms['max']:6.1f}  errors {result.errors}"
         )
 
     def _pgbench(self, clients: int) -> None:

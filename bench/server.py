@@ -26,8 +26,9 @@ class Server:
             )
 
     def workers_rss_kib(self) -> list[int]:
-        """Each uvicorn worker's resident memory: the supervisor's children but
-        multiprocessing's resource tracker."""
+        """Each worker's resident memory: the supervisor's children but multiprocessing's
+        resource tracker (uvicorn's and Granian's workers alike are spawned children of the
+        process started here)."""
         argv = ["ps", "-o", "rss=,args=", "--ppid", str(self.process.pid)]
         out = subprocess.run(argv, capture_output=True, text=True).stdout.splitlines()
         return [int(line.split()[0]) for line in out if "resource_tracker" not in line]

@@ -18,8 +18,10 @@ function done(summary, latency)
   local bad_total, e = 0, summary.errors
   for _, thread in ipairs(threads) do bad_total = bad_total + thread:get("bad") end
   io.write(string.format('WRK_JSON {"requests": %d, "us": %d, "non_2xx": %d, "socket": %d, ' ..
-    '"p50": %d, "p99": %d}\n', summary.requests, summary.duration, bad_total,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+    '"p50": %d, "p90": %d, "p99": %d, "p999": %d, "max": %d}\n', summary.requests,
+    summary.duration, bad_total, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max))
 end
 """
 
@@ -31,7 +33,10 @@ class WrkResult:
     non_2xx: int
     socket: int  # connect, read and write errors, and timeouts (5 s)
     p50: int  # microseconds
+    p90: int
     p99: int
+    p999: int  # the 99.9th percentile
+    max: int
 
     @property
     def rps(self) -> float:

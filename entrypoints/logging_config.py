@@ -1,9 +1,10 @@
-"""How every process that serves the API logs: the uvicorn supervisor, each worker, and any
-other server that builds the app with ``create_app_from_env``.
+"""How every process that serves the API logs: the uvicorn (or Granian) supervisor, each
+worker, and any other server that builds the app with ``create_app_from_env``.
 
 One handler, on the root logger, writing to stderr; our loggers and uvicorn's (``uvicorn.error``
-with its tracebacks, ``uvicorn.access``) propagate to it, so every line has the same format and
-the request id (``RequestIdFilter``, on the handler, so it sees every record that reaches it).
+with its tracebacks, ``uvicorn.access``) or Granian's (``_granian``, ``granian.access``)
+propagate to it, so every line has the same format and the request id (``RequestIdFilter``,
+on the handler, so it sees every record that reaches it).
 
 - ``text``: one readable line per record (tracebacks follow on their own lines).
 - ``json``: one JSON object per line (python-json-logger): ``time`` (ISO 8601, UTC),
@@ -30,8 +31,17 @@ from entrypoints.api.request_id import NO_REQUEST, RequestIdFilter
 
 LogFormat = Literal["text", "json"]
 
-# "uvicorn" is the parent of uvicorn.error, uvicorn.access and uvicorn.asgi.
-OWN_LOGGERS = ("domain", "adapters", "service_layer", "entrypoints", "uvicorn")
+# "uvicorn" is the parent of uvicorn.error, uvicorn.access and uvicorn.asgi. Granian's are
+# "_granian" (its server, Python and Rust) and "granian.access" (`stockroom serve --server`).
+OWN_LOGGERS = (
+    "domain",
+    "adapters",
+    "service_layer",
+    "entrypoints",
+    "uvicorn",
+    "_granian",
+    "granian",
+)
 # uvicorn's default configuration gives these handlers of their own, stops their propagation
 # and sets their levels: here they are reset, so that they propagate to the one handler at the
 # level of "uvicorn" (this configuration may be applied after uvicorn applied its default).

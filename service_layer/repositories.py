@@ -18,6 +18,7 @@ from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order, OrderStatus
 from domain.user import User
+from service_layer.views import UserView
 
 
 class AbstractItemRepository(abc.ABC):
@@ -86,6 +87,12 @@ class AbstractUserRepository(abc.ABC):
     @abc.abstractmethod
     async def get(self, user_id: int) -> User:
         """The user, or ``UnknownUser``."""
+
+    @abc.abstractmethod
+    async def find_view(self, user_id: int) -> UserView | None:
+        """The account as stored now, or ``None``: read, not loaded as an aggregate the unit
+        would track. For a check that only reads it (``users.confirm_caller``), at a third
+        of the cost of ``get``."""
 
     @abc.abstractmethod
     async def get_for_update(self, user_id: int) -> User:

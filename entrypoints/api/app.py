@@ -41,7 +41,7 @@ def create_app(container: Container) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # SIGTERM turns readiness 503 at once; uvicorn then lets the requests in flight
+        # SIGTERM turns readiness 503 at once; the server then lets the requests in flight
         # finish (--graceful-timeout) before this block ends and the pools are disposed.
         # Built now, not at the first login: without STOCKROOM_SECRET_KEY, the warning that
         # tokens are signed with a development key is in the log from start-up on.

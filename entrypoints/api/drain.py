@@ -14,6 +14,13 @@ lifespan starts and restores the previous one once the lifespan has ended. Chain
 of it from the lifespan keeps uvicorn's own behaviour exactly as it is (a second SIGINT still
 forces the exit), needs nothing private of uvicorn (no patched handler, no polling of its
 ``should_exit``), and is undone by the lifespan that did it.
+
+Under Granian (``stockroom serve --server granian``) the same chaining works unchanged: each
+worker registers its stop with ``loop.add_signal_handler`` before the lifespan starts, which
+installs the event loop's own Python handler (uvloop's); ours goes in front of it and hands
+the signal on to it, as with uvicorn's. The worker then stops accepting, lets its requests in
+flight finish and ends the lifespan; past ``--graceful-timeout`` its supervisor kills it
+instead of cancelling them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``stockroom serve``: the HTTP API under uvicorn."""
+"""``stockroom serve``: the HTTP API under uvicorn or Granian (entrypoints/cli/servers.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tempfile
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from adapters.sqlite import is_sqlite
 from entrypoints import migrations
@@ -18,6 +19,7 @@ from entrypoints.cli.common import (
     prepare_embedded_database,
 )
 from entrypoints.cli.db import look
+from entrypoints.cli.servers import APP_FACTORY, DEFAULT_SERVER, ServeOptions, Server, refusal, run
 from entrypoints.cli.verdicts import UNSET_BEHIND_A_POOLER, effective_pooler, pooler_findings
 from entrypoints.container import Container
 from entrypoints.logging_config import log_config
@@ -25,11 +27,6 @@ from entrypoints.logging_config import log_config
 # Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
 # left to dispose the pools once the requests in flight are done.
 DEFAULT_GRACEFUL_TIMEOUT = 25
-# uvicorn's httptools protocol with STOCKROOM_MAX_HEADER_BYTES enforced while the headers
-# arrive: httptools itself has no limit, and by the time any ASGI middleware could look, the
-# parser has buffered the whole header (a 32 MiB one included). Why not h11 with
-# --h11-max-incomplete-event-size: README, "Request limits".
-HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 # uvicorn's own default. An idle keep-alive connection is closed after this long, and a client
 # that sends on it at that moment gets a reset: whoever keeps connections open to us (a load
 # balancer, a proxy's upstream pool, an HTTP client's pool) must give up on idle ones sooner.
@@ -43,13 +40,18 @@ def serve(
     # Checked here: uvicorn would announce a port out of range and listen on another one.
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    server: Annotated[
+        Server,
+        typer.Option(help="The HTTP server: uvicorn (httptools, uvloop) or granian (Rust)."),
+    ] = DEFAULT_SERVER,
     graceful_timeout: Annotated[
         int,
         typer.Option(
             min=0,
             metavar="SECONDS",
             help="On SIGTERM, how long requests in flight may take to finish before they are "
-            "cancelled (readiness answers 503 from the signal on).",
+            "cancelled (granian: the worker is killed) (readiness answers 503 from the signal "
+            "on).",
         ),
     ] = DEFAULT_GRACEFUL_TIMEOUT,
     keep_alive: Annotated[
@@ -71,13 +73,27 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the HTTP API with uvicorn (the embedded SQLite is migrated on first run).
+    """Serve the HTTP API with uvicorn or Granian (the embedded SQLite is migrated on first
+    run).
 
     SIGTERM drains: readiness turns 503, requests in flight finish, then the pools close.
     """
-    import uvicorn
-
     settings = container_of(ctx).settings()
+    options = ServeOptions(
+        host=host,
+        port=port,
+        workers=workers,
+        graceful_timeout=graceful_timeout,
+        keep_alive=keep_alive,
+        forwarded_allow_ips=forwarded_allow_ips,
+        log_config=log_config(settings.log_format, settings.log_level),
+        log_level=settings.log_level,
+        max_header_bytes=settings.max_header_bytes,
+    )
+    refused = refusal(server, options)
+    if refused is not None:
+        errors.print(Text.assemble(("error: ", "red"), refused), soft_wrap=True)
+        raise typer.Exit(code=1)
     url = database_url(container_of(ctx))
     if is_sqlite(url):
         prepare_embedded_database(container_of(ctx))
@@ -90,22 +106,7 @@ def serve(
         metrics_folder = tempfile.mkdtemp(prefix="stockroom-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
     try:
-        uvicorn.run(
-            "entrypoints.api.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            http=HTTP_PROTOCOL,
-            timeout_graceful_shutdown=graceful_timeout,
-            timeout_keep_alive=keep_alive,
-            # None keeps uvicorn's own default; behind a proxy on another host, name it here,
-            # or every client looks like the proxy to login throttling.
-            forwarded_allow_ips=forwarded_allow_ips,
-            # Applied by uvicorn in the supervisor and in every worker before it logs anything
-            # (the app's factory configures the same again from each worker's settings).
-            log_config=log_config(settings.log_format, settings.log_level),
-        )
+        run(server, APP_FACTORY, options)
     finally:
         if metrics_folder is not None:
             shutil.rmtree(metrics_folder, ignore_errors=True)
@@ -125,7 +126,7 @@ def _check_before_serving(container: Container, url: str) -> None:
         problems.append(f"database schema is at {schema or 'nothing'}, {expected}")
     pooler, chosen = effective_pooler(container.settings(), facts)
     if chosen:
-        # The workers uvicorn starts build their settings from this environment.
+        # The workers the server starts build their settings from this environment.
         os.environ["STOCKROOM_DATABASE_POOLER"] = pooler.value
         errors.print(f"[yellow]note:[/yellow] {UNSET_BEHIND_A_POOLER}", soft_wrap=True)
     if facts is not None:

@@ -16,9 +16,10 @@ from domain.idempotency import DEFAULT_KEY_TTL, IdempotencyRecord, fingerprint, 
 from domain.item import is_running_low
 from domain.order import LineRequest, Order, OrderStatus, normalise_lines
 from domain.user import normalise_email
-from service_layer.actor import Actor
+from service_layer.actor import Actor, Caller
 from service_layer.metrics import IDEMPOTENT_REPLAYS, ORDERS
 from service_layer.retry import retry_transient
+from service_layer.services.users import confirm_caller
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
 from service_layer.views import OrderView
@@ -30,7 +31,7 @@ MAX_PAGE_SIZE = 100
 @retry_transient()
 async def place_order(
     uow: AbstractUnitOfWork,
-    actor: Actor,
+    actor: Actor | Caller,
     lines: Sequence[LineRequest],
     *,
     idempotency_key: str | None = None,
@@ -46,6 +47,9 @@ async def place_order(
     own transaction, so it exists exactly when the order does. A key older than ``key_ttl`` is
     forgotten, as the purge would have forgotten it: the request is a new one. ``now`` is the
     clock's reading (tests hand one in).
+
+    ``actor`` may be a ``Caller`` (the HTTP API passes the token's): the account is then
+    checked first thing in this unit, on its connection (``confirm_caller``).
     """
     requested = normalise_lines(lines)
     key = validate_key(idempotency_key) if idempotency_key is not None else None
@@ -53,6 +57,8 @@ async def place_order(
     now = now or datetime.now(UTC)
     try:
         async with uow:
+            if isinstance(actor, Caller):
+                actor = await confirm_caller(uow, actor)
             stock = await uow.items.lock_by_skus([line.sku for line in requested])
             # Looked up only once the items are locked: a twin of this request that got the
             # locks first has committed by now, so we answer with its order instead of

@@ -43,6 +43,7 @@ from service_layer.repositories import (
     AbstractOrderRepository,
     AbstractUserRepository,
 )
+from service_layer.views import UserView
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -217,6 +218,10 @@ class InMemoryUserRepository(AbstractUserRepository):
 
     async def get(self, user_id: int) -> User:
         return _found(self.table.rows.get(user_id), UnknownUser(user_id))
+
+    async def find_view(self, user_id: int) -> UserView | None:
+        user = self.table.rows.get(user_id)
+        return UserView.from_domain(user) if user is not None else None
 
     async def get_for_update(self, user_id: int) -> User:
         return await self.get(user_id)  # no locks here: nothing runs concurrently

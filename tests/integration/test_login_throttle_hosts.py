@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from entrypoints.cli.servers import Server
 from tests.integration.databases import throwaway_database
 from tests.integration.servers import live_client, stockroom_serve
 
@@ -57,12 +58,20 @@ async def _register(client: httpx.AsyncClient, base: str) -> dict[str, str]:
     return credentials
 
 
+@pytest.fixture(params=list(Server))
+def server(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """Under Granian, X-Forwarded-For is applied by uvicorn's middleware around the app
+    (entrypoints/cli/servers.py): the same rules, so the same counts."""
+    return ("--server", request.param)
+
+
 async def test_failures_sent_to_one_server_are_counted_by_the_other(
-    settings: dict[str, str], tmp_path: Path
+    settings: dict[str, str], server: tuple[str, ...], tmp_path: Path
 ) -> None:
+    args = (*TRUST_LOCAL_PROXY, *server)
     with (
-        stockroom_serve(settings, tmp_path, workers=1, args=TRUST_LOCAL_PROXY) as first,
-        stockroom_serve(settings, tmp_path, workers=1, args=TRUST_LOCAL_PROXY) as second,
+        stockroom_serve(settings, tmp_path, workers=1, args=args) as first,
+        stockroom_serve(settings, tmp_path, workers=1, args=args) as second,
     ):
         async with live_client(timeout=TIMEOUT) as client:
             right = await _register(client, first)
@@ -87,11 +96,11 @@ async def test_failures_sent_to_one_server_are_counted_by_the_other(
 
 
 async def test_a_client_cannot_pick_its_address_when_the_proxy_is_not_trusted(
-    tmp_path: Path,
+    server: tuple[str, ...], tmp_path: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}"
     settings = {"STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY}
-    untrusted = ("--forwarded-allow-ips", "192.0.2.1")  # some other proxy, not us
+    untrusted = ("--forwarded-allow-ips", "192.0.2.1", *server)  # some other proxy, not us
     with stockroom_serve(settings, tmp_path, workers=1, args=untrusted) as base:
         async with live_client(timeout=TIMEOUT) as client:
             right = await _register(client, base)

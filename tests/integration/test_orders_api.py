@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from adapters.database import Database
 from entrypoints.container import Container
+from service_layer.services import users as user_services
 from tests.api_support import Account, make_account
 from tests.factories import item_payload
 from tests.integration.conftest import BACKENDS, POOLED
@@ -199,3 +201,45 @@ async def test_malformed_orders_are_422(
 async def test_orders_need_a_signed_in_caller(client: httpx.AsyncClient) -> None:
     assert (await client.post("/orders/", json=_order(("X", 1)))).status_code == 401
     assert (await client.get("/orders/")).status_code == 401
+
+
+async def test_a_purchase_checks_out_one_connection_on_postgresql_and_checks_its_caller(
+    client: httpx.AsyncClient,
+    container: Container,
+    database: Database,
+    admin: Account,
+    ann: Account,
+) -> None:
+    """On PostgreSQL the account check runs inside the order's unit, on its connection: one
+    checkout per purchase, not two (under load each may wait its turn). On SQLite it runs
+    before, on the read port's own pool, outside the one write lock."""
+    # Plenty of stock: no low-stock check after the response (a read of its own).
+    await _item(client, admin, sku="CUP", price=2.5, quantity=1000)
+    checkouts: list[str] = []
+    engines = database.engines()
+    listeners = [
+        (engine, lambda *_args, name=name: checkouts.append(name))
+        for name, engine in engines.items()
+    ]
+    for engine, listener in listeners:
+        event.listen(engine, "checkout", listener)
+    try:
+        response = await client.post("/orders/", json=_order(("CUP", 1)), headers=ann.headers)
+    finally:
+        for engine, listener in listeners:
+            event.remove(engine, "checkout", listener)
+    assert response.status_code == 201, response.text
+    if database.units_take_turns:
+        assert not container.accounts_checked_in_units()
+        assert sorted(checkouts) == ["primary", "sqlite reader"]
+    else:
+        assert container.accounts_checked_in_units()
+        assert checkouts == ["primary"]
+
+    # Either way a deactivated account's token buys nothing, and nothing is taken.
+    await user_services.deactivate_user(container.uow(), ann.email)
+    refused = await client.post("/orders/", json=_order(("CUP", 1)), headers=ann.headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.json() == {"detail": "invalid or expired token"}
+    assert await _order_count(database) == 1
+    assert (await stock(database))["CUP"] == 999

@@ -219,31 +219,83 @@ async def _attack_tokens(container: Container, customer: Account, admin: Account
 async def test_forged_and_stale_tokens_are_all_401(
     client: httpx.AsyncClient, container: Container, customer: Account, admin: Account
 ) -> None:
+    created = await client.post("/items/", json=item_payload(), headers=admin.headers)
+    purchase = {"lines": [{"sku": created.json()["sku"], "quantity": 1}]}
     for name, token in (await _attack_tokens(container, customer, admin)).items():
         headers = {"Authorization": f"Bearer {token}"}
-        for method, path in [("GET", "/users/me"), ("POST", "/items/")]:
-            response = await client.request(method, path, headers=headers, json=item_payload())
+        # POST /orders/ checks the account inside its unit of work, not in a dependency.
+        for method, path, body in [
+            ("GET", "/users/me", None),
+            ("POST", "/items/", item_payload()),
+            ("POST", "/orders/", purchase),
+        ]:
+            response = await client.request(method, path, headers=headers, json=body)
             assert response.status_code == 401, (name, path, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
     # The genuine tokens still work, so the 401s above are about the tokens, not the setup.
     assert (await client.get("/users/me", headers=admin.headers)).status_code == 200
 
 
+@pytest.mark.parametrize("in_unit", [True, False], ids=["checked in the unit", "checked before"])
 async def test_token_of_a_deactivated_user_is_401(
-    client: httpx.AsyncClient, store: InMemoryStore, admin: Account
+    client: httpx.AsyncClient,
+    container: Container,
+    store: InMemoryStore,
+    admin: Account,
+    customer: Account,
+    in_unit: bool,
 ) -> None:
+    # Where a purchase checks its caller (the container decides; both must refuse).
+    container.accounts_checked_in_units.override(providers.Object(in_unit))
     assert (await client.get("/users/me", headers=admin.headers)).status_code == 200
+    item = (
+        await client.post("/items/", json=item_payload(quantity=5), headers=admin.headers)
+    ).json()
+    purchase = {"lines": [{"sku": item["sku"], "quantity": 1}]}
     await user_services.deactivate_user(FakeUnitOfWork(store), admin.email)
+    await user_services.deactivate_user(FakeUnitOfWork(store), customer.email)
     response = await client.post("/items/", json=item_payload(), headers=admin.headers)
     assert response.status_code == 401
-    assert store.items == {}
+    assert list(store.items) == [item["id"]]
+    # An order checks the account in its own unit of work: refused the same way, nothing taken.
+    response = await client.post("/orders/", json=purchase, headers=customer.headers)
+    assert response.status_code == 401, response.text
+    assert response.json() == {"detail": "invalid or expired token"}
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert store.orders == {}
+    assert store.items[item["id"]].quantity == 5
 
 
 async def test_token_of_a_deleted_user_is_401(
-    client: httpx.AsyncClient, store: InMemoryStore, admin: Account
+    client: httpx.AsyncClient, store: InMemoryStore, admin: Account, customer: Account
 ) -> None:
+    item = (
+        await client.post("/items/", json=item_payload(quantity=5), headers=admin.headers)
+    ).json()
     del store.users[admin.id]
+    del store.users[customer.id]
     assert (await client.get("/users/me", headers=admin.headers)).status_code == 401
+    purchase = {"lines": [{"sku": item["sku"], "quantity": 1}]}
+    response = await client.post("/orders/", json=purchase, headers=customer.headers)
+    assert response.status_code == 401, response.text
+    assert store.orders == {}
+
+
+async def test_an_order_with_a_token_from_before_a_password_change_is_401(
+    client: httpx.AsyncClient, store: InMemoryStore, admin: Account, customer: Account
+) -> None:
+    item = (
+        await client.post("/items/", json=item_payload(quantity=5), headers=admin.headers)
+    ).json()
+    purchase = {"lines": [{"sku": item["sku"], "quantity": 1}]}
+    assert (
+        await client.post("/orders/", json=purchase, headers=customer.headers)
+    ).status_code == 201
+    store.users[customer.id].credentials_version += 1  # what a password change does
+    response = await client.post("/orders/", json=purchase, headers=customer.headers)
+    assert response.status_code == 401, response.text
+    assert len(store.orders) == 1
+    assert store.items[item["id"]].quantity == 4
 
 
 async def test_a_demoted_admin_loses_admin_rights_with_the_same_token(
