@@ -212,3 +212,17 @@ def stockroom_serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+def exchange_raw(port: int, request: bytes) -> bytes:
+    """Send raw bytes to a local server and read until it closes the connection; a reset
+    loses what it loses (a server refusing a request may close without reading it all)."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(request)
+            while chunk := connection.recv(64 * 1024):
+                received += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    return received

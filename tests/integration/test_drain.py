@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from tests.integration.cli_support import STOCKROOM, stockroom
 from tests.integration.conftest import POSTGRES_URL, postgres_unavailable
-from tests.integration.drain_support import HeldRequest, live_group_members
+from tests.integration.drain_support import HeldRequest, Server, live_group_members
 from tests.integration.failure_support import asyncpg_dsn
 from tests.integration.servers import free_port, live_client
 
@@ -54,20 +54,6 @@ CLIENTS = 8
 ORDERS_BEFORE_THE_SIGNAL = 50
 DEADLINE_SECONDS = 60.0  # for anything the test waits on; a loaded machine is slow
 PURCHASE = {"lines": [{"sku": SKU, "quantity": 1}]}
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture

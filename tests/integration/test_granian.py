@@ -30,8 +30,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.cli_support import STOCKROOM, stockroom
-from tests.integration.drain_support import HeldRequest, live_group_members
-from tests.integration.servers import free_port, live_client
+from tests.integration.drain_support import HeldRequest, Server, live_group_members
+from tests.integration.servers import exchange_raw, free_port, live_client
 
 SECRET_KEY = "granian-signing-key-" + "0123456789abcdef" * 3
 ADMIN = ("admin@example.com", "granian admin password")
@@ -43,18 +43,8 @@ FIELDS = {"time", "level", "logger", "message", "request_id", "pid"}
 
 
 @dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
+class Served(Server):
     database: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
     def log_lines(self) -> list[dict[str, Any]]:
         """Every complete JSON line so far (the text after the last newline may be half a
@@ -201,14 +191,7 @@ def _exchange(port: int, padding: int) -> tuple[int | None, bytes]:
         "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         f"X-Padding: {'a' * padding}\r\n\r\n"
     ).encode()
-    received = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        try:
-            connection.sendall(request)
-            while chunk := connection.recv(64 * KIB):
-                received += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            pass
+    received = exchange_raw(port, request)
     if not received.startswith(b"HTTP/1.1 "):
         return None, received
     head, _, body = received.partition(b"\r\n\r\n")

@@ -23,7 +23,7 @@ import pytest
 from adapters.database import Database
 from entrypoints import migrations
 from tests.integration.databases import open_database, throwaway_database
-from tests.integration.servers import stockroom_serve
+from tests.integration.servers import exchange_raw, stockroom_serve
 
 SECRET_KEY = "headers-signing-key-" + "0123456789abcdef" * 3
 KIB = 1024
@@ -53,15 +53,7 @@ def _answer(raw: bytes) -> Answer:
 
 def _exchange(port: int, request: bytes) -> Answer:
     """Send ``request`` and read until the server closes; a reset loses what it loses."""
-    received = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        try:
-            connection.sendall(request)
-            while chunk := connection.recv(64 * KIB):
-                received += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-    return _answer(received)
+    return _answer(exchange_raw(port, request))
 
 
 def _stream_header(port: int, total: int) -> int:
