@@ -17,7 +17,7 @@ DEFAULT_URLS = {
 ADMIN_URLS = {PG: ADMIN_URL, REPLICATED: "postgresql://postgres@127.0.0.1:{primary}/postgres"}
 REPLICA_URL = "postgresql+asyncpg://postgres@127.0.0.1:{replica}/{database}"
 # The same server through the run's PgBouncer in transaction mode (bench/pgbouncer.py).
-POOLED_URL = "postgresql://postgres@127.0.0.1:{pgbouncer}/{database}"
+POOLED_URL = "postgresql+psycopg://postgres@127.0.0.1:{pgbouncer}/{database}"
 
 
 @dataclass(frozen=True)

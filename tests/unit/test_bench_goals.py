@@ -7,6 +7,8 @@ from bench import goals
 from bench.cases import GET_ITEM, PLANS, POST_ORDER, SQLITE, Endpoint
 from bench.run import Results
 from bench.wrk import WrkResult
+from entrypoints.settings import Settings
+from tests.conftest import TEST_SECRET_KEY
 
 
 def _wrk(rps: float, p50_ms: float = 10.0, p99_ms: float = 20.0) -> WrkResult:
@@ -72,3 +74,17 @@ def test_the_report_counts_what_was_met() -> None:
     table = "\n".join(goals.render(results))
     assert "2 of 4 met" in table  # 0.80x twice; p99 5x p50 twice
     assert table.count("**no**") == 2
+
+
+def test_every_bench_target_names_a_database_url_stockroom_accepts() -> None:
+    """Regression: the PgBouncer target's URL had no driver, which Stockroom refuses since its
+    URLs are checked at start-up, and `make bench` stopped at that target."""
+    from bench.cases import TARGETS
+
+    ports = {"pgbouncer": 6432, "primary": 5433, "replica": 5434}
+    for target in TARGETS:
+        settings = target.settings("stockroom_bench_copy", ports)
+        url = settings["STOCKROOM_DATABASE_URL"]
+        Settings(database_url=url, secret_key=TEST_SECRET_KEY)  # raises on a refused URL
+        for replica in filter(None, settings.get("STOCKROOM_REPLICA_URLS", "").split(",")):
+            Settings(database_url=url, replica_urls=[replica], secret_key=TEST_SECRET_KEY)
