@@ -65,9 +65,7 @@ async def current_user(
 
 
 async def caller_for_unit(
-    request: Request,
-    caller: Annotated[Caller, Depends(token_caller)],
-    reads: Annotated[AbstractReads, Depends(get_reads)],
+    request: Request, caller: Annotated[Caller, Depends(token_caller)]
 ) -> Actor | Caller:
     """For a use case that takes ``Actor | Caller`` and opens a unit of work anyway: the
     ``Caller``, so it checks the account on the unit's own connection; or, where the container
@@ -75,7 +73,8 @@ async def caller_for_unit(
     first, on the read port."""
     if get_container(request).accounts_checked_in_units():
         return caller
-    user = await current_user(caller, reads)
+    # The read port only on this path: a purchase on PostgreSQL never builds one.
+    user = await current_user(caller, await get_reads(request))
     return Actor(user_id=user.id, is_admin=user.is_admin)
 
 
