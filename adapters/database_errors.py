@@ -22,6 +22,7 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from adapters.database_metrics import POOL_TIMEOUTS
 from domain.errors import (
     DomainError,
     DuplicateSku,
@@ -67,6 +68,7 @@ def classify(error: BaseException) -> Exception | None:
         name = constraint_name(error)
         return UNIQUE_VIOLATIONS[name]() if name in UNIQUE_VIOLATIONS else None
     if isinstance(error, PoolTimeout):
+        POOL_TIMEOUTS.inc()
         return DatabaseUnavailable("no database connection became free in time")
     if isinstance(error, DBAPIError):
         code = _sqlstate(error)

@@ -1,20 +1,19 @@
-"""What the database object is doing: each connection pool, per process (the first thing to
-look at when requests slow down: "is the pool exhausted, and who holds the connections?"),
-and, with replicas, which source served the reads and how far behind each replica is.
+"""What the connection pools are doing, per process (the first thing to look at when requests
+slow down: "is the pool exhausted, and who holds the connections?"), and, with replicas,
+which source served the reads and how far behind each replica is.
 
 Gauges are per worker process (``liveall``: a ``pid`` label each), as a pool is; counters add
-up across workers. ``watch`` hangs listeners on a pool's events; waiting callers are counted
-by ``WaitCounting``, which wraps the ``_do_get`` hook SQLAlchemy's queue pools are built on.
+up across workers. Nothing here runs per request: ``watch`` hangs listeners on the events of
+a new or a discarded connection, and the gauges are sampled (``PoolGauges.sample``), the
+waiters too, from the count the fair pool keeps anyway (``adapters/fair_pool.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import Counter, Gauge
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.pool import QueuePool
 
 from adapters.fair_pool import FairAsyncPool
 
@@ -64,38 +63,6 @@ REPLICA_LAG = Gauge(
 )
 
 
-class WaitCounting:
-    """Mixed into a queue pool: callers inside ``_do_get`` are waiting for a connection
-    (those that find one at once leave it in microseconds)."""
-
-    waiting: Any = None  # the pool's POOL_WAITING child, set by ``watch``
-
-    def _do_get(self) -> ConnectionPoolEntry:
-        waiting = self.waiting
-        pool: QueuePool = self  # type: ignore[assignment]
-        if waiting is None or pool.checkedout() < pool.size() + max(0, pool._max_overflow):
-            return super()._do_get()  # type: ignore[misc, no-any-return]  # a free one: no wait
-        waiting.inc()
-        try:
-            return super()._do_get()  # type: ignore[misc, no-any-return]
-        finally:
-            waiting.dec()
-
-    def recreate(self) -> QueuePool:  # dispose() builds a new pool: it keeps counting
-        fresh = super().recreate()  # type: ignore[misc]
-        fresh.waiting = self.waiting
-        return fresh  # type: ignore[no-any-return]
-
-
-class WatchedAsyncPool(WaitCounting, FairAsyncPool):
-    """The async engines' pool (first come, first served: ``fair_pool``), counting its
-    waiters."""
-
-
-class WatchedPool(WaitCounting, QueuePool):
-    """The sync SQLite reader's pool, counting its waiters."""
-
-
 class PoolGauges:
     """One pool's gauges. Sampled (``sample``), not updated at every checkout: a gauge write
     per checkout and checkin cost measurably on a fast read, and a scrape every few seconds
@@ -104,8 +71,9 @@ class PoolGauges:
 
     def __init__(self, engine: Engine, name: str) -> None:
         self._engine = engine
-        self._size, self._checked_out, self._overflow = (
-            gauge.labels(name) for gauge in (POOL_SIZE, POOL_CHECKED_OUT, POOL_OVERFLOW)
+        self._size, self._checked_out, self._overflow, self._waiting = (
+            gauge.labels(name)
+            for gauge in (POOL_SIZE, POOL_CHECKED_OUT, POOL_OVERFLOW, POOL_WAITING)
         )
 
     def sample(self) -> None:
@@ -114,19 +82,31 @@ class PoolGauges:
             self._size.set(pool.size())
             self._checked_out.set(pool.checkedout())
             self._overflow.set(max(0, pool.overflow()))
+        if isinstance(pool, FairAsyncPool):
+            self._waiting.set(pool.waiting())
 
 
 def watch(engine: Engine, name: str) -> PoolGauges | None:
-    """Count ``engine``'s new and discarded connections and its waiters under the label
+    """Count ``engine``'s new and discarded connections under the label
     ``name`` (on the engine, not the pool: a disposed engine's new pool counts too), and
     return its sampled gauges; ``None`` for a single shared connection (SQLite in memory)."""
     if not isinstance(engine.pool, QueuePool):
         return None
     opened, invalidated = POOL_OPENED.labels(name), POOL_INVALIDATED.labels(name)
-    if isinstance(engine.pool, WaitCounting):
-        engine.pool.waiting = POOL_WAITING.labels(name)
     event.listen(engine, "connect", lambda *_: opened.inc())
     event.listen(engine, "invalidate", lambda *_: invalidated.inc())
     gauges = PoolGauges(engine, name)
     gauges.sample()
     return gauges
+
+
+class Pools:
+    """The sampled gauges of every pool of a database and its replicas."""
+
+    def __init__(self, engines: dict[str, Engine]) -> None:
+        watched = (watch(engine, name) for name, engine in engines.items())
+        self.gauges = [gauges for gauges in watched if gauges is not None]
+
+    def sample(self) -> None:
+        for gauges in self.gauges:
+            gauges.sample()

@@ -33,7 +33,8 @@ class FairAsyncQueue(QueueCommon[_T]):
     """``sqlalchemy.util.queue.AsyncAdaptedQueue``'s interface, first come first served.
 
     Its methods are called from the pool's synchronous code, inside SQLAlchemy's greenlet,
-    so waiting is ``await_only`` on a future, as in the queue it replaces.
+    so waiting is ``await_only`` on a future, as in the queue it replaces. The pool calls
+    ``get`` at checkout and ``put`` at checkin, nothing else: each does its work itself.
     """
 
     def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
@@ -41,6 +42,11 @@ class FairAsyncQueue(QueueCommon[_T]):
         self.use_lifo = use_lifo
         self._idle: deque[_T] = deque()
         self._waiters: deque[asyncio.Future[_T]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a connection right now (the pool metrics sample it)."""
+        return len(self._waiters)
 
     def empty(self) -> bool:
         return not self._idle
@@ -51,31 +57,31 @@ class FairAsyncQueue(QueueCommon[_T]):
     def qsize(self) -> int:
         return len(self._idle)
 
-    def put_nowait(self, item: _T) -> None:
+    def put(self, item: _T, block: bool = True, timeout: float | None = None) -> None:
+        # The pool only ever gives back without blocking: a full queue means "close it".
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():  # a waiter that timed out or was cancelled is skipped
                 waiter.set_result(item)
                 return
-        if self.full():
+        if 0 < self.maxsize <= len(self._idle):
             raise Full
         self._idle.append(item)
 
-    def put(self, item: _T, block: bool = True, timeout: float | None = None) -> None:
-        # The pool only ever gives back without blocking: a full queue means "close it".
-        self.put_nowait(item)
-
-    def get_nowait(self) -> _T:
-        if not self._idle:
-            raise Empty
-        return self._idle.pop() if self.use_lifo else self._idle.popleft()
+    def put_nowait(self, item: _T) -> None:
+        self.put(item)
 
     def get(self, block: bool = True, timeout: float | None = None) -> _T:
-        if self._idle or not block:
-            # Idle connections exist only while nobody waits (put_nowait hands them over),
-            # so taking one here jumps no queue.
-            return self.get_nowait()
+        # Idle connections exist only while nobody waits (``put`` hands them over), so taking
+        # one here jumps no queue.
+        if self._idle:
+            return self._idle.pop() if self.use_lifo else self._idle.popleft()
+        if not block:
+            raise Empty
         return await_only(self._wait(timeout))
+
+    def get_nowait(self) -> _T:
+        return self.get(block=False)
 
     async def _wait(self, seconds: float | None) -> _T:
         waiter: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
@@ -87,10 +93,10 @@ class FairAsyncQueue(QueueCommon[_T]):
             if waiter.done() and not waiter.cancelled():
                 # Handed a connection in the same instant as the timeout or a cancellation
                 # ended the wait: pass it on, or the pool would lose it for good.
-                self.put_nowait(waiter.result())
+                self.put(waiter.result())
             else:
                 waiter.cancel()
-                with contextlib.suppress(ValueError):  # put_nowait may have dropped it
+                with contextlib.suppress(ValueError):  # put may have dropped it
                     self._waiters.remove(waiter)
             if isinstance(error, TimeoutError):
                 raise Empty from None
@@ -101,3 +107,8 @@ class FairAsyncPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's async queue pool, with waiters served in arrival order."""
 
     _queue_class: type[QueueCommon[ConnectionPoolEntry]] = FairAsyncQueue[ConnectionPoolEntry]
+
+    def waiting(self) -> int:
+        """Callers waiting for a connection of this pool right now."""
+        queue = self._pool
+        return queue.waiting if isinstance(queue, FairAsyncQueue) else 0

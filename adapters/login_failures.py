@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import case, delete, null, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.orm import login_failures as table
+from adapters.repositories import SqlAlchemyRepository
 from domain.login_throttle import FailureCounter, ThrottleKey, ThrottleScope
 from service_layer.repositories import AbstractLoginFailureRepository
 
@@ -24,10 +24,7 @@ from service_layer.repositories import AbstractLoginFailureRepository
 PURGE_BATCH = 1000
 
 
-class SqlAlchemyLoginFailureRepository(AbstractLoginFailureRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlAlchemyLoginFailureRepository(SqlAlchemyRepository, AbstractLoginFailureRepository):
     async def get(self, keys: Sequence[ThrottleKey]) -> Sequence[FailureCounter]:
         if not keys:
             return []

@@ -1,12 +1,15 @@
-"""Streaming replicas for the read port: which one may serve a read, and when none may.
+"""Streaming replicas for the read port: which one may serve a read, and when none may; and
+the positions in the primary's WAL that make read-your-writes work (consistency tokens).
 
-A replica serves a read when it is up, no further behind than ``max_lag`` seconds, and, for a
-read that carries a position (the WAL position a write returned), has replayed at least that
-far. What a replica has replayed is cached for a few milliseconds and asked again only when a
-read needs more than the cache shows, one question per replica at a time. A replica that
-fails a check or a read is out of rotation until ``recheck`` seconds have passed. When no
-replica will do within ``wait`` seconds, the caller reads from the primary: a read never fails,
-and never comes back staler than asked for, because of a replica.
+Plugged in by the container only when replicas are configured (``replica_reads``): without
+them, nothing here runs. A replica serves a read when it is up, no further behind than
+``max_lag`` seconds, and, for a read that carries a position (the WAL position a write
+returned, in ``read_after``), has replayed at least that far. What a replica has replayed is
+cached for a few milliseconds and asked again only when a read needs more than the cache
+shows, one question per replica at a time. A replica that fails a check or a read is out of
+rotation until ``recheck`` seconds have passed. When no replica will do within ``wait``
+seconds, the caller reads from the primary: a read never fails, and never comes back staler
+than asked for, because of a replica.
 """
 
 from __future__ import annotations
@@ -16,18 +19,21 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Executable, RowMapping, text
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import postgres
-from adapters.database_metrics import REPLICA_LAG
+from adapters.database_metrics import READS_SERVED, REPLICA_LAG
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
-from service_layer.errors import MalformedReadPosition
+from adapters.reads import EngineReader, SqlAlchemyReads, StatementReader
+from service_layer.errors import DatabaseUnavailable, MalformedReadPosition
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,12 @@ _STATE = text(
     " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
     " ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END AS lag"
 )
-POSITION_NOW = text("SELECT pg_current_wal_lsn()::text")  # asked of the primary after a commit
+POSITION_NOW = text("SELECT pg_current_wal_lsn()::text")  # asked of the primary after a write
+
+# The consistency token the current request sent (``X-Consistency-Token``, as sent: it is
+# parsed when a read needs it, so a malformed one fails only a request that reads). Set by
+# the HTTP layer that exists only with replicas (entrypoints/api/consistency.py).
+read_after: ContextVar[str | None] = ContextVar("stockroom_read_after", default=None)
 
 
 def parse_position(given: str) -> int:
@@ -63,7 +74,7 @@ class Replica:
     def __init__(self, name: str, engine: AsyncEngine) -> None:
         self.name = name
         self.engine = engine
-        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reader = EngineReader(engine.execution_options(isolation_level="AUTOCOMMIT"))
         self.state = ReplicaState()
         self._checking: asyncio.Task[None] | None = None
 
@@ -75,14 +86,14 @@ class Replica:
 
     async def _check(self, within: float) -> None:
         try:
-            async with asyncio.timeout(within), self.reader.connect() as connection:
-                row = (await connection.execute(_STATE)).one()
+            async with asyncio.timeout(within):
+                (row,) = await self.reader.fetch_all(_STATE, {})
         except Exception as error:  # down, refusing, too slow: out of rotation for now
             self.mark_down(error)
             return
         self.state = ReplicaState(
-            replayed=parse_position(row.replayed) if row.replayed else 0,
-            lag=float(row.lag),
+            replayed=parse_position(row["replayed"]) if row["replayed"] else 0,
+            lag=float(row["lag"]),
             checked_at=time.monotonic(),
         )
         REPLICA_LAG.labels(self.name).set(self.state.lag)
@@ -143,9 +154,49 @@ class ReplicaSet:
             for replica in self.replicas
         }
 
+    def engines(self) -> dict[str, Engine]:
+        return {replica.name: replica.engine.sync_engine for replica in self.replicas}
+
     async def dispose(self) -> None:
         for replica in self.replicas:
             await replica.engine.dispose()
+
+
+class ReplicaReader:
+    """Each statement on a replica that will do for this request, else on the primary: a
+    replica never turns a read that would succeed into an error."""
+
+    def __init__(self, primary: StatementReader, replicas: ReplicaSet) -> None:
+        self._primary = primary
+        self._replicas = replicas
+
+    async def fetch_all(
+        self, statement: Executable, parameters: Mapping[str, Any]
+    ) -> list[RowMapping]:
+        token = read_after.get()
+        replica = await self._replicas.choose(parse_position(token) if token is not None else None)
+        if replica is not None:
+            try:
+                rows = await replica.reader.fetch_all(statement, parameters)
+            except DatabaseUnavailable as error:
+                replica.mark_down(error)  # and read from the primary below
+            else:
+                READS_SERVED.labels(replica.name).inc()
+                return rows
+        READS_SERVED.labels("primary").inc()
+        return await self._primary.fetch_all(statement, parameters)
+
+
+def replica_reads(primary: StatementReader, replicas: ReplicaSet) -> SqlAlchemyReads:
+    """The read port when replicas are configured: its reads may come from a replica, its
+    ``latest`` reads never do."""
+    return SqlAlchemyReads(ReplicaReader(primary, replicas), latest=SqlAlchemyReads(primary))
+
+
+async def position_now(primary: StatementReader) -> str:
+    """Where the primary's WAL is now: after a write's commit, a position that covers it."""
+    (row,) = await primary.fetch_all(POSITION_NOW, {})
+    return str(next(iter(row.values())))
 
 
 def replica_set(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import (
     CursorResult,
@@ -13,17 +13,12 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
-    insert,
     select,
-    text,
     tuple_,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Update
 
-from adapters.orm import idempotency_keys, import_batches, items, order_lines, orders, users
-from domain.catalog_import import CatalogRow, ImportedBatch
+from adapters.orm import idempotency_keys, items, order_lines, orders, users
 from domain.errors import UnknownItem, UnknownOrder, UnknownUser
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
@@ -31,14 +26,19 @@ from domain.order import Order, OrderStatus
 from domain.user import User
 from service_layer.repositories import (
     AbstractIdempotencyRepository,
-    AbstractImportJournal,
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
 )
-from service_layer.views import UserView
 
 T = TypeVar("T")
+
+
+class SqlAlchemyRepository:
+    """A repository works inside the session of the unit of work that built it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
 
 @cache
@@ -60,101 +60,9 @@ def _locking_select(column: str) -> Select[Item]:
     )
 
 
-@cache
-def _locking_select_of_rows() -> Select[Any]:
-    """The values of the items whose SKU is in the bound list, locked in id order (the order
-    ``_locking_select`` locks in); built once."""
-    return (
-        select(items.c.id, items.c.sku, items.c.title, items.c.price_cents)
-        .add_columns(items.c.quantity, items.c.description)
-        .where(items.c.sku.in_(bindparam("values", expanding=True)))
-        .order_by(items.c.id)
-        .with_for_update()
-    )
-
-
-@cache
-def _update_by_id() -> Update:
-    return (
-        update(items)
-        .where(items.c.id == bindparam("item_id"))
-        .values(
-            title=bindparam("new_title"),
-            price_cents=bindparam("new_price"),
-            quantity=bindparam("new_quantity"),
-            description=bindparam("new_description"),
-        )
-    )
-
-
-class SqlAlchemyItemRepository(AbstractItemRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlAlchemyItemRepository(SqlAlchemyRepository, AbstractItemRepository):
     async def add(self, item: Item) -> None:
         self._session.add(item)
-
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
-        if not rows:
-            return
-        # One executemany of a plain INSERT (no RETURNING): the driver sends the rows together.
-        # The unit's own flush (session.add) would fetch each new id, and SQLite cannot return
-        # ids in the rows' order, so SQLAlchemy would send one INSERT per item there.
-        values = [
-            {
-                "sku": row.sku,
-                "title": row.title,
-                "description": row.description,
-                "price_cents": row.price,
-                "quantity": row.quantity or 0,
-            }
-            for row in rows
-        ]
-        await self._session.execute(insert(items), values)
-
-    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
-        values = sorted(set(skus))
-        found = await self._session.execute(_locking_select_of_rows(), {"values": values})
-        return [
-            (
-                row.id,
-                CatalogRow(
-                    0,
-                    row.sku,
-                    row.title,
-                    row.price_cents,
-                    row.quantity,
-                    row.description,
-                    has_description=True,
-                ),
-            )
-            for row in found
-        ]
-
-    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
-        if not rows:
-            return
-        # One executemany: the driver sends every row's UPDATE together.
-        values = [
-            {
-                "item_id": item_id,
-                "new_title": row.title,
-                "new_price": row.price,
-                "new_quantity": row.quantity or 0,
-                "new_description": row.description,
-            }
-            for item_id, row in rows.items()
-        ]
-        await self._session.execute(_update_by_id(), values)
-
-    async def refresh_statistics(self) -> None:
-        # PostgreSQL: a prepared statement (asyncpg prepares every query) switches to a generic
-        # plan after five runs, planned with what the statistics said then. For a table that
-        # was empty, that plan is a sequential scan, kept for the connection's life while the
-        # table grows: every lookup by SKU then reads the whole table. ANALYZE updates the
-        # statistics and invalidates such plans. SQLite plans each statement afresh.
-        if self._session.get_bind().dialect.name == "postgresql":
-            await self._session.execute(text("ANALYZE items"))
 
     async def get(self, item_id: int) -> Item:
         return _found(await self._session.get(Item, item_id), UnknownItem(item_id))
@@ -184,30 +92,12 @@ class SqlAlchemyItemRepository(AbstractItemRepository):
         await self._session.delete(item)
 
 
-# A user as ``UserView`` has it: the repository's ``find_view`` and the read port's ``user``.
-USER_VIEW = select(
-    users.c.id,
-    users.c.email,
-    users.c.role,
-    users.c.is_active,
-    users.c.created_at,
-    users.c.credentials_version,
-).where(users.c.id == bindparam("user_id"))
-
-
-class SqlAlchemyUserRepository(AbstractUserRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlAlchemyUserRepository(SqlAlchemyRepository, AbstractUserRepository):
     async def add(self, user: User) -> None:
         self._session.add(user)
 
     async def get(self, user_id: int) -> User:
         return _found(await self._session.get(User, user_id), UnknownUser(user_id))
-
-    async def find_view(self, user_id: int) -> UserView | None:
-        row = (await self._session.execute(USER_VIEW, {"user_id": user_id})).mappings().first()
-        return UserView(**row) if row is not None else None
 
     async def get_for_update(self, user_id: int) -> User:
         # populate_existing: the row as it is once locked, not as this session first saw it.
@@ -225,10 +115,7 @@ class SqlAlchemyUserRepository(AbstractUserRepository):
         return (await self._session.scalars(statement)).all()
 
 
-class SqlAlchemyOrderRepository(AbstractOrderRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlAlchemyOrderRepository(SqlAlchemyRepository, AbstractOrderRepository):
     async def add(self, order: Order) -> None:
         self._session.add(order)
         # Flushed now so the id exists for whatever else this unit records (an idempotency
@@ -266,10 +153,7 @@ class SqlAlchemyOrderRepository(AbstractOrderRepository):
         return bool(await self._session.scalar(statement))
 
 
-class SqlAlchemyIdempotencyRepository(AbstractIdempotencyRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SqlAlchemyIdempotencyRepository(SqlAlchemyRepository, AbstractIdempotencyRepository):
     async def get(self, customer_id: int, key: str) -> IdempotencyRecord | None:
         statement = select(IdempotencyRecord).where(
             idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key
@@ -317,33 +201,3 @@ def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
     return row
-
-
-class SqlAlchemyImportJournal(AbstractImportJournal):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def batches(self, file_digest: str) -> Sequence[ImportedBatch]:
-        statement = (
-            select(import_batches)
-            .where(import_batches.c.file_digest == file_digest)
-            .order_by(import_batches.c.first_line)
-        )
-        rows = (await self._session.execute(statement)).mappings()
-        return [ImportedBatch(**row) for row in rows]
-
-    async def add(self, batch: ImportedBatch) -> None:
-        await self._session.execute(
-            insert(import_batches).values(
-                file_digest=batch.file_digest,
-                first_line=batch.first_line,
-                last_line=batch.last_line,
-                mode=batch.mode,
-                committed_at=batch.committed_at,
-            )
-        )
-
-    async def forget(self, file_digest: str) -> None:
-        await self._session.execute(
-            delete(import_batches).where(import_batches.c.file_digest == file_digest)
-        )

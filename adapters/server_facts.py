@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.database import Database
+from adapters.database_errors import classify
 
 _SETTINGS = text(
     "SELECT current_setting('server_version') AS version,"
@@ -57,7 +58,7 @@ class ServerFacts:
 
 async def gather(database: Database) -> ServerFacts:
     """Ask the server behind ``database`` (PostgreSQL) for its facts, on two connections.
-    Driver errors come out classified as the unit of work's do (``Database.classify``)."""
+    Driver errors come out classified as the unit of work's do (``database_errors``)."""
     # Autocommit: each statement ends its transaction, so a transaction pooler may move each
     # connection to another server connection between statements (what the probe looks for).
     engine = database.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -67,7 +68,7 @@ async def gather(database: Database) -> ServerFacts:
             row = (await first.execute(_SETTINGS)).mappings().one()
             sharing = await _share_a_backend(first, second)
     except Exception as error:
-        classified = database.classify(error)
+        classified = classify(error)
         if classified is None:
             raise
         raise classified from error

@@ -1,9 +1,10 @@
 """SQLite as Stockroom runs it: the zero-setup default, configured for a web server's load.
 
 What ``Database`` takes from here: an engine whose connections use WAL and wait (not fail)
-for the write lock, whose units of work ``BEGIN IMMEDIATE``, and which can run statements
-with no transaction at all (``NO_BEGIN``) for the read port. The writer queue
-(``sqlite_writer_queue``) and the sync reader (``sqlite_reader``) sit beside it.
+for the write lock, whose units of work ``BEGIN IMMEDIATE`` (those that only read: a plain,
+deferred ``BEGIN``), and which can run statements with no transaction at all (``NO_BEGIN``)
+for the read port. The writer queue (``sqlite_writer_queue``) and the sync reader
+(``sqlite_reader``) sit beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from adapters.database_metrics import WatchedAsyncPool
+from adapters.fair_pool import FairAsyncPool
 from adapters.pool import PoolSettings
 from adapters.sqlite_reader import SqliteReader
 from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
@@ -31,6 +32,9 @@ _DEFAULT_BEGIN = "BEGIN IMMEDIATE"
 # Execution options for statements that need no transaction: not even a deferred BEGIN, so a
 # read never queues for the write lock.
 NO_BEGIN: dict[str, Any] = {_BEGIN_OPTION: None}
+# For units that only read: a deferred BEGIN, a consistent snapshot across their statements
+# that takes no write lock (sqlite_unit_of_work).
+DEFERRED_BEGIN: dict[str, Any] = {_BEGIN_OPTION: "BEGIN"}
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -77,8 +81,8 @@ def create_engine(url: URL, pool: PoolSettings, busy_timeout_ms: int, echo: bool
             "pool_size": pool.size,
             "max_overflow": pool.max_overflow,
             "pool_timeout": pool.timeout,
-            # First come, first served (fair_pool); counts its waiters (database_metrics).
-            "poolclass": WatchedAsyncPool,
+            # First come, first served (adapters/fair_pool.py).
+            "poolclass": FairAsyncPool,
         }
     engine = create_async_engine(
         url,

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import Executable, RowMapping, create_engine, event
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-from adapters.database_metrics import WatchedPool
+from adapters.database_errors import classify
 
 
 class SqliteReader:
@@ -46,7 +46,7 @@ class SqliteReader:
             url.set(drivername="sqlite+pysqlite"),
             pool_size=self._threads,
             max_overflow=0,
-            poolclass=WatchedPool,  # counts its waiters (database_metrics)
+            poolclass=QueuePool,  # one connection per thread: nobody ever waits for one
             hide_parameters=True,  # errors never quote bound values in the log
             pool_timeout=pool_timeout,
             # A pooled connection is used by whichever reader thread checks it out.
@@ -62,7 +62,8 @@ class SqliteReader:
     async def fetch_all(
         self, statement: Executable, parameters: Mapping[str, Any]
     ) -> list[RowMapping]:
-        """Run ``statement`` on a reader thread; the event loop stays free meanwhile."""
+        """Run ``statement`` on a reader thread (the event loop stays free meanwhile); its
+        failures classified as the read port's are (``adapters.database_errors``)."""
 
         def read() -> list[RowMapping]:
             with self.engine.connect() as connection:
@@ -76,7 +77,15 @@ class SqliteReader:
             )
         # In the caller's context: the request id of log lines, the trace of the statement.
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, context.run, read)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, context.run, read
+            )
+        except Exception as error:
+            classified = classify(error)
+            if classified is None:
+                raise
+            raise classified from error
 
     def dispose(self) -> None:
         """Close the pooled connections and stop the threads; like a disposed engine, the

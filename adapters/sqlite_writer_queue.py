@@ -139,7 +139,8 @@ class WriterQueue:
             lock.release()
         return taken
 
-    def leave(self) -> None:
+    def leave(self, _closed: object = None) -> None:
+        """The turn passes to the next writer (also a done-callback: ``_closed`` is ignored)."""
         if self._file_lock is not None:
             self._file_lock.release()
         if self._lock is not None:

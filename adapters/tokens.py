@@ -78,7 +78,8 @@ class JwtTokenCodec:
         issued, expires = claims["iat"], claims["exp"]
         if not (isinstance(subject, str) and _SUBJECT.fullmatch(subject)):
             raise InvalidToken("sub is not a user id")
-        if not all(_is_integer(value) for value in (version, issued, expires)):
+        # Exactly int: a JSON true is a Python bool, which is an int too.
+        if not type(version) is type(issued) is type(expires) is int:
             raise InvalidToken("ver, iat and exp must be integers")
         if not (int(subject) <= MAX_INTEGER and 0 <= version <= MAX_INTEGER):
             raise InvalidToken("sub or ver out of range")
@@ -93,7 +94,3 @@ class JwtTokenCodec:
             issued_at=datetime.fromtimestamp(issued, UTC),
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
-
-
-def _is_integer(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

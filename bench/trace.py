@@ -99,6 +99,7 @@ async def _measure(repetitions: int = 3) -> dict[str, list[tuple[str, str]]]:
 
     from entrypoints.cli.servers import APP_FACTORY, HTTP_PROTOCOL
     from entrypoints.logging_config import log_config
+
     item_id, token = await _seed()
     tracer = Tracer()
     tracer.install()
@@ -109,7 +110,7 @@ async def _measure(repetitions: int = 3) -> dict[str, list[tuple[str, str]]]:
     )  # fmt: skip
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.01)
     headers = {"Authorization": f"Bearer {token}"}
     order = {"lines": [{"sku": "TRACE-1", "quantity": 1}]}

@@ -50,14 +50,6 @@ class InvalidCredentials(DomainError):
         super().__init__("incorrect email or password")
 
 
-class TokenNoLongerValid(DomainError):
-    """A token we issued, for an account that no longer accepts it: deleted, deactivated, or
-    its credentials changed. The request is answered as unauthenticated."""
-
-    def __init__(self) -> None:
-        super().__init__("invalid or expired token")
-
-
 class IncorrectPassword(DomainError):
     """The caller is signed in but did not prove they know the current password: required
     before the password changes, so a stolen token alone cannot take the account over."""

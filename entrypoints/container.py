@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from dependency_injector import containers, providers
 
 from adapters.database import Database
+from adapters.database_metrics import Pools
 from adapters.passwords import Argon2PasswordHasher
 from adapters.reads import SqlAlchemyReads
+from adapters.replicas import ReplicaSet, replica_reads, replica_set
+from adapters.sqlite_unit_of_work import SqliteUnitOfWork, reading_session_factory
 from adapters.tokens import JwtTokenCodec
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.unit_observers import unit_observer
+from adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
 from entrypoints.secret_key import development_key_path, load_or_create_key
 from entrypoints.settings import Settings
+from entrypoints.tracing import traces_exported
 from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
 from service_layer.services.logins import LoginThrottle
-from service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +33,33 @@ def _database(settings: Settings) -> Database:
         settings.database_url,
         pool=settings.pool,
         pooler=settings.database_pooler,
-        replica_urls=settings.replica_urls,
-        replica_max_lag=settings.replica_max_lag,
-        replica_wait=settings.replica_wait,
-        metrics=settings.metrics_enabled,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         echo=settings.echo_sql,
     )
+
+
+def _replicas(settings: Settings) -> ReplicaSet | None:
+    """Streaming replicas for the read port, only when some are configured."""
+    if not settings.replica_urls:
+        return None
+    return replica_set(
+        settings.replica_urls,
+        settings.pool,
+        settings.database_pooler,
+        settings.echo_sql,
+        max_lag=settings.replica_max_lag,
+        wait=settings.replica_wait,
+    )
+
+
+def _reads(database: Database, replicas: ReplicaSet | None) -> SqlAlchemyReads:
+    if replicas is None:
+        return SqlAlchemyReads(database.reader)
+    return replica_reads(database.reader, replicas)
+
+
+def _pools(database: Database, replicas: ReplicaSet | None) -> Pools:
+    return Pools(database.engines() | (replicas.engines() if replicas else {}))
 
 
 def _token_codec(settings: Settings) -> JwtTokenCodec:
@@ -51,17 +77,16 @@ def _token_codec(settings: Settings) -> JwtTokenCodec:
     return JwtTokenCodec(secret, timedelta(minutes=settings.token_lifetime_minutes))
 
 
-def _accounts_checked_in_units(database: Database) -> bool:
-    return not database.units_take_turns
-
-
 class Container(containers.DeclarativeContainer):
     """Shared by the API, the CLI and the tests.
 
-    - ``database``: a Singleton, one engine and pool per process; whoever starts the
-      container disposes it (``dispose`` below).
-    - ``uow``: a Factory, so every call is a fresh unit of work that owns its own session.
-    - ``reads``: a Singleton; each call of the read port takes a connection and gives it back.
+    - ``database``: a Singleton, one set of engines and pools per process; ``running`` below
+      is where its life ends.
+    - ``uow``: a fresh unit of work at every call, which owns its session; SQLite's units
+      take turns for the one write lock, so the database's dialect picks the class.
+    - ``reads``: a Singleton; each call of the read port takes a connection and gives it
+      back. With replicas configured, and only then, it may read from them.
+    - ``unit_observer``: what watches every unit (metrics, traces), ``None`` when nothing does.
 
     Tests swap storage with ``container.uow.override(providers.Factory(FakeUnitOfWork, ...))``
     and ``container.reads.override(...)`` (``tests/fakes``).
@@ -69,11 +94,33 @@ class Container(containers.DeclarativeContainer):
 
     settings: providers.Provider[Settings] = providers.Singleton(Settings)
     database: providers.Provider[Database] = providers.Singleton(_database, settings=settings)
-    uow: providers.Provider[AbstractUnitOfWork] = providers.Factory(
-        SqlAlchemyUnitOfWork, database=database, warn_after=settings.provided.held_unit_warning
+    replicas: providers.Provider[ReplicaSet | None] = providers.Singleton(
+        _replicas, settings=settings
+    )
+    unit_observer = providers.Singleton(
+        unit_observer,
+        metrics=settings.provided.metrics_enabled,
+        warn_after=settings.provided.held_unit_warning,
+        traces=providers.Callable(traces_exported),
+    )
+    sessions = providers.Singleton(session_factory, database.provided.engine)
+    uow = providers.Selector(
+        database.provided.dialect,
+        postgresql=providers.Factory(SqlAlchemyUnitOfWork, sessions, observer=unit_observer),
+        sqlite=providers.Factory(
+            SqliteUnitOfWork,
+            sessions,
+            providers.Singleton(reading_session_factory, database.provided.engine),
+            turns=database.provided.writer_queue,
+            observer=unit_observer,
+        ),
     )
     reads: providers.Provider[AbstractReads] = providers.Singleton(
-        SqlAlchemyReads, database=database
+        _reads, database=database, replicas=replicas
+    )
+    # Pool gauges, asked for by the app only when metrics are on (entrypoints/api/app.py).
+    pools: providers.Provider[Pools] = providers.Singleton(
+        _pools, database=database, replicas=replicas
     )
     password_hasher: providers.Provider[PasswordHasher] = providers.Singleton(
         Argon2PasswordHasher, max_in_flight=settings.provided.max_concurrent_hashes
@@ -84,14 +131,6 @@ class Container(containers.DeclarativeContainer):
     token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(
         _token_codec, settings=settings
     )
-    # Whether a purchase checks its caller's account inside its own unit of work, on the
-    # unit's connection: one pool checkout per request instead of two, and under load each
-    # checkout may wait its turn (entrypoints/api/security.caller_for_unit). Not on SQLite: a
-    # writing unit there holds the file's one write lock, and a statement more inside it makes
-    # every other writer wait longer; its read port costs a thread hop, not a checkout.
-    accounts_checked_in_units: providers.Provider[bool] = providers.Callable(
-        _accounts_checked_in_units, database=database
-    )
 
 
 def build_container(settings: Settings | None = None) -> Container:
@@ -101,6 +140,23 @@ def build_container(settings: Settings | None = None) -> Container:
     return container
 
 
+@asynccontextmanager
+async def running(container: Container) -> AsyncIterator[Container]:
+    """The database's life, for the app (its lifespan) and for each CLI command: engines and
+    pools are built on first use, and every pooled connection is closed when the block ends.
+
+    Not a dependency-injector ``Resource``: an async one turns every provider that depends on
+    it async, so ``container.uow()`` would hand out an awaitable.
+    """
+    try:
+        yield container
+    finally:
+        await dispose(container)
+
+
 async def dispose(container: Container) -> None:
     """Close the pools: every connection they hold is closed, checked-in ones at once."""
+    replicas = container.replicas()
+    if replicas is not None:
+        await replicas.dispose()
     await container.database().dispose()

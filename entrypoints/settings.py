@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -124,7 +125,7 @@ class Settings(BaseSettings):
     def held_unit_warning(self) -> float | None:
         return self.uow_warn_seconds or None
 
-    @property
+    @cached_property
     def idempotency_ttl(self) -> timedelta:
         return self.idempotency_ttl_hours * HOUR
 

@@ -2,14 +2,15 @@
 
 One request is one trace: the request's span (opentelemetry-instrumentation-fastapi), the use
 case's span (``service_layer.use_cases``, with a "retry" event per transient conflict), the
-unit of work's span (``service_layer.unit_watch.UnitSpan``: commit or rollback, outcome, error
-status) and one span per SQL statement (opentelemetry-instrumentation-sqlalchemy, on every
-engine the ``Database`` has). That instrumentation also wraps each checkout of a pooled
-connection in a "connect" span: when a pool runs dry, its length is the wait for one.
+unit of work's span (``adapters.unit_observers.UnitSpans``, which the container attaches to
+every unit: commit or rollback, outcome, error status) and one span per SQL statement
+(opentelemetry-instrumentation-sqlalchemy, on every engine of the database and replicas).
+That instrumentation also wraps each checkout of a pooled connection in a "connect" span:
+when a pool runs dry, its length is the wait for one.
 
 Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set:
 then nothing is configured or even imported here, no middleware or SQLAlchemy listener is
-added, and every span the service layer opens is the OpenTelemetry API's no-op. The other
+added, units of work carry no span observer, and the use cases open no span. The other
 standard variables apply as usual (``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``,
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``, ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``...).
 """
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from sqlalchemy.engine import Engine
 
-    from adapters.database import Database
     from entrypoints.container import Container
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -39,6 +39,11 @@ EXCLUDED_URLS_VARIABLES = ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXC
 UNTRACED_BY_DEFAULT = "/health/,/metrics"
 
 
+def traces_exported() -> bool:
+    """Whether an OTLP endpoint is configured: then units of work are spans too."""
+    return any(os.environ.get(name) for name in ENDPOINT_VARIABLES)
+
+
 def trace_when_configured(app: FastAPI, container: Container) -> None:
     """With an OTLP endpoint in the environment: install the exporting provider as the
     process's own (the service layer's spans find it there) and instrument ``app`` and the
@@ -47,11 +52,11 @@ def trace_when_configured(app: FastAPI, container: Container) -> None:
     Called once per worker process, after it has started (uvicorn builds the app in each
     worker), so the batch exporter's thread belongs to the process that uses it.
     """
-    if not any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
+    if not traces_exported():
         return
     provider = exporting_provider()
     trace.set_tracer_provider(provider)
-    instrument(app, container.database(), provider)
+    instrument(app, container, provider)
 
 
 def exporting_provider() -> TracerProvider:
@@ -70,9 +75,10 @@ def exporting_provider() -> TracerProvider:
     return provider
 
 
-def instrument(app: FastAPI, database: Database, provider: trace.TracerProvider) -> None:
-    """Spans for ``app``'s requests and for every statement ``database`` runs, on ``provider``
-    (passed explicitly, so a test can instrument with a provider of its own)."""
+def instrument(app: FastAPI, container: Container, provider: trace.TracerProvider) -> None:
+    """Spans for ``app``'s requests and for every statement the container's database and
+    replicas run, on ``provider`` (passed explicitly, so a test can instrument with a
+    provider of its own)."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
@@ -89,11 +95,13 @@ def instrument(app: FastAPI, database: Database, provider: trace.TracerProvider)
     # the events it listens to are unchanged, and tests/integration/test_tracing.py shows
     # the statement spans on the SQLAlchemy we pin.
     SQLAlchemyInstrumentor().instrument(
-        engines=engines_of(database), tracer_provider=provider, skip_dep_check=True
+        engines=engines_of(container), tracer_provider=provider, skip_dep_check=True
     )
 
 
-def engines_of(database: Database) -> list[Engine]:
+def engines_of(container: Container) -> list[Engine]:
     """Every engine that runs statements: the units' (with the read port's on PostgreSQL),
     the SQLite reader's, and each replica's."""
-    return list(database.engines().values())
+    replicas = container.replicas()
+    engines = container.database().engines() | (replicas.engines() if replicas else {})
+    return list(engines.values())

@@ -19,15 +19,10 @@ from service_layer.views import ItemView, UserView
 
 
 class AbstractReads(abc.ABC):
-    def after(self, position: str | None) -> AbstractReads:
-        """Reads that reflect every write up to ``position``: the token a write returned
-        (``AbstractUnitOfWork.position``), ``MalformedReadPosition`` if it cannot be one.
-        ``None``: no such promise, the read may come from any source (a replica)."""
-        return self
-
-    def latest(self) -> AbstractReads:
-        """Reads that see everything committed so far, whatever sources there are."""
-        return self
+    # Reads that see everything committed so far, whatever sources there are: for what must
+    # not lag (an account the moment it is revoked). The same reads where every source is
+    # the primary; the primary's alone where replicas serve the others.
+    latest: AbstractReads
 
     @abc.abstractmethod
     async def item(self, item_id: int) -> ItemView | None: ...

@@ -18,36 +18,11 @@ from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order, OrderStatus
 from domain.user import User
-from service_layer.views import UserView
 
 
 class AbstractItemRepository(abc.ABC):
     @abc.abstractmethod
     async def add(self, item: Item) -> None: ...
-
-    @abc.abstractmethod
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
-        """Insert new items straight from validated catalog rows, all at once; a row without
-        a quantity starts at 0. For bulk loads: no ``Item`` object is built (a mapped object
-        costs more to build than its row costs to write), none is tracked by the unit, and
-        the ids the database generates are not fetched (where a database cannot return them
-        in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
-
-    @abc.abstractmethod
-    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
-        """Like ``lock_by_skus`` (the same rows, locked in the same id order), but as plain
-        values, each with its id: for bulk loads, which change many items by the rows of a
-        file and need no ``Item`` object each (see ``add_rows``)."""
-
-    @abc.abstractmethod
-    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
-        """Write each row's values (title, price, quantity, description) to the item with that
-        id, all at once; ids from ``lock_rows_by_skus`` in this unit, values already valid."""
-
-    @abc.abstractmethod
-    async def refresh_statistics(self) -> None:
-        """Tell the query planner how many items there are now, after a bulk load grew the
-        table; a database whose plans do not depend on it does nothing."""
 
     @abc.abstractmethod
     async def get(self, item_id: int) -> Item:
@@ -87,12 +62,6 @@ class AbstractUserRepository(abc.ABC):
     @abc.abstractmethod
     async def get(self, user_id: int) -> User:
         """The user, or ``UnknownUser``."""
-
-    @abc.abstractmethod
-    async def find_view(self, user_id: int) -> UserView | None:
-        """The account as stored now, or ``None``: read, not loaded as an aggregate the unit
-        would track. For a check that only reads it (``users.confirm_caller``), at a third
-        of the cost of ``get``."""
 
     @abc.abstractmethod
     async def get_for_update(self, user_id: int) -> User:
@@ -205,3 +174,35 @@ class AbstractImportJournal(abc.ABC):
     @abc.abstractmethod
     async def forget(self, file_digest: str) -> None:
         """Forget every batch of this file (it is being imported anew)."""
+
+
+class AbstractCatalogRows(abc.ABC):
+    """Items as plain rows, for bulk loads (``services.catalog_import``): a file's rows change
+    many items at once, and a mapped ``Item`` per row would cost more to build than its row
+    costs to write. The items' invariants are checked on the rows (``domain.catalog_import``)
+    before they get here; the same locks as the item repository's, in the same order.
+    """
+
+    @abc.abstractmethod
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        """Insert new items straight from validated catalog rows, all at once; a row without
+        a quantity starts at 0. For bulk loads: no ``Item`` object is built (a mapped object
+        costs more to build than its row costs to write), none is tracked by the unit, and
+        the ids the database generates are not fetched (where a database cannot return them
+        in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
+
+    @abc.abstractmethod
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        """Like ``lock_by_skus`` (the same rows, locked in the same id order), but as plain
+        values, each with its id: for bulk loads, which change many items by the rows of a
+        file and need no ``Item`` object each (see ``add_rows``)."""
+
+    @abc.abstractmethod
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        """Write each row's values (title, price, quantity, description) to the item with that
+        id, all at once; ids from ``lock_rows_by_skus`` in this unit, values already valid."""
+
+    @abc.abstractmethod
+    async def refresh_statistics(self) -> None:
+        """Tell the query planner how many items there are now, after a bulk load grew the
+        table; a database whose plans do not depend on it does nothing."""

@@ -1,5 +1,5 @@
 """The app factory: ``create_app(container)`` for tests and embedding, ``create_app_from_env``
-for uvicorn (each worker process builds its own container and pool)."""
+for the servers (each worker process builds its own container and pool)."""
 
 from __future__ import annotations
 
@@ -12,32 +12,32 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from adapters.database_metrics import Pools
 from entrypoints.api import http_metrics
-from entrypoints.api.body_guard import BodySizeGuard
-from entrypoints.api.consistency import ConsistencyTokenMiddleware
+from entrypoints.api.consistency import ConsistencyTokens
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.http_metrics import HttpMetricsMiddleware
 from entrypoints.api.maintenance import purge_periodically
-from entrypoints.api.request_id import RequestIdMiddleware
+from entrypoints.api.request_layer import RequestLayer
 from entrypoints.api.responses import EVERY_REQUEST
 from entrypoints.api.routers import health, items, orders, root, users
-from entrypoints.container import Container, build_container, dispose
+from entrypoints.container import Container, build_container, running
 from entrypoints.logging_config import configure_logging
 from entrypoints.tracing import trace_when_configured
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-async def _sample_pools(container: Container, every: float = 1.0) -> None:
+async def _sample_pools(pools: Pools, every: float = 1.0) -> None:
     """The pool gauges of this worker, fresh to the second (adapters/database_metrics.py)."""
     while True:
-        container.database().sample_pool_gauges()
+        pools.sample()
         await asyncio.sleep(every)
 
 
 def create_app(container: Container) -> FastAPI:
     drain = Drain()
+    settings = container.settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,21 +46,22 @@ def create_app(container: Container) -> FastAPI:
         # Built now, not at the first login: without STOCKROOM_SECRET_KEY, the warning that
         # tokens are signed with a development key is in the log from start-up on.
         container.token_codec()
-        with drain.begins_on_signals():
-            settings = container.settings()
-            background = []
-            if settings.metrics_enabled:
-                background.append(asyncio.create_task(_sample_pools(container)))
-            if settings.purge_interval_seconds:
-                purging = purge_periodically(container, settings.purge_interval_seconds)
-                background.append(asyncio.create_task(purging))
-            try:
-                yield
-            finally:
-                for task in background:
-                    task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
-                await dispose(container)
+        async with running(container):
+            with drain.begins_on_signals():
+                background = []
+                if settings.metrics_enabled:
+                    background.append(asyncio.create_task(_sample_pools(container.pools())))
+                if settings.purge_interval_seconds:
+                    purging = purge_periodically(
+                        container.uow, settings.idempotency_ttl, settings.purge_interval_seconds
+                    )
+                    background.append(asyncio.create_task(purging))
+                try:
+                    yield
+                finally:
+                    for task in background:
+                        task.cancel()
+                    await asyncio.gather(*background, return_exceptions=True)
 
     # FastAPIOffline is FastAPI with /docs and /redoc served from Swagger UI's and ReDoc's
     # files in the fastapi-offline package, under /static-offline-docs/, instead of a CDN: the
@@ -76,15 +77,17 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.drain = drain
-    # The last middleware added is the outermost: the request id is set before anything else
-    # runs, so the body guard's 413s carry it too (500s get it from their handler, since
-    # Starlette's ServerErrorMiddleware sits outside every middleware added here). Our
-    # largest legitimate body, an order of 100 lines, is a few KiB.
-    app.add_middleware(ConsistencyTokenMiddleware)
-    app.add_middleware(BodySizeGuard, max_body_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestIdMiddleware)
-    if container.settings().metrics_enabled:  # outermost: every request is counted
-        app.add_middleware(HttpMetricsMiddleware)
+    # One layer for what every request gets (request id, body limit, metrics), and the
+    # consistency tokens only with replicas: inside it, so their responses carry the request
+    # id too (500s get it from their handler, since Starlette's ServerErrorMiddleware sits
+    # outside every middleware added here). Our largest legitimate body, an order of 100
+    # lines, is a few KiB.
+    if container.replicas() is not None:
+        app.add_middleware(ConsistencyTokens, primary=container.database().reader)
+    app.add_middleware(
+        RequestLayer, max_body_bytes=MAX_BODY_BYTES, metrics=settings.metrics_enabled
+    )
+    if settings.metrics_enabled:
         app.include_router(http_metrics.router)
     install_error_handlers(app)
     app.include_router(root.router)

@@ -1,7 +1,7 @@
-"""Work that runs after the response is sent, each piece in a unit of work of its own.
+"""Work that runs after the response is sent, on what it is handed, never the request's.
 
 The request's unit of work is long closed by then (its service committed and returned), so a
-background task never touches the request's session: it asks the container for what it needs.
+background task never touches the request's session: the route hands it the read port.
 """
 
 from __future__ import annotations
@@ -9,19 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from entrypoints.container import Container
 from service_layer.metrics import LOW_STOCK_ALERTS
+from service_layer.reads import AbstractReads
 from service_layer.services import items as item_services
 
 log = logging.getLogger(__name__)
 
 
-async def alert_low_stock(
-    container: Container, item_ids: Sequence[int], position: str | None
-) -> None:
-    """``position``: the sale's, so that a replica serving the check has seen the sale."""
-    threshold = container.settings().low_stock_threshold
-    reads = container.reads().after(position)
+async def alert_low_stock(reads: AbstractReads, item_ids: Sequence[int], threshold: int) -> None:
+    """``reads``: ones that have seen the sale (the primary's)."""
     try:
         running_low = await item_services.low_stock(reads, item_ids, threshold=threshold)
     except Exception:

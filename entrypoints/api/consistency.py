@@ -1,11 +1,13 @@
 """Read-your-writes across replicas: the consistency token, out on writes and back on reads.
 
-Every response to a request whose unit of work committed carries ``X-Consistency-Token``: the
-position of that commit (``AbstractUnitOfWork.position``; only with replicas configured). A
-read that sends it back in the same header is served by a replica that has replayed that far,
-or by the primary. So a client always sees its own writes, and never goes back in time if it
-always sends the newest token it got: consistent per client and monotonic, not linearizable
-across clients (another client's write may not be visible yet).
+Only with replicas configured does the app carry this layer (``entrypoints/api/app.py``).
+Every successful response to a write (any method but GET, HEAD and OPTIONS) carries
+``X-Consistency-Token``: the primary's WAL position as the response starts, which covers the
+write's commit. A request that sends it back in the same header reads from a replica that has
+replayed that far, or from the primary (``adapters.replicas``). So a client always sees its
+own writes, and never goes back in time if it always sends the newest token it got:
+consistent per client and monotonic, not linearizable across clients (another client's write
+may not be visible yet).
 
 A header, not a cookie: the API authenticates with bearer tokens, not cookies, and a cookie
 would travel on requests the client did not mean to make fresh. A browser client reads the
@@ -14,44 +16,46 @@ header (exposed to scripts where CORS is configured) and sends it back.
 
 from __future__ import annotations
 
-from fastapi import Request
+import logging
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_layer.unit_of_work import AbstractUnitOfWork
+from adapters.reads import StatementReader
+from adapters.replicas import position_now, read_after
 
+log = logging.getLogger(__name__)
 HEADER = "X-Consistency-Token"
-_UNITS = "units_of_work"  # the request's units, in request.state (the scope's "state")
+_HEADER_KEY = HEADER.lower().encode()
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def remember(request: Request, uow: AbstractUnitOfWork) -> AbstractUnitOfWork:
-    """Note ``uow`` as one of this request's units, so the response can carry its position."""
-    units: list[AbstractUnitOfWork] = request.scope.setdefault("state", {}).setdefault(_UNITS, [])
-    units.append(uow)
-    return uow
+class ConsistencyTokens:
+    """Reads the request's token into ``read_after``; adds the primary's position to the
+    response of a write that succeeded."""
 
-
-def read_position(request: Request) -> str | None:
-    return request.headers.get(HEADER)
-
-
-class ConsistencyTokenMiddleware:
-    """Adds the newest committed position of the request's units to its response."""
-
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, primary: StatementReader) -> None:
         self.app = app
+        self.primary = primary
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        sent = dict(scope["headers"]).get(_HEADER_KEY)
+        token = read_after.set(sent.decode("latin-1") if sent is not None else None)
 
         async def send_with_position(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                units = scope.get("state", {}).get(_UNITS, [])
-                positions = [unit.position for unit in units if unit.position is not None]
-                if positions:
-                    MutableHeaders(scope=message)[HEADER] = positions[-1]
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                try:
+                    MutableHeaders(scope=message)[HEADER] = await position_now(self.primary)
+                except Exception:
+                    # The write stands; only read-your-writes through replicas is lost for it.
+                    log.warning("the primary's position could not be read", exc_info=True)
             await send(message)
 
-        await self.app(scope, receive, send_with_position)
+        try:
+            writes = scope["method"] not in _READS
+            await self.app(scope, receive, send_with_position if writes else send)
+        finally:
+            read_after.reset(token)

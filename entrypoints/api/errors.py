@@ -23,7 +23,6 @@ from domain.errors import (
     ItemHasOrders,
     OutOfStock,
     StockLimitExceeded,
-    TokenNoLongerValid,
     UnknownItem,
     UnknownOrder,
     UnknownUser,
@@ -60,7 +59,6 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     DuplicateSku: status.HTTP_409_CONFLICT,
     EmailTaken: status.HTTP_409_CONFLICT,
     InvalidCredentials: status.HTTP_401_UNAUTHORIZED,
-    TokenNoLongerValid: status.HTTP_401_UNAUTHORIZED,
     # Not 401: the token is fine, and a client told 401 would drop it and log out.
     IncorrectPassword: status.HTTP_403_FORBIDDEN,
     TooManyFailedLogins: status.HTTP_429_TOO_MANY_REQUESTS,

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from entrypoints.container import Container
 from service_layer.services.maintenance import purge_expired_idempotency_keys
+from service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-async def purge_periodically(container: Container, every: float) -> None:
-    """Purge expired idempotency keys every ``every`` seconds, until cancelled.
+async def purge_periodically(
+    new_uow: Callable[[], AbstractUnitOfWork], ttl: timedelta, every: float
+) -> None:
+    """Purge idempotency keys older than ``ttl`` every ``every`` seconds, until cancelled;
+    ``new_uow`` gives a fresh unit of work each time.
 
     Every worker of every host runs this: the purge is idempotent and takes small batches, so
     concurrent runs cost a little duplicated work and nothing else, and no one process or
@@ -24,11 +28,8 @@ async def purge_periodically(container: Container, every: float) -> None:
     """
     await asyncio.sleep(random.uniform(0, every))  # noqa: S311 - spreading, not secrecy
     while True:
-        settings = container.settings()
         try:
-            removed = await purge_expired_idempotency_keys(
-                container.uow(), datetime.now(UTC), ttl=settings.idempotency_ttl
-            )
+            removed = await purge_expired_idempotency_keys(new_uow(), datetime.now(UTC), ttl=ttl)
         except Exception:
             log.exception("purging expired idempotency keys failed; next try in %s s", every)
         else:

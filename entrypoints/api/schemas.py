@@ -32,7 +32,6 @@ from domain.order import MAX_LINE_QUANTITY, MAX_LINES, LineRequest
 from domain.text import BLANK_CHARACTERS
 from domain.user import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from service_layer.services.items import ItemChanges, NewItem
-from service_layer.views import ItemView, OrderLineView, OrderView, UserView
 
 # The published schema states every rule the server enforces on a field (schemathesis checks
 # it both ways: what it allows is accepted, what it forbids is refused), so generated clients
@@ -131,6 +130,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Read(BaseModel):
+    """A response: routes return the service's read model (``service_layer.views``) and
+    FastAPI reads this schema off its attributes (``response_model``), no copying by hand."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
 class ItemCreate(_Strict):
     title: Title
     sku: Sku | None = None
@@ -192,24 +198,13 @@ class Restock(_Strict):
     quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 
 
-class ItemOut(BaseModel):
+class ItemOut(_Read):
     id: int
     sku: str
     title: str
     description: str | None
     price: MoneyOut
     quantity: int
-
-    @classmethod
-    def from_view(cls, view: ItemView) -> ItemOut:
-        return cls(
-            id=view.id,
-            sku=view.sku,
-            title=view.title,
-            description=view.description,
-            price=view.price,
-            quantity=view.quantity,
-        )
 
 
 class Registration(_Strict):
@@ -223,7 +218,7 @@ class PasswordChange(_Strict):
     new_password: Password
 
 
-class UserOut(BaseModel):
+class UserOut(_Read):
     """What a client may know about an account: never the hash, never the password."""
 
     id: int
@@ -231,16 +226,6 @@ class UserOut(BaseModel):
     role: Literal["admin", "customer"]
     is_active: bool
     created_at: datetime
-
-    @classmethod
-    def from_view(cls, view: UserView) -> UserOut:
-        return cls(
-            id=view.id,
-            email=view.email,
-            role=view.role.value,
-            is_active=view.is_active,
-            created_at=view.created_at,
-        )
 
 
 class TokenOut(BaseModel):
@@ -260,25 +245,15 @@ class OrderCreate(_Strict):
         return [LineRequest(line.sku, line.quantity) for line in self.lines]
 
 
-class OrderLineOut(BaseModel):
+class OrderLineOut(_Read):
     item_id: int
     sku: str
     quantity: int
     unit_price: MoneyOut
     total: MoneyOut
 
-    @classmethod
-    def from_view(cls, view: OrderLineView) -> OrderLineOut:
-        return cls(
-            item_id=view.item_id,
-            sku=view.sku,
-            quantity=view.quantity,
-            unit_price=view.unit_price,
-            total=view.total,
-        )
 
-
-class OrderOut(BaseModel):
+class OrderOut(_Read):
     id: int
     customer_id: int
     status: Literal["placed", "shipped", "cancelled"]
@@ -286,18 +261,6 @@ class OrderOut(BaseModel):
     total: MoneyOut
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def from_view(cls, view: OrderView) -> OrderOut:
-        return cls(
-            id=view.id,
-            customer_id=view.customer_id,
-            status=view.status.value,
-            lines=[OrderLineOut.from_view(line) for line in view.lines],
-            total=view.total,
-            created_at=view.created_at,
-            updated_at=view.updated_at,
-        )
 
 
 class OutOfStockOut(BaseModel):

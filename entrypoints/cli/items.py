@@ -63,7 +63,7 @@ def items_list(
     container = container_of(ctx)
     views = run(
         container,
-        lambda: item_services.list_items(container.reads().latest(), skip=skip, limit=limit),
+        lambda: item_services.list_items(container.reads().latest, skip=skip, limit=limit),
     )
     _print_items(views)
 
@@ -127,7 +127,7 @@ def items_export(
     """
     container = container_of(ctx)
     write = _WRITERS[format_for(output, file_format)]
-    reads = container.reads().latest()  # a fresh copy, as of now, not a lagging replica's
+    reads = container.reads().latest  # a fresh copy, as of now, not a lagging replica's
 
     def export_to(stream: TextIO) -> int:
         return run(container, lambda: write(item_services.export_items(reads), stream))

@@ -35,7 +35,7 @@ def stock_report(
     container = container_of(ctx)
     report = run(
         container,
-        lambda: stock_services.stock_report(container.reads().latest(), below=below, limit=limit),
+        lambda: stock_services.stock_report(container.reads().latest, below=below, limit=limit),
     )
     table = Table("id", "sku", "title", "quantity")
     for view in report.items:

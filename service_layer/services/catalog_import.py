@@ -126,7 +126,7 @@ async def import_batch(
     result = BatchResult()
     async with uow:
         # The order path's own locks, in its order (id order): the existing items' rows.
-        locked = await uow.items.lock_rows_by_skus([row.sku for row in rows])
+        locked = await uow.catalog_rows.lock_rows_by_skus([row.sku for row in rows])
         batch = _BatchChanges(stored={stored.sku: (item_id, stored) for item_id, stored in locked})
         for row in rows:
             try:
@@ -142,11 +142,11 @@ async def import_batch(
                 result.updated += 1
             else:
                 result.unchanged += 1
-        await uow.items.update_rows(batch.changed_rows())
+        await uow.catalog_rows.update_rows(batch.changed_rows())
         # In SKU order: two imports inserting the same new SKUs wait, never deadlock.
-        await uow.items.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
+        await uow.catalog_rows.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
         if refresh_statistics and batch.new:
-            await uow.items.refresh_statistics()
+            await uow.catalog_rows.refresh_statistics()
         if record is not None:
             # Rows the items refused were not applied: a re-run tries them again.
             for part in record.without(rejected.line for rejected in result.rejected):
@@ -193,11 +193,12 @@ async def earlier_batches(
     uow: AbstractUnitOfWork, file_digest: str, mode: StockMode, *, again: bool
 ) -> list[ImportedBatch]:
     """What earlier runs of this file committed (nothing, and forgotten, when ``again``)."""
-    async with uow:
-        if again:
+    if again:
+        async with uow:
             await uow.imports.forget(file_digest)
             await uow.commit()
             return []
+    async with uow.reading():
         batches = list(await uow.imports.batches(file_digest))
     modes = {batch.mode for batch in batches}
     if modes and modes != {mode}:

@@ -107,7 +107,7 @@ def _account(email: str) -> str | None:
 async def _refuse_if_blocked(
     uow: AbstractUnitOfWork, throttle: LoginThrottle, attempt: LoginAttempt
 ) -> Sequence[FailureCounter]:
-    async with uow:
+    async with uow.reading():
         counters = await uow.login_failures.get(attempt.keys)
     wait = throttle.policy.wait(attempt, counters, throttle.clock())
     if wait is not None:

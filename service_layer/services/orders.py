@@ -16,10 +16,9 @@ from domain.idempotency import DEFAULT_KEY_TTL, IdempotencyRecord, fingerprint, 
 from domain.item import is_running_low
 from domain.order import LineRequest, Order, OrderStatus, normalise_lines
 from domain.user import normalise_email
-from service_layer.actor import Actor, Caller
+from service_layer.actor import Actor
 from service_layer.metrics import IDEMPOTENT_REPLAYS, ORDERS
 from service_layer.retry import retry_transient
-from service_layer.services.users import confirm_caller
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
 from service_layer.views import OrderView
@@ -31,7 +30,7 @@ MAX_PAGE_SIZE = 100
 @retry_transient()
 async def place_order(
     uow: AbstractUnitOfWork,
-    actor: Actor | Caller,
+    actor: Actor,
     lines: Sequence[LineRequest],
     *,
     idempotency_key: str | None = None,
@@ -47,18 +46,13 @@ async def place_order(
     own transaction, so it exists exactly when the order does. A key older than ``key_ttl`` is
     forgotten, as the purge would have forgotten it: the request is a new one. ``now`` is the
     clock's reading (tests hand one in).
-
-    ``actor`` may be a ``Caller`` (the HTTP API passes the token's): the account is then
-    checked first thing in this unit, on its connection (``confirm_caller``).
     """
     requested = normalise_lines(lines)
     key = validate_key(idempotency_key) if idempotency_key is not None else None
-    digest = fingerprint(requested)
+    digest = fingerprint(requested) if key is not None else ""  # only a key needs one
     now = now or datetime.now(UTC)
     try:
         async with uow:
-            if isinstance(actor, Caller):
-                actor = await confirm_caller(uow, actor)
             stock = await uow.items.lock_by_skus([line.sku for line in requested])
             # Looked up only once the items are locked: a twin of this request that got the
             # locks first has committed by now, so we answer with its order instead of
@@ -83,7 +77,7 @@ async def place_order(
         # A concurrent request with this key committed first (its twin raced ours); ours
         # rolled back, so nothing was taken twice. Answer as the winner did.
         assert key is not None
-        async with uow:
+        async with uow.reading():
             earlier = await uow.idempotency.get(actor.user_id, key)
             assert earlier is not None, "the key was reported taken, so it is stored"
             return await _replay(uow, earlier, digest)
@@ -105,7 +99,7 @@ async def _replay(uow: AbstractUnitOfWork, earlier: IdempotencyRecord, digest: s
 @use_case
 async def get_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> OrderView:
     """Someone else's order is reported as unknown: its existence is not the caller's business."""
-    async with uow:
+    async with uow.reading():
         order = await uow.orders.get(order_id)
         if not actor.may_see(order.customer_id):
             raise UnknownOrder(order_id)
@@ -118,7 +112,7 @@ async def list_orders(
 ) -> list[OrderView]:
     """Newest first: a customer's own orders, or everyone's for an admin."""
     customer = None if actor.is_admin else actor.user_id
-    async with uow:
+    async with uow.reading():
         found = await uow.orders.list(
             customer_id=customer, skip=max(0, skip), limit=max(0, min(limit, MAX_PAGE_SIZE))
         )
@@ -135,7 +129,7 @@ async def find_orders(
 ) -> list[OrderView]:
     """Staff only (the entrypoint decides who is staff): anyone's orders, newest first,
     optionally one customer's (``UnknownUser`` if no account has that email) or one status's."""
-    async with uow:
+    async with uow.reading():
         customer_id = None
         if customer_email is not None:
             customer = await uow.users.get_by_email(normalise_email(customer_email))

@@ -15,7 +15,6 @@ from domain.errors import (
     IncorrectPassword,
     InvalidCredentials,
     InvalidValue,
-    TokenNoLongerValid,
     UnknownUser,
 )
 from domain.text import is_storable
@@ -26,7 +25,6 @@ from domain.user import (
     check_password_policy,
     normalise_email,
 )
-from service_layer.actor import Actor, Caller
 from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
 from service_layer.retry import retry_transient
@@ -63,7 +61,7 @@ async def authenticate(
         address = None
     user = None
     if address is not None:
-        async with uow:  # released before hashing: no connection waits on the CPU
+        async with uow.reading():  # released before hashing: no connection waits on the CPU
             user = await uow.users.get_by_email(address)
     ok = await hasher.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
@@ -94,13 +92,13 @@ async def _upgrade_hash(
 
 @use_case
 async def get_user(uow: AbstractUnitOfWork, user_id: int) -> UserView:
-    async with uow:
+    async with uow.reading():
         return UserView.from_domain(await uow.users.get(user_id))
 
 
 @use_case
 async def list_users(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100) -> list[UserView]:
-    async with uow:
+    async with uow.reading():
         return [UserView.from_domain(user) for user in await uow.users.list(skip=skip, limit=limit)]
 
 
@@ -108,29 +106,24 @@ async def list_users(uow: AbstractUnitOfWork, *, skip: int = 0, limit: int = 100
 async def get_active_user(
     reads: AbstractReads, user_id: int, *, credentials_version: int, issued_at: datetime
 ) -> UserView:
-    """The user a token names, if the token is still theirs (``Caller.accepted_by``);
-    ``UnknownUser`` otherwise.
+    """The user a token names, if the token is still theirs; ``UnknownUser`` otherwise: the
+    account is gone or deactivated, its credentials changed since the token was issued, or
+    it was created after the token (an id given out again).
 
     Read through the read port (one statement, no transaction), but always on the primary:
     a replica may lag behind a revocation by up to its lag bound, and a revoked token must
-    not work for those seconds. Anonymous catalog reads still go to replicas. A use case
-    that opens a unit of work anyway does this check there instead (``confirm_caller``).
+    not work for those seconds. Anonymous catalog reads still go to replicas.
     """
-    user = await reads.latest().user(user_id)
-    if user is None or not Caller(user_id, credentials_version, issued_at).accepted_by(user):
+    user = await reads.latest.user(user_id)
+    if (
+        user is None
+        or not user.is_active
+        or user.credentials_version != credentials_version
+        # Tokens count whole seconds; an account made at 12:00:00.7 may log in at 12:00:00.9.
+        or issued_at < user.created_at.replace(microsecond=0)
+    ):
         raise UnknownUser(user_id)
     return user
-
-
-async def confirm_caller(uow: AbstractUnitOfWork, caller: Caller) -> Actor:
-    """Inside an open unit of work: the caller as an actor, checked against the account on
-    the unit's own connection and in its transaction. One pool checkout per request instead
-    of two (read port, then unit): under load every checkout may wait its turn for a
-    connection. ``TokenNoLongerValid`` when the account no longer accepts the token."""
-    account = await uow.users.find_view(caller.user_id)
-    if account is None or not caller.accepted_by(account):
-        raise TokenNoLongerValid
-    return Actor(user_id=account.id, is_admin=account.is_admin)
 
 
 @use_case
@@ -181,7 +174,7 @@ async def change_password(
     otherwise). Every session ends; the returned view has the new version, for the caller's
     fresh token."""
     check_password_policy(new_password)
-    async with uow:  # released before hashing: no connection waits on the CPU
+    async with uow.reading():  # released before hashing: no connection waits on the CPU
         verified_hash = (await uow.users.get(user_id)).password_hash
     if not await _verifies(hasher, verified_hash, current_password):
         raise IncorrectPassword

@@ -22,7 +22,5 @@ def use_fakes(container: Container, store: InMemoryStore) -> Iterator[InMemorySt
     with (
         container.uow.override(providers.Factory(FakeUnitOfWork, store=store)),
         container.reads.override(providers.Object(InMemoryReads(store))),
-        # The fakes hold no lock: a purchase checks its caller in its own unit, as on PostgreSQL.
-        container.accounts_checked_in_units.override(providers.Object(True)),
     ):
         yield store

@@ -12,6 +12,7 @@ from tests.fakes.repositories import InMemoryStore
 class InMemoryReads(AbstractReads):
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
+        self.latest = self  # committed is committed: there is no replica to lag
 
     async def item(self, item_id: int) -> ItemView | None:
         item = self._store.items.get(item_id)

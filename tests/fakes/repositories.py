@@ -36,6 +36,7 @@ from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order, OrderStatus
 from domain.user import User
 from service_layer.repositories import (
+    AbstractCatalogRows,
     AbstractIdempotencyRepository,
     AbstractImportJournal,
     AbstractItemRepository,
@@ -43,7 +44,6 @@ from service_layer.repositories import (
     AbstractOrderRepository,
     AbstractUserRepository,
 )
-from service_layer.views import UserView
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -129,6 +129,13 @@ class _Table(Generic[K, T]):
                 raise self._on_duplicate()
         return merged
 
+    def published(self) -> None:
+        """The commit published this unit's rows: they are what it read from now on, so a
+        second commit in the same block publishes only what changed since the first."""
+        self._read = {key: _fingerprint(row) for key, row in self.rows.items()}
+        self._inserted.clear()
+        self._deleted.clear()
+
     def _replaced(self, key: K, committed: dict[K, T]) -> bool:
         """This unit deleted the row, and the committed one is still the row it read."""
         return key in self._deleted and self._read.get(key) == _fingerprint(committed[key])
@@ -145,37 +152,6 @@ class InMemoryItemRepository(AbstractItemRepository):
         if item.id is None:
             item.id = self._store.next_id("items")
         self.table.insert(item.id, item)
-
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
-        for row in rows:
-            quantity = row.quantity or 0
-            await self.add(Item(row.sku, row.title, row.price, quantity, row.description))
-
-    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
-        return [
-            (
-                _by_id(item),
-                CatalogRow(
-                    0,
-                    item.sku,
-                    item.title,
-                    item.price,
-                    item.quantity,
-                    item.description,
-                    has_description=True,
-                ),
-            )
-            for item in await self.lock_by_skus(skus)
-        ]
-
-    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
-        for item_id, row in rows.items():
-            item = self.table.rows[item_id]
-            item.title, item.price, item.description = row.title, row.price, row.description
-            item.quantity = row.quantity or 0
-
-    async def refresh_statistics(self) -> None:
-        pass  # no query planner here
 
     async def get(self, item_id: int) -> Item:
         return _found(self.table.rows.get(item_id), UnknownItem(item_id))
@@ -218,10 +194,6 @@ class InMemoryUserRepository(AbstractUserRepository):
 
     async def get(self, user_id: int) -> User:
         return _found(self.table.rows.get(user_id), UnknownUser(user_id))
-
-    async def find_view(self, user_id: int) -> UserView | None:
-        user = self.table.rows.get(user_id)
-        return UserView.from_domain(user) if user is not None else None
 
     async def get_for_update(self, user_id: int) -> User:
         return await self.get(user_id)  # no locks here: nothing runs concurrently
@@ -349,6 +321,44 @@ class InMemoryImportJournal(AbstractImportJournal):
             self.table.delete(key)
 
 
+class InMemoryCatalogRows(AbstractCatalogRows):
+    """Bulk rows on the unit's own working copy of the items."""
+
+    def __init__(self, items: InMemoryItemRepository) -> None:
+        self._items = items
+
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+        for row in rows:
+            quantity = row.quantity or 0
+            await self._items.add(Item(row.sku, row.title, row.price, quantity, row.description))
+
+    async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
+        return [
+            (
+                _by_id(item),
+                CatalogRow(
+                    0,
+                    item.sku,
+                    item.title,
+                    item.price,
+                    item.quantity,
+                    item.description,
+                    has_description=True,
+                ),
+            )
+            for item in await self._items.lock_by_skus(skus)
+        ]
+
+    async def update_rows(self, rows: Mapping[int, CatalogRow]) -> None:
+        for item_id, row in rows.items():
+            item = self._items.table.rows[item_id]
+            item.title, item.price, item.description = row.title, row.price, row.description
+            item.quantity = row.quantity or 0
+
+    async def refresh_statistics(self) -> None:
+        pass  # no query planner here
+
+
 def _found(row: T | None, missing: Exception) -> T:
     if row is None:
         raise missing
@@ -370,6 +380,7 @@ class InMemoryRepositories:
     idempotency: InMemoryIdempotencyRepository = field(init=False)
     login_failures: InMemoryLoginFailureRepository = field(init=False)
     imports: InMemoryImportJournal = field(init=False)
+    catalog_rows: InMemoryCatalogRows = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = InMemoryItemRepository(self.store)
@@ -378,6 +389,7 @@ class InMemoryRepositories:
         self.idempotency = InMemoryIdempotencyRepository(self.store)
         self.login_failures = InMemoryLoginFailureRepository(self.store)
         self.imports = InMemoryImportJournal(self.store)
+        self.catalog_rows = InMemoryCatalogRows(self.items)
 
     def commit(self) -> None:
         merged = (
@@ -396,3 +408,15 @@ class InMemoryRepositories:
             self.store.login_failures,
             self.store.imports,
         ) = merged
+        for table in self._tables():
+            table.published()
+
+    def _tables(self) -> list[_Table[Any, Any]]:
+        return [
+            self.items.table,
+            self.users.table,
+            self.orders.table,
+            self.idempotency.table,
+            self.login_failures.table,
+            self.imports.table,
+        ]

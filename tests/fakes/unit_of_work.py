@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.fakes.repositories import (
+    InMemoryCatalogRows,
     InMemoryIdempotencyRepository,
     InMemoryImportJournal,
     InMemoryItemRepository,
@@ -28,9 +29,9 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     idempotency: InMemoryIdempotencyRepository
     login_failures: InMemoryLoginFailureRepository
     imports: InMemoryImportJournal
+    catalog_rows: InMemoryCatalogRows
 
-    def __init__(self, store: InMemoryStore | None = None, warn_after: float | None = None) -> None:
-        super().__init__(warn_after)
+    def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store if store is not None else InMemoryStore()
         self.begins = 0
         self.commits = 0
@@ -41,19 +42,19 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     async def _begin(self) -> None:
         self.begins += 1
-        self._repositories = InMemoryRepositories(self.store)
-        self.items = self._repositories.items
-        self.users = self._repositories.users
-        self.orders = self._repositories.orders
-        self.idempotency = self._repositories.idempotency
-        self.login_failures = self._repositories.login_failures
-        self.imports = self._repositories.imports
+        self._repositories = repositories = InMemoryRepositories(self.store)
+        self.items = repositories.items
+        self.users = repositories.users
+        self.orders = repositories.orders
+        self.idempotency = repositories.idempotency
+        self.login_failures = repositories.login_failures
+        self.imports = repositories.imports
+        self.catalog_rows = repositories.catalog_rows
 
     async def _commit(self) -> None:
         self._repositories.commit()
         self.commits += 1
 
-    async def _end(self) -> None:
+    async def _end(self, error: BaseException | None) -> None:
         # Whatever a commit did not publish is simply dropped with the working copies.
-        del self.items, self.users, self.orders, self.idempotency, self.login_failures, self.imports
         del self._repositories

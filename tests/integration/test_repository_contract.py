@@ -558,9 +558,9 @@ async def test_items_added_as_rows_are_stored_and_clash_on_a_taken_sku(
         CatalogRow(3, "ROW-2", "No quantity", Decimal("0.00")),
     ]
     async with uow_factory() as uow:
-        await uow.items.add_rows(rows)  # not committed: nothing stays
+        await uow.catalog_rows.add_rows(rows)  # not committed: nothing stays
     async with uow_factory() as uow:
-        await uow.items.add_rows(rows)
+        await uow.catalog_rows.add_rows(rows)
         await uow.commit()
 
     async with uow_factory() as uow:
@@ -575,7 +575,7 @@ async def test_items_added_as_rows_are_stored_and_clash_on_a_taken_sku(
         # The database refuses at the INSERT, the fake at the commit: either way the unit
         # ends with the domain's error.
         async with uow_factory() as uow:
-            await uow.items.add_rows([CatalogRow(4, "TAKEN-1", "Clash", Decimal("1"))])
+            await uow.catalog_rows.add_rows([CatalogRow(4, "TAKEN-1", "Clash", Decimal("1"))])
             await uow.commit()
 
     with pytest.raises(DuplicateSku):
@@ -588,7 +588,7 @@ async def test_items_are_locked_and_updated_as_rows(uow_factory: UowFactory) -> 
     await _store(uow_factory, sku="ROWS-OTHER")
 
     async with uow_factory() as uow:
-        locked = await uow.items.lock_rows_by_skus(["ROWS-A", "ROWS-B", "ROWS-MISSING"])
+        locked = await uow.catalog_rows.lock_rows_by_skus(["ROWS-A", "ROWS-B", "ROWS-MISSING"])
         # In id order, as lock_by_skus locks: the order path's lock order.
         assert [(item_id, row.sku, row.quantity) for item_id, row in locked] == [
             (first, "ROWS-B", 2),
@@ -598,7 +598,7 @@ async def test_items_are_locked_and_updated_as_rows(uow_factory: UowFactory) -> 
         changed = dataclasses.replace(
             stored[first], title="B2", price=Decimal("9.99"), quantity=20, description="new"
         )
-        await uow.items.update_rows({first: changed})
+        await uow.catalog_rows.update_rows({first: changed})
         await uow.commit()
 
     async with uow_factory() as uow:

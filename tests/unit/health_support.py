@@ -21,13 +21,12 @@ class StandInDatabase:
         answers_after: float = 0.0,
         unreachable: bool = False,
         while_pinging: Callable[[], None] | None = None,
-        replicas: dict[str, str] | None = None,
     ) -> None:
-        self.replicas = replicas or {}
         self.answers_after = answers_after
         self.unreachable = unreachable
         self.while_pinging = while_pinging
         self.pings: list[float] = []
+        self.reader = None  # what the consistency tokens would ask for a position: not used
         self.disposals = 0
 
     async def ping(self, within: float) -> None:
@@ -44,8 +43,28 @@ class StandInDatabase:
                 TimeoutError()
             )
 
-    async def replica_statuses(self, within: float) -> dict[str, str]:
-        return self.replicas
+    def engines(self) -> dict[str, object]:
+        return {}  # no pools to watch
 
     async def dispose(self) -> None:
         self.disposals += 1
+
+
+class StandInReplicas:
+    """Replicas in the states given (``ReplicaSet``'s readiness contract: check, then say)."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states = states
+        self.checks: list[float] = []
+
+    async def check_all(self, within: float) -> None:
+        self.checks.append(within)
+
+    def statuses(self) -> dict[str, str]:
+        return self.states
+
+    def engines(self) -> dict[str, object]:
+        return {}
+
+    async def dispose(self) -> None:
+        pass

@@ -9,12 +9,13 @@ import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
 
+from entrypoints.api.app import create_app
 from entrypoints.api.drain import Drain
 from entrypoints.api.routers.health import READY_WITHIN_SECONDS
 from entrypoints.container import Container
 from tests.api_support import api_client, build_test_container
 from tests.fakes import InMemoryStore, use_fakes
-from tests.unit.health_support import StandInDatabase
+from tests.unit.health_support import StandInDatabase, StandInReplicas
 
 
 @pytest.fixture
@@ -53,14 +54,16 @@ async def test_ready_when_the_database_answers(
 
 
 async def test_a_replica_down_is_degraded_but_ready(
-    client: httpx.AsyncClient, database: StandInDatabase
+    container: Container, store: InMemoryStore
 ) -> None:
-    database.replicas = {"replica 1": "ok", "replica 2": "down"}
-
-    response = await client.get("/health/ready")
+    replicas = StandInReplicas({"replica 1": "ok", "replica 2": "down"})
+    with container.replicas.override(providers.Object(replicas)):
+        async with api_client(create_app(container)) as client:
+            response = await client.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "degraded", "replicas": database.replicas}
+    assert response.json() == {"status": "degraded", "replicas": replicas.states}
+    assert replicas.checks == [READY_WITHIN_SECONDS]  # asked afresh, within the same bound
 
 
 async def test_not_ready_when_the_database_is_unreachable(

@@ -81,7 +81,7 @@ def test_a_json_line_parses_with_the_fields_and_the_request_id(
     configure("json", "INFO")
     token = in_request("req-json-1")
     try:
-        logging.getLogger("service_layer.unit_watch").warning(
+        logging.getLogger("adapters.unit_observers").warning(
             "held for %.1f s", 5.0, extra={"use_case": "restock"}
         )
     finally:
@@ -89,7 +89,7 @@ def test_a_json_line_parses_with_the_fields_and_the_request_id(
 
     (line,) = json_lines(capsys)
     assert line["level"] == "WARNING"
-    assert line["logger"] == "service_layer.unit_watch"
+    assert line["logger"] == "adapters.unit_observers"
     assert line["message"] == "held for 5.0 s"
     assert line["request_id"] == "req-json-1"
     assert line["use_case"] == "restock"

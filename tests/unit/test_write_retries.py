@@ -186,8 +186,6 @@ READERS = {
     "list_users",
     "get_active_user",
 }
-# Not use cases: steps a use case takes inside its own unit of work (retried with it).
-STEPS = {"confirm_caller"}
 # These read (and hash), then write only through units of their own (in WRITERS), which are
 # retried without hashing again: log_in also through _forget_failures. The purge writes one
 # unit of work per batch, each retried on its own (a retry never redoes a batch).
@@ -234,7 +232,7 @@ def _use_cases(module: ModuleType) -> set[str]:
 
 def test_every_use_case_is_declared_a_writer_or_a_reader() -> None:
     found = set().union(*(_use_cases(module) for module in SERVICES))
-    declared = {writer.name for writer in WRITERS} | READERS | STEPS
+    declared = {writer.name for writer in WRITERS} | READERS
     declared |= set(ENTRY_POINTS_OF_WRITERS)
     assert found - declared == set(), "a new use case: add it to WRITERS or READERS"
     private = {writer.name for writer in WRITERS if writer.name.startswith("_")}

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from entrypoints.api.dependencies import get_container
+from entrypoints.api.dependencies import Replicas, TheDatabase
 from entrypoints.api.drain import Drain
 from entrypoints.api.schemas import ErrorOut, LiveOut, ReadyOut
 from service_layer.errors import DatabaseUnavailable
@@ -45,19 +45,18 @@ async def live() -> LiveOut:
 
 
 @router.get("/ready", summary="Readiness: this worker can take traffic", responses=NOT_READY)
-async def ready(request: Request) -> ReadyOut:
+async def ready(request: Request, database: TheDatabase, replicas: Replicas) -> ReadyOut:
     """200 once the database answered one query within the readiness timeout; 503 from the
     moment the worker is told to shut down (``entrypoints/api/drain.py``)."""
     drain: Drain = request.app.state.drain
     if drain.began:
         raise _not_ready(SHUTTING_DOWN)
-    database = get_container(request).database()
     try:
         # Replicas are asked at the same time; their state never fails readiness, since
         # the primary serves every read they cannot.
-        _, replicas = await asyncio.gather(
+        await asyncio.gather(
             database.ping(within=READY_WITHIN_SECONDS),
-            database.replica_statuses(within=READY_WITHIN_SECONDS),
+            replicas.check_all(within=READY_WITHIN_SECONDS) if replicas else asyncio.sleep(0),
         )
     except DatabaseUnavailable as error:
         # The body says which kind of failure; the driver's words (hosts, ports) go to the
@@ -67,8 +66,9 @@ async def ready(request: Request) -> ReadyOut:
         raise _not_ready(TOO_SLOW if slow else UNREACHABLE) from error
     if drain.began:  # it began during the round trip: the answer is as of now
         raise _not_ready(SHUTTING_DOWN)
-    degraded = any(state != "ok" for state in replicas.values())
-    return ReadyOut(status="degraded" if degraded else "ready", replicas=replicas)
+    states = replicas.statuses() if replicas else {}
+    degraded = any(state != "ok" for state in states.values())
+    return ReadyOut(status="degraded" if degraded else "ready", replicas=states)
 
 
 def _not_ready(reason: str) -> HTTPException:

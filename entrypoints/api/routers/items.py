@@ -1,4 +1,6 @@
-"""``/items``: the catalog over HTTP. Routes translate; services decide."""
+"""``/items``: the catalog over HTTP. Routes translate; services decide.
+
+A route returns the service's read model; FastAPI reads the ``response_model`` off it."""
 
 from __future__ import annotations
 
@@ -37,8 +39,8 @@ BY_ADMIN = [Depends(require_admin)]
     response_model=ItemOut,
     responses={**ADMIN_ONLY, **SKU_TAKEN},
 )
-async def create_item(body: ItemCreate, uow: UnitOfWork) -> ItemOut:
-    return ItemOut.from_view(await services.add_item(uow, body.to_command()))
+async def create_item(body: ItemCreate, uow: UnitOfWork) -> ItemView:
+    return await services.add_item(uow, body.to_command())
 
 
 @router.get("/", response_model=list[ItemOut], responses=READS)
@@ -46,10 +48,8 @@ async def list_items(
     reads: Reads,
     skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
-) -> list[ItemOut]:
-    return [
-        ItemOut.from_view(view) for view in await services.list_items(reads, skip=skip, limit=limit)
-    ]
+) -> list[ItemView]:
+    return await services.list_items(reads, skip=skip, limit=limit)
 
 
 @router.get(
@@ -75,12 +75,12 @@ async def export_items(reads: Reads) -> StreamingResponse:
 
 
 def _ndjson(view: ItemView) -> bytes:
-    return ItemOut.from_view(view).model_dump_json().encode() + b"\n"
+    return ItemOut.model_validate(view).model_dump_json().encode() + b"\n"
 
 
 @router.get(ITEM, response_model=ItemOut, responses={**READS, **NOT_FOUND})
-async def read_item(item_id: ItemId, reads: Reads) -> ItemOut:
-    return ItemOut.from_view(await services.get_item(reads, item_id))
+async def read_item(item_id: ItemId, reads: Reads) -> ItemView:
+    return await services.get_item(reads, item_id)
 
 
 @router.put(
@@ -89,8 +89,8 @@ async def read_item(item_id: ItemId, reads: Reads) -> ItemOut:
     response_model=ItemOut,
     responses={**ADMIN_ONLY, **NOT_FOUND, **SKU_TAKEN},
 )
-async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> ItemOut:
-    return ItemOut.from_view(await services.update_item(uow, item_id, body.to_command()))
+async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> ItemView:
+    return await services.update_item(uow, item_id, body.to_command())
 
 
 @router.delete(
@@ -111,5 +111,5 @@ async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
     responses={**ADMIN_ONLY, **NOT_FOUND, 409: error("The item cannot hold that much stock")},
     dependencies=BY_ADMIN,
 )
-async def restock_item(item_id: ItemId, body: Restock, uow: UnitOfWork) -> ItemOut:
-    return ItemOut.from_view(await services.restock(uow, item_id, body.quantity))
+async def restock_item(item_id: ItemId, body: Restock, uow: UnitOfWork) -> ItemView:
+    return await services.restock(uow, item_id, body.quantity)

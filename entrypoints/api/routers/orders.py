@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, status
 
 from entrypoints.api.background import alert_low_stock
-from entrypoints.api.dependencies import UnitOfWork, get_container
+from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
 from entrypoints.api.paths import id_segment
 from entrypoints.api.responses import ADMIN_ONLY, SIGNED_IN, Responses, error
 from entrypoints.api.schemas import OrderCreate, OrderOut, OutOfStockOut
-from entrypoints.api.security import CallerForUnit, CurrentActor, require_admin
+from entrypoints.api.security import CurrentActor, require_admin
 from service_layer.services import orders as services
+from service_layer.views import OrderView
 
 # Every route here is for a signed-in user.
 router = APIRouter(prefix="/orders", tags=["orders"], responses=SIGNED_IN)
@@ -28,16 +29,15 @@ CONFLICT: Responses = {
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
     responses={409: {"model": OutOfStockOut, "description": "Out of stock; names the SKUs"}},
 )
 async def place_order(
     body: OrderCreate,
-    # Not CurrentActor: on PostgreSQL the account check runs inside the order's own unit of
-    # work, on its connection (services.users.confirm_caller), so a purchase checks out one
-    # pooled connection, not two (the container's accounts_checked_in_units says where).
-    caller: CallerForUnit,
+    actor: CurrentActor,
     uow: UnitOfWork,
-    request: Request,
+    reads: Reads,
+    settings: AppSettings,
     background: BackgroundTasks,
     idempotency_key: Annotated[
         str | None,
@@ -49,53 +49,54 @@ async def place_order(
             "a day (the server's STOCKROOM_IDEMPOTENCY_TTL_HOURS); then the key is forgotten.",
         ),
     ] = None,
-) -> OrderOut:
+) -> OrderView:
     """Takes stock for every line or for none.
 
     422 also for what the schema cannot state: a SKU the catalog does not have, more than
     the per-order limit of one SKU over several lines, or an Idempotency-Key already used
     with a different order.
     """
-    container = get_container(request)
     order = await services.place_order(
         uow,
-        caller,
+        actor,
         body.to_lines(),
         idempotency_key=idempotency_key,
-        key_ttl=container.settings().idempotency_ttl,
+        key_ttl=settings.idempotency_ttl,
     )
-    running_low = services.items_running_low(order, container.settings().low_stock_threshold)
+    threshold = settings.low_stock_threshold
+    running_low = services.items_running_low(order, threshold)
     if running_low:
-        # After the response, on the read port: never the request's session, which is closed.
-        background.add_task(alert_low_stock, container, running_low, uow.position)
-    return OrderOut.from_view(order)
+        # After the response, on the primary's read port (it has the sale): never the
+        # request's session, which is closed.
+        background.add_task(alert_low_stock, reads.latest, running_low, threshold)
+    return order
 
 
-@router.get("/")
+@router.get("/", response_model=list[OrderOut])
 async def list_orders(
     actor: CurrentActor,
     uow: UnitOfWork,
     skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
-) -> list[OrderOut]:
-    views = await services.list_orders(uow, actor, skip=skip, limit=limit)
-    return [OrderOut.from_view(view) for view in views]
+) -> list[OrderView]:
+    return await services.list_orders(uow, actor, skip=skip, limit=limit)
 
 
-@router.get(ORDER, responses=NOT_FOUND)
-async def read_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderOut:
-    return OrderOut.from_view(await services.get_order(uow, actor, order_id))
+@router.get(ORDER, response_model=OrderOut, responses=NOT_FOUND)
+async def read_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderView:
+    return await services.get_order(uow, actor, order_id)
 
 
-@router.post(f"{ORDER}/cancel", responses={**NOT_FOUND, **CONFLICT})
-async def cancel_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderOut:
-    return OrderOut.from_view(await services.cancel_order(uow, actor, order_id))
+@router.post(f"{ORDER}/cancel", response_model=OrderOut, responses={**NOT_FOUND, **CONFLICT})
+async def cancel_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderView:
+    return await services.cancel_order(uow, actor, order_id)
 
 
 @router.post(
     f"{ORDER}/ship",
+    response_model=OrderOut,
     responses={**ADMIN_ONLY, **NOT_FOUND, **CONFLICT},
     dependencies=[Depends(require_admin)],
 )
-async def ship_order(order_id: OrderId, uow: UnitOfWork) -> OrderOut:
-    return OrderOut.from_view(await services.ship_order(uow, order_id))
+async def ship_order(order_id: OrderId, uow: UnitOfWork) -> OrderView:
+    return await services.ship_order(uow, order_id)

@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from entrypoints.api.dependencies import UnitOfWork, get_container
+from adapters.tokens import JwtTokenCodec
+from entrypoints.api.dependencies import Hasher, Throttle, TokenCodec, UnitOfWork
 from entrypoints.api.responses import RETRY_AFTER, SIGNED_IN, UNAVAILABLE, Responses, error
 from entrypoints.api.schemas import PasswordChange, Registration, TokenOut, UserOut
 from entrypoints.api.security import CurrentUser
@@ -41,22 +42,30 @@ WRONG_PASSWORD: Responses = {
 }
 
 
-def _token_for(request: Request, user: UserView) -> TokenOut:
-    codec = get_container(request).token_codec()
+def _token_for(codec: JwtTokenCodec, user: UserView) -> TokenOut:
     token = codec.issue(user.id, user.role.value, credentials_version=user.credentials_version)
     return TokenOut(access_token=token)
 
 
-@router.post("/users/", status_code=status.HTTP_201_CREATED, responses=EMAIL_TAKEN)
-async def register(body: Registration, request: Request, uow: UnitOfWork) -> UserOut:
-    hasher = get_container(request).password_hasher()
-    user = await services.register(uow, hasher, body.email, body.password.get_secret_value())
-    return UserOut.from_view(user)
+def _client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.post(
+    "/users/", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=EMAIL_TAKEN
+)
+async def register(body: Registration, uow: UnitOfWork, hasher: Hasher) -> UserView:
+    return await services.register(uow, hasher, body.email, body.password.get_secret_value())
 
 
 @router.post("/token", responses=BAD_LOGIN)
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, uow: UnitOfWork
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    uow: UnitOfWork,
+    hasher: Hasher,
+    throttle: Throttle,
+    codec: TokenCodec,
 ) -> TokenOut:
     """OAuth2 password flow: form fields ``username`` (the email) and ``password``.
 
@@ -64,40 +73,39 @@ async def login(
     connection's peer as uvicorn gives it, the proxy's ``X-Forwarded-For`` when the proxy is
     trusted (``stockroom serve --forwarded-allow-ips``).
     """
-    container = get_container(request)
     user = await login_services.log_in(
-        uow,
-        container.password_hasher(),
-        container.login_throttle(),
-        form.username,
-        form.password,
-        address=request.client.host if request.client else None,
+        uow, hasher, throttle, form.username, form.password, address=_client_address(request)
     )
-    return _token_for(request, user)
+    return _token_for(codec, user)
 
 
-@router.get("/users/me", responses=SIGNED_IN)
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.from_view(user)
+@router.get("/users/me", response_model=UserOut, responses=SIGNED_IN)
+async def me(user: CurrentUser) -> UserView:
+    return user
 
 
 @router.post("/users/me/password", responses=WRONG_PASSWORD)
 async def change_password(
-    body: PasswordChange, user: CurrentUser, request: Request, uow: UnitOfWork
+    body: PasswordChange,
+    user: CurrentUser,
+    request: Request,
+    uow: UnitOfWork,
+    hasher: Hasher,
+    throttle: Throttle,
+    codec: TokenCodec,
 ) -> TokenOut:
     """A new password, given the current one. Every token issued before stops working, the
     one sent included; the answer is a fresh token, so this client stays signed in. Wrong
     current passwords are throttled as failed logins are (429 with Retry-After)."""
-    container = get_container(request)
     changed = await login_services.change_own_password(
         uow,
-        container.password_hasher(),
-        container.login_throttle(),
+        hasher,
+        throttle,
         user,
         (body.current_password.get_secret_value(), body.new_password.get_secret_value()),
-        address=request.client.host if request.client else None,
+        address=_client_address(request),
     )
-    return _token_for(request, changed)
+    return _token_for(codec, changed)
 
 
 @router.post("/users/me/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN)

@@ -1,4 +1,5 @@
-"""BodySizeGuard at the ASGI level: whatever the framing, no body over the limit gets in."""
+"""The request layer's body limit at the ASGI level: whatever the framing, no body over the
+limit gets in; a request that has no body costs no reading."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from entrypoints.api.body_guard import BodySizeGuard
+from entrypoints.api.request_layer import RequestLayer
 
 LIMIT = 1024
 
@@ -31,8 +32,15 @@ class App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def scope(*headers: tuple[bytes, bytes]) -> Scope:
-    return {"type": "http", "method": "POST", "path": "/", "headers": list(headers)}
+def scope(*headers: tuple[bytes, bytes], http_version: str = "2") -> Scope:
+    """HTTP/2 unless said otherwise: there, no length means "unknown", not "none"."""
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": list(headers),
+        "http_version": http_version,
+    }
 
 
 def chunks(body: bytes, size: int = 300) -> Receive:
@@ -54,7 +62,7 @@ async def run(request_scope: Scope, receive: Receive) -> tuple[App, list[Message
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await BodySizeGuard(app, LIMIT)(request_scope, receive, send)
+    await RequestLayer(app, max_body_bytes=LIMIT, metrics=False)(request_scope, receive, send)
     return app, sent
 
 
@@ -100,3 +108,26 @@ async def test_a_body_up_to_the_limit_reaches_the_app_whole(
     assert app.called
     assert app.body == body
     assert status_and_detail(sent) == (200, b"ok")
+
+
+async def test_an_http_1_request_without_length_or_chunking_has_no_body_to_read() -> None:
+    """RFC 9112 6.3: such a request has no body, so nothing is read before the app runs."""
+    read = []
+
+    async def receive() -> Message:
+        read.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    app, sent = await run(scope(http_version="1.1"), receive)
+
+    assert app.called
+    assert len(read) == 1  # the app's own read, not the layer's
+    assert status_and_detail(sent) == (200, b"ok")
+
+
+async def test_a_413_carries_the_request_id() -> None:
+    headers = [(b"content-length", str(LIMIT + 1).encode()), (b"x-request-id", b"req-413")]
+    _, sent = await run(scope(*headers), chunks(b""))
+
+    assert sent[0]["status"] == 413
+    assert (b"x-request-id", b"req-413") in sent[0]["headers"]
