@@ -16,13 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlite import DEFERRED_BEGIN
 from adapters.sqlite_writer_queue import WriterQueue
-from adapters.unit_of_work import SqlAlchemyUnitOfWork, UnitObserver, session_factory
+from adapters.unit_of_work import (
+    SqlAlchemyUnitOfWork,
+    UnitObserver,
+    UnitSession,
+    session_factory,
+)
 from service_layer.errors import DatabaseUnavailable
 
 
-def reading_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def reading_session_factory(
+    engine: AsyncEngine, session_class: type[UnitSession] = UnitSession
+) -> async_sessionmaker[AsyncSession]:
     """Sessions for units that only read: their transactions begin with a deferred BEGIN."""
-    return session_factory(engine.execution_options(**DEFERRED_BEGIN))
+    return session_factory(engine.execution_options(**DEFERRED_BEGIN), session_class)
 
 
 class SqliteUnitOfWork(SqlAlchemyUnitOfWork):

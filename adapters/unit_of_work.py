@@ -25,7 +25,7 @@ from adapters.repositories import (
     SqlAlchemyOrderRepository,
     SqlAlchemyUserRepository,
 )
-from service_layer.unit_of_work import AbstractUnitOfWork
+from service_layer.unit_of_work import AbstractUnitOfWork, UnitOfWorkError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,13 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     ) -> None:
         self._sessions = sessions
         self._observer = observer
+
+    @property
+    def session(self) -> AsyncSession:
+        """The open unit's session (for tests that look inside a unit)."""
+        if not self._open:
+            raise UnitOfWorkError("the unit of work is not open")
+        return self._session
 
     async def _begin(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self._committed = False

@@ -104,13 +104,14 @@ class Container(containers.DeclarativeContainer):
         traces=providers.Callable(traces_exported),
     )
     sessions = providers.Singleton(session_factory, database.provided.engine)
+    reading_sessions = providers.Singleton(reading_session_factory, database.provided.engine)
     uow = providers.Selector(
         database.provided.dialect,
         postgresql=providers.Factory(SqlAlchemyUnitOfWork, sessions, observer=unit_observer),
         sqlite=providers.Factory(
             SqliteUnitOfWork,
             sessions,
-            providers.Singleton(reading_session_factory, database.provided.engine),
+            reading_sessions,
             turns=database.provided.writer_queue,
             observer=unit_observer,
         ),

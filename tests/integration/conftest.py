@@ -20,8 +20,6 @@ from sqlalchemy.engine import make_url
 from adapters.database import Database
 from adapters.orm import metadata
 from adapters.postgres import Pooler
-from adapters.reads import SqlAlchemyReads
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints import migrations
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
@@ -32,6 +30,7 @@ from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 from tests.integration.databases import OPEN
 from tests.integration.replication import ReplicatedCluster
 from tests.integration.servers import PgBouncer
+from tests.integration.units import reads_of, unit_of_work
 
 POSTGRES_URL = os.environ.get(
     "STOCKROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -202,7 +201,7 @@ def uow_factory(
     if storage == "fake":
         return lambda: FakeUnitOfWork(fake_store)
     database: Database = request.getfixturevalue(f"{storage}_database")
-    return lambda: SqlAlchemyUnitOfWork(database)
+    return lambda: unit_of_work(database)
 
 
 @pytest.fixture
@@ -211,7 +210,7 @@ def reads(storage: str, fake_store: InMemoryStore, request: pytest.FixtureReques
     if storage == "fake":
         return InMemoryReads(fake_store)
     database: Database = request.getfixturevalue(f"{storage}_database")
-    return SqlAlchemyReads(database)
+    return reads_of(database)
 
 
 async def _empty_tables(database: Database) -> None:

@@ -8,7 +8,7 @@ test: a connection still checked out fails the test that left it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -52,9 +52,6 @@ async def open_database(
     url: str,
     pool: PoolSettings | None = None,
     pooler: Pooler = Pooler.NONE,
-    *,
-    replica_urls: Sequence[str] = (),
-    replica_wait: float = 0.1,
 ) -> AsyncIterator[Database]:
     """A database of the test's own, watched by the leak guard for as long as it lives.
 
@@ -64,13 +61,7 @@ async def open_database(
     transaction is closed (and rolled back by the server) before the guard's clean-up runs
     into its locks.
     """
-    database = Database(
-        url,
-        pool=pool or PoolSettings(),
-        pooler=pooler,
-        replica_urls=replica_urls,
-        replica_wait=replica_wait,
-    )
+    database = Database(url, pool=pool or PoolSettings(), pooler=pooler)
     OPEN.add(database)
     try:
         yield database

@@ -27,7 +27,8 @@ from sqlalchemy.pool import NullPool
 from starlette.types import Message
 
 from adapters.database import Database
-from adapters.unit_session import UnitSession
+from adapters.sqlite_unit_of_work import reading_session_factory
+from adapters.unit_of_work import UnitSession, session_factory
 from entrypoints.container import Container
 from tests.api_support import assert_no_secrets, build_test_container
 
@@ -48,7 +49,10 @@ def container_on(database: Database, session_class: type[UnitSession] | None = N
     container = build_test_container()
     container.database.override(providers.Object(database))
     if session_class is not None:
-        database.sessions.configure(sync_session_class=session_class)
+        sessions = session_factory(database.engine, session_class)
+        reading = reading_session_factory(database.engine, session_class)
+        container.sessions.override(providers.Object(sessions))
+        container.reading_sessions.override(providers.Object(reading))
     return container
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from adapters.database import Database
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.order import LineRequest
 from domain.user import Role, User
 from service_layer.actor import Actor
@@ -19,6 +18,7 @@ from service_layer.services.items import NewItem, add_item
 from service_layer.services.orders import cancel_order, place_order
 from tests.integration.cli_support import stockroom
 from tests.integration.conftest import BACKENDS
+from tests.integration.units import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,16 @@ async def seed(database: Database) -> tuple[str, list[int]]:
         ("S-3", 4, "12.00", "about it"),
     ):
         new = NewItem(f"Item {sku}", sku, description, Decimal(price), quantity)
-        await add_item(SqlAlchemyUnitOfWork(database), new)
+        await add_item(unit_of_work(database), new)
     customer = User("buyer@example.com", "not-a-hash", role=Role.CUSTOMER)
-    async with SqlAlchemyUnitOfWork(database) as uow:
+    async with unit_of_work(database) as uow:
         await uow.users.add(customer)
         await uow.commit()
     assert customer.id is not None
     buyer = Actor(customer.id)
-    first = await place_order(SqlAlchemyUnitOfWork(database), buyer, [LineRequest("S-1", 2)])
-    second = await place_order(SqlAlchemyUnitOfWork(database), buyer, [LineRequest("S-3", 1)])
-    await cancel_order(SqlAlchemyUnitOfWork(database), buyer, second.id)
+    first = await place_order(unit_of_work(database), buyer, [LineRequest("S-1", 2)])
+    second = await place_order(unit_of_work(database), buyer, [LineRequest("S-3", 1)])
+    await cancel_order(unit_of_work(database), buyer, second.id)
     return customer.email, [first.id, second.id]
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from adapters.database import Database
-from adapters.reads import SqlAlchemyReads
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.services.items import NewItem, add_item
 from tests.integration.conftest import BACKENDS
+from tests.integration.units import reads_of, unit_of_work
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -50,16 +49,14 @@ def run_example(name: str, *args: str, url: str, cwd: Path) -> subprocess.Comple
 
 
 async def prices(database: Database) -> dict[str, Decimal]:
-    return {view.sku: view.price for view in await SqlAlchemyReads(database).latest().items()}
+    return {view.sku: view.price for view in await reads_of(database).latest.items()}
 
 
 async def test_apply_price_list_reprices_known_skus_and_reports_the_rest(
     target: Target, tmp_path: Path
 ) -> None:
     for sku, price in (("PL-1", "4.00"), ("PL-2", "10.00"), ("PL-3", "7.25")):
-        await add_item(
-            SqlAlchemyUnitOfWork(target.database), NewItem("Item", sku, price=Decimal(price))
-        )
+        await add_item(unit_of_work(target.database), NewItem("Item", sku, price=Decimal(price)))
     price_list = tmp_path / "supplier.csv"
     price_list.write_text(
         "sku,price\npl-1,4.50\nNOPE-1,3.00\nPL-2,ten\nPL-3,7.25\nPL-2,-1\n", encoding="utf-8"

@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import event
 
 from adapters.database import Database
-from adapters.unit_session import UnitSession
+from adapters.unit_of_work import UnitSession
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account

@@ -26,7 +26,6 @@ from sqlalchemy import func, select, update
 
 from adapters.database import Database
 from adapters.orm import idempotency_keys
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.errors import IdempotencyKeyReused
 from domain.idempotency import DEFAULT_KEY_TTL
 from entrypoints import migrations
@@ -43,6 +42,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.integration.cli_support import stockroom
 from tests.integration.databases import open_database, throwaway_database
 from tests.integration.failure_support import outside_connection, stock
+from tests.integration.units import unit_of_work
 from tests.unit.order_support import lines
 
 HOUR = timedelta(hours=1)
@@ -114,17 +114,15 @@ async def test_place_then_cancel_with_fresh_keys_stays_bounded_by_the_purge(
         now = start + hour * HOUR
         for n in range(per_hour):
             order = await order_services.place_order(
-                SqlAlchemyUnitOfWork(database),
+                unit_of_work(database),
                 buyer,
                 lines((sku, 1)),
                 idempotency_key=f"round-{hour}-{n}",
                 now=now,
             )
-            await order_services.cancel_order(SqlAlchemyUnitOfWork(database), buyer, order.id)
+            await order_services.cancel_order(unit_of_work(database), buyer, order.id)
             placed_at.append(now)
-        removed += await purge_expired_idempotency_keys(
-            SqlAlchemyUnitOfWork(database), now, batch_size=2
-        )
+        removed += await purge_expired_idempotency_keys(unit_of_work(database), now, batch_size=2)
 
         young = sum(1 for at in placed_at if at > now - DEFAULT_KEY_TTL)
         assert await _keys_of(database, customer.id) <= young
@@ -236,7 +234,7 @@ async def test_concurrent_retries_renew_an_expired_key_once(
     cup, pot = await _shelf_item(container), await _shelf_item(container)
 
     async def buy(sku: str, key: str) -> OrderView:
-        uow = SqlAlchemyUnitOfWork(database)
+        uow = unit_of_work(database)
         return await order_services.place_order(uow, buyer, lines((sku, 1)), idempotency_key=key)
 
     first = await buy(cup, "race")

@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from adapters.database import Database
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.login_throttle import ThrottleKey, ThrottleScope
 from tests.integration.conftest import UowFactory
+from tests.integration.units import unit_of_work
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
 DAY_AGO = NOW - timedelta(days=1)
@@ -106,7 +106,7 @@ async def test_concurrent_failures_on_one_key_are_each_counted(database: Databas
     key = new_key()
 
     async def one() -> int:
-        return await count_failure(lambda: SqlAlchemyUnitOfWork(database), key)
+        return await count_failure(lambda: unit_of_work(database), key)
 
     counts = await asyncio.gather(*(one() for _ in range(20)))
     assert sorted(counts) == list(range(1, 21))

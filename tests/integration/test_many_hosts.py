@@ -21,12 +21,12 @@ import pytest
 from adapters.database import Database
 from adapters.postgres import Pooler
 from adapters.tokens import JwtTokenCodec
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.item import Item
 from domain.user import User
 from tests.integration.databases import throwaway_database
 from tests.integration.failure_support import scalar, stock
 from tests.integration.servers import PgBouncer, live_client, stockroom_serve
+from tests.integration.units import unit_of_work
 
 pytestmark = pytest.mark.postgres
 
@@ -70,7 +70,7 @@ async def seed(database: Database, customers: int, **stock: int) -> list[str]:
     users = [
         User(f"buyer-{n}-{secrets.token_hex(3)}@example.com", "unused") for n in range(customers)
     ]
-    async with SqlAlchemyUnitOfWork(database) as uow:
+    async with unit_of_work(database) as uow:
         for sku, quantity in stock.items():
             await uow.items.add(Item(sku=sku, title=sku, price=Decimal("2.50"), quantity=quantity))
         for user in users:

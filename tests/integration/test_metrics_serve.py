@@ -16,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.database import Database
 from adapters.passwords import Argon2PasswordHasher
 from adapters.tokens import JwtTokenCodec
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints import migrations
 from service_layer.services import users as user_services
 from tests.conftest import FAST_ARGON2
 from tests.integration.databases import open_database, throwaway_database
 from tests.integration.servers import stockroom_serve
+from tests.integration.units import unit_of_work
 
 SECRET_KEY = "metrics-signing-key-" + "0123456789abcdef" * 3
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -52,10 +52,10 @@ async def _tokens(database: Database) -> tuple[str, str]:
     hasher = Argon2PasswordHasher(**FAST_ARGON2)
     run = secrets.token_hex(3)
     admin, _ = await user_services.create_admin(
-        SqlAlchemyUnitOfWork(database), hasher, f"admin-{run}@example.com", "pw-12345678"
+        unit_of_work(database), hasher, f"admin-{run}@example.com", "pw-12345678"
     )
     customer = await user_services.register(
-        SqlAlchemyUnitOfWork(database), hasher, f"buyer-{run}@example.com", "pw-12345678"
+        unit_of_work(database), hasher, f"buyer-{run}@example.com", "pw-12345678"
     )
     codec = JwtTokenCodec(SECRET_KEY, timedelta(minutes=30))
     return (

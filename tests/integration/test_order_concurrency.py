@@ -32,6 +32,7 @@ from service_layer.services import orders as order_services
 from service_layer.services import users as user_services
 from tests.integration.databases import open_database
 from tests.integration.servers import PgBouncer
+from tests.integration.units import unit_of_work
 
 pytestmark = pytest.mark.postgres
 
@@ -56,7 +57,7 @@ async def wide_database(
 
 
 def uow(database: Database) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(database)
+    return unit_of_work(database)
 
 
 async def _customers(database: Database, hasher: Argon2PasswordHasher, count: int) -> list[Actor]:

@@ -12,18 +12,19 @@ import pytest
 from prometheus_client import REGISTRY
 
 from adapters.database import Database
+from adapters.database_metrics import Pools
 from adapters.pool import PoolSettings
-from adapters.reads import SqlAlchemyReads
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.errors import DatabaseUnavailable
+from tests.integration.units import reads_of, unit_of_work
 from tests.polling import eventually
+
+WATCHED: dict[int, Pools] = {}
 
 
 def gauge(database: Database, name: str, pool: str = "primary") -> float:
     """This process's value now (multiprocess ``liveall`` gauges carry a pid only when
-    merged). Size and checked-out are sampled, as the app does before answering a scrape;
-    the waiting gauge moves as callers queue."""
-    database.sample_pool_gauges()
+    merged), sampled as the app does every second and before answering a scrape."""
+    WATCHED[id(database)].sample()
     return REGISTRY.get_sample_value(name, {"pool": pool}) or 0.0
 
 
@@ -34,10 +35,12 @@ pytestmark = pytest.mark.postgres
 async def database(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
     """The run's migrated database, on one connection that waits at most 0.5 s for it."""
     url = postgres_url
-    database = Database(url, pool=PoolSettings(size=1, max_overflow=0, timeout=0.5), metrics=True)
+    database = Database(url, pool=PoolSettings(size=1, max_overflow=0, timeout=0.5))
+    WATCHED[id(database)] = Pools(database.engines())  # as the container does, metrics on
     try:
         yield database
     finally:
+        del WATCHED[id(database)]
         await database.dispose()
 
 
@@ -50,13 +53,13 @@ async def test_the_gauges_follow_a_unit_a_waiter_and_a_timeout(database: Databas
     holding, release = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
-        async with SqlAlchemyUnitOfWork(database) as uow:
+        async with unit_of_work(database) as uow:
             await uow.items.list()  # the unit now holds the pool's one connection
             holding.set()
             await release.wait()
 
     async def queue_behind() -> None:
-        async with SqlAlchemyUnitOfWork(database) as uow:
+        async with unit_of_work(database) as uow:
             await uow.items.list()
 
     holder = asyncio.create_task(hold())
@@ -76,7 +79,7 @@ async def test_the_gauges_follow_a_unit_a_waiter_and_a_timeout(database: Databas
     held = asyncio.Event()
 
     async def hold_for_good() -> None:
-        async with SqlAlchemyUnitOfWork(database) as uow:
+        async with unit_of_work(database) as uow:
             await uow.items.list()
             held.set()
             await asyncio.Event().wait()  # until cancelled
@@ -85,7 +88,7 @@ async def test_the_gauges_follow_a_unit_a_waiter_and_a_timeout(database: Databas
     try:
         await held.wait()
         with pytest.raises(DatabaseUnavailable):
-            await SqlAlchemyReads(database).items()  # waits 0.5 s for the pool, then gives up
+            await reads_of(database).items()  # waits 0.5 s for the pool, then gives up
     finally:
         stuck.cancel()
     with pytest.raises(asyncio.CancelledError):

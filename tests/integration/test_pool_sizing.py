@@ -93,7 +93,9 @@ async def test_load_beyond_the_pool_opens_no_extra_connection(database_url: str)
         statement = HOLDING_READ[database.dialect]
 
         for _ in range(ROUNDS):
-            await asyncio.gather(*(database.fetch_all(statement, {}) for _ in range(CONCURRENT)))
+            await asyncio.gather(
+                *(database.reader.fetch_all(statement, {}) for _ in range(CONCURRENT))
+            )
 
         used = [index for index, pool in enumerate(watch.pools) if watch.connects[index]]
         assert used, "the reads went through none of the database's pools"

@@ -18,7 +18,7 @@ from dependency_injector import providers
 from adapters.database import Database
 from entrypoints.api.app import create_app
 from entrypoints.api.consistency import HEADER
-from entrypoints.container import Container
+from entrypoints.container import Container, dispose
 from tests.api_support import Account, api_client, build_test_container, make_account
 from tests.integration.conftest import ReplicatedDatabase
 from tests.integration.databases import open_database
@@ -51,14 +51,19 @@ async def _shop(
 ) -> AsyncIterator[Shop]:
     # The previous test's clean-up reaches the replica 500 ms late, holding its tables' locks.
     await cluster.wait_for_replay()
-    async with open_database(
-        replicated.primary_url, replica_urls=[replicated.replica_url], replica_wait=replica_wait
-    ) as database:
-        container = build_test_container(replicated.primary_url)
+    async with open_database(replicated.primary_url) as database:
+        container = build_test_container(
+            replicated.primary_url,
+            replica_urls=[replicated.replica_url],
+            replica_wait=replica_wait,
+        )
         container.database.override(providers.Object(database))
-        admin = await make_account(container, admin=True)
-        async with api_client(create_app(container)) as client:
-            yield Shop(client, container, database, admin, cluster)
+        try:
+            admin = await make_account(container, admin=True)
+            async with api_client(create_app(container)) as client:
+                yield Shop(client, container, database, admin, cluster)
+        finally:
+            await dispose(container)
 
 
 @pytest.fixture

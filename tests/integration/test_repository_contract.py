@@ -26,7 +26,6 @@ from domain.idempotency import IdempotencyRecord
 from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 from service_layer.reads import AbstractReads
-from service_layer.views import UserView
 from tests.factories import ItemFactory
 from tests.integration.conftest import UowFactory
 
@@ -189,34 +188,6 @@ async def test_users_round_trip_with_aware_timestamps_and_roles(uow_factory: Uow
     assert by_id.role is Role.ADMIN
     assert by_id.created_at == stored.created_at
     assert by_id.created_at.utcoffset() == timedelta(0)
-
-
-async def test_a_users_view_is_the_account_as_committed_and_none_when_missing(
-    uow_factory: UowFactory,
-) -> None:
-    stored = await _store_user(uow_factory, "view@example.com", Role.ADMIN)
-    assert stored.id is not None
-    created_at = stored.created_at
-    async with uow_factory() as uow:
-        user = await uow.users.get(stored.id)
-        user.deactivate()  # which also ends its sessions: a new credentials_version
-        version = user.credentials_version
-        await uow.commit()
-    async with uow_factory() as uow:
-        view = await uow.users.find_view(stored.id)
-        missing = await uow.users.find_view(424_242)
-    assert view == UserView(
-        id=stored.id,
-        email="view@example.com",
-        role=Role.ADMIN,
-        is_active=False,
-        created_at=created_at,
-        credentials_version=version,
-    )
-    assert view is not None
-    assert view.role is Role.ADMIN
-    assert view.created_at.utcoffset() == timedelta(0)
-    assert missing is None
 
 
 async def test_unknown_user_raises(uow_factory: UowFactory) -> None:

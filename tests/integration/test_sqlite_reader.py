@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import event, text
 
 from adapters.database import Database
-from adapters.reads import SqlAlchemyReads
 from adapters.sqlite_reader import SqliteReader
-from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.item import Item
+from tests.integration.units import reads_of, unit_of_work
 
 
 @pytest.fixture
@@ -46,10 +45,10 @@ async def test_reads_see_committed_rows_through_the_reader_not_the_async_pool(
     used = {"async": 0, "reader": 0}
     event.listen(database.engine.sync_engine.pool, "checkout", lambda *_: used.update({"async": 1}))
     event.listen(reader.engine.pool, "checkout", lambda *_: used.update({"reader": 1}))
-    reads = SqlAlchemyReads(database)
+    reads = reads_of(database)
     assert await reads.item(1) is None
 
-    async with SqlAlchemyUnitOfWork(database) as uow:
+    async with unit_of_work(database) as uow:
         await uow.items.add(Item(sku="READ-1", title="Read me", price=Decimal("2.50"), quantity=3))
         await uow.commit()
     used.clear()
@@ -82,7 +81,7 @@ async def test_disposing_the_database_disposes_its_reader_which_starts_afresh_if
     await database.dispose()
     assert reader.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     # Like a disposed engine, it makes new connections (and threads) when used again.
-    assert await SqlAlchemyReads(database).item(10**9) is None
+    assert await reads_of(database).item(10**9) is None
     assert reader.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
 
 
@@ -101,7 +100,7 @@ async def test_a_file_uri_gets_no_reader_and_its_units_still_work(tmp_path: Path
     database = Database(f"sqlite+aiosqlite:///file:{tmp_path / 'uri.db'}?uri=true")
     try:
         assert database.sqlite_reader is None
-        async with SqlAlchemyUnitOfWork(database) as uow:
+        async with unit_of_work(database) as uow:
             await uow.session.execute(text("CREATE TABLE t (x INTEGER)"))
             await uow.commit()
         assert not list(tmp_path.glob("*writer.lock"))  # noqa: ASYNC240 - one listing, in a test

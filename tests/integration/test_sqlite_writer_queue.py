@@ -20,6 +20,7 @@ from adapters.sqlite_writer_queue import WriterQueue
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from service_layer.errors import DatabaseUnavailable
 from tests.integration.failure_support import NO_HANG_SECONDS
+from tests.integration.units import unit_of_work
 from tests.polling import eventually
 
 BUSY_TIMEOUT_MS = 300
@@ -34,7 +35,7 @@ async def database(sqlite_database: Database, sqlite_url: str) -> AsyncIterator[
 
 
 def unit(database: Database) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(database)
+    return unit_of_work(database)
 
 
 def queue(database: Database) -> WriterQueue:

@@ -48,6 +48,7 @@ from tests.integration.failure_support import (
     scalar,
     stock,
 )
+from tests.integration.units import unit_of_work
 
 EXPORT_PAGE = 500  # the page size the route uses (export_items' default)
 # The keyset predicate only a page after the first carries (`WHERE items.id > :after_id`).
@@ -125,21 +126,23 @@ def rewritten(
             event.remove(sync_engine, "before_cursor_execute", rewrite)
 
 
-class RecordingUnitOfWork(SqlAlchemyUnitOfWork):
-    """A real SQLAlchemy unit of work that records every one the container makes."""
+def recording_units(
+    database: Database, made: list[SqlAlchemyUnitOfWork]
+) -> Callable[[], SqlAlchemyUnitOfWork]:
+    """Real units of work, each recorded in ``made`` as the container makes it."""
 
-    made: list[RecordingUnitOfWork]
+    def make() -> SqlAlchemyUnitOfWork:
+        made.append(unit := unit_of_work(database))
+        return unit
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.made.append(self)
+    return make
 
 
 class RecordingReads(SqlAlchemyReads):
     """The real read port, recording the name of each call in ``calls``, in order."""
 
     def __init__(self, database: Database, calls: list[str]) -> None:
-        super().__init__(database)
+        super().__init__(database.reader)
         self.calls = calls
 
     async def item(self, item_id: int) -> ItemView | None:
@@ -162,7 +165,7 @@ class RecordingReads(SqlAlchemyReads):
 
 
 @pytest.fixture
-def units() -> list[RecordingUnitOfWork]:
+def units() -> list[SqlAlchemyUnitOfWork]:
     return []
 
 
@@ -173,11 +176,10 @@ def read_calls() -> list[str]:
 
 @pytest.fixture
 def container(
-    database: Database, units: list[RecordingUnitOfWork], read_calls: list[str]
+    database: Database, units: list[SqlAlchemyUnitOfWork], read_calls: list[str]
 ) -> Container:
     container = container_on(database)
-    recording = type("Recording", (RecordingUnitOfWork,), {"made": units})
-    container.uow.override(providers.Factory(recording, database=container.database))
+    container.uow.override(providers.Callable(recording_units(database, units)))
     container.reads.override(providers.Object(RecordingReads(database, read_calls)))
     return container
 
@@ -236,7 +238,7 @@ async def test_export_service_yields_every_item_in_id_order_one_short_read_per_p
 async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_between_chunks(
     database: Database,
     container: Container,
-    units: list[RecordingUnitOfWork],
+    units: list[SqlAlchemyUnitOfWork],
     read_calls: list[str],
     checkouts: Checkouts,
 ) -> None:
@@ -387,13 +389,13 @@ class AfterTheResponse:
     """Watches a request's messages; records what happens once the body has been sent."""
 
     def __init__(
-        self, units: list[RecordingUnitOfWork], read_calls: list[str], checkouts: Checkouts
+        self, units: list[SqlAlchemyUnitOfWork], read_calls: list[str], checkouts: Checkouts
     ) -> None:
         self.units = units
         self.read_calls = read_calls
         self.checkouts = checkouts
         self.sent = False
-        self.units_before: list[RecordingUnitOfWork] = []
+        self.units_before: list[SqlAlchemyUnitOfWork] = []
         self.reads_before: list[str] = []
         self.checkouts_before = 0
 
@@ -405,7 +407,7 @@ class AfterTheResponse:
             self.checkouts_before = self.checkouts.count
 
     @property
-    def units_after(self) -> list[RecordingUnitOfWork]:
+    def units_after(self) -> list[SqlAlchemyUnitOfWork]:
         return self.units[len(self.units_before) :]
 
     @property
@@ -420,7 +422,7 @@ class AfterTheResponse:
 async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
     database: Database,
     container: Container,
-    units: list[RecordingUnitOfWork],
+    units: list[SqlAlchemyUnitOfWork],
     read_calls: list[str],
     checkouts: Checkouts,
     admin: Account,
@@ -468,7 +470,7 @@ async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
 async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
     database: Database,
     container: Container,
-    units: list[RecordingUnitOfWork],
+    units: list[SqlAlchemyUnitOfWork],
     read_calls: list[str],
     checkouts: Checkouts,
     admin: Account,
@@ -504,7 +506,7 @@ async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
 async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
     database: Database,
     container: Container,
-    units: list[RecordingUnitOfWork],
+    units: list[SqlAlchemyUnitOfWork],
     read_calls: list[str],
     checkouts: Checkouts,
     admin: Account,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dependency_injector import providers
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
@@ -22,9 +23,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from adapters.database import Database
+from adapters.unit_observers import UnitSpans
 from entrypoints.api.app import create_app
+from entrypoints.container import dispose
 from entrypoints.tracing import engines_of, instrument
-from tests.api_support import api_client, make_account
+from tests.api_support import api_client, build_test_container, make_account
 from tests.factories import item_payload
 from tests.integration.failure_support import container_on
 from tests.tracing_support import PROVIDER, children, event_names, named, recording
@@ -49,7 +52,8 @@ async def traced(database: Database) -> AsyncIterator[Traced]:
     container = container_on(database)
     admin = await make_account(container, admin=True)
     app = create_app(container)
-    instrument(app, database, PROVIDER)
+    container.unit_observer.override(providers.Object(UnitSpans()))  # as with OTLP configured
+    instrument(app, container, PROVIDER)
     try:
         with recording() as exporter:
             async with api_client(app) as client:
@@ -156,15 +160,17 @@ async def test_every_pool_of_a_database_has_its_engine_instrumented(tmp_path: Pa
     # Built, never connected: no server needs to answer at these addresses.
     nowhere = "postgresql+asyncpg://stockroom@127.0.0.1:9/nothing"
     built = [
-        (Database(f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}"), 2),  # units, reader
-        (Database(nowhere, replica_urls=[nowhere, nowhere]), 3),  # primary, two replicas
+        (build_test_container(f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}"), 2),  # units, reader
+        (build_test_container(nowhere, replica_urls=[nowhere, nowhere]), 3),  # primary, replicas
     ]
-    for database, expected in built:
+    for container, expected in built:
         try:
-            engines = engines_of(database)
+            engines = engines_of(container)
             assert len(engines) == expected
-            assert {id(engine.pool) for engine in engines} == {
-                id(pool) for pool in database.pools()
-            }
+            replicas = container.replicas()
+            pools = container.database().pools() + [
+                engine.pool for engine in (replicas.engines() if replicas else {}).values()
+            ]
+            assert {id(engine.pool) for engine in engines} == {id(pool) for pool in pools}
         finally:
-            await database.dispose()
+            await dispose(container)

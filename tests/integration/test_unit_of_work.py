@@ -16,7 +16,6 @@ from sqlalchemy import event, func, select
 
 from adapters.database import Database
 from adapters.orm import items
-from adapters.reads import SqlAlchemyReads
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from domain.errors import DuplicateSku
 from service_layer.errors import DatabaseUnavailable, TransientConflict
@@ -30,11 +29,12 @@ from tests.integration.failure_support import (
     hookable_session_class,
     stock,
 )
+from tests.integration.units import reads_of, unit_of_work
 from tests.polling import eventually
 
 
 def _uow(database: Database) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(database)
+    return unit_of_work(database)
 
 
 async def _count(database: Database) -> int:
@@ -240,7 +240,7 @@ async def test_concurrent_restocks_lose_no_update(database: Database) -> None:
         await uow.commit()
     await asyncio.gather(
         *(
-            services.restock(SqlAlchemyUnitOfWork(database), stored.id, 1)  # type: ignore[arg-type]
+            services.restock(unit_of_work(database), stored.id, 1)  # type: ignore[arg-type]
             for _ in range(30)
         )
     )
@@ -289,7 +289,7 @@ async def test_flushed_but_uncommitted_work_is_invisible_to_the_read_port(
     async with _uow(database) as uow:
         (await uow.items.get(stored.id)).restock(10)  # type: ignore[arg-type]
         await uow.session.flush()  # the UPDATE reached the database, inside the transaction
-        seen_meanwhile = await SqlAlchemyReads(database).item(stored.id)  # type: ignore[arg-type]
+        seen_meanwhile = await reads_of(database).item(stored.id)  # type: ignore[arg-type]
     assert seen_meanwhile is not None
     assert seen_meanwhile.quantity == 4
 
@@ -315,7 +315,6 @@ async def test_an_interruption_after_commit_propagates_and_the_write_stands(
     own_database: Database, interruption: type[BaseException]
 ) -> None:
     session_class = hookable_session_class()
-    own_database.sessions.configure(sync_session_class=session_class)
     fired: list[str] = []
 
     def interrupt(_session: object) -> None:
@@ -328,7 +327,7 @@ async def test_an_interruption_after_commit_propagates_and_the_write_stands(
 
     async def write() -> None:
         nonlocal went_on
-        async with _uow(own_database) as uow:
+        async with unit_of_work(own_database, session_class=session_class) as uow:
             await uow.items.add(stored)
             await uow.commit()
             went_on = True
