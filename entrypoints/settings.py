@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # does it on demand, e.g. from cron).
     purge_interval_seconds: float = Field(default=3600.0, ge=0)
 
+    # Every request's edge (entrypoints/api/request_layer.py); each off costs nothing. A body
+    # over max_body_bytes is a 413 (0: no limit here, only behind a proxy that sets one).
+    max_body_bytes: int = Field(default=64 * 1024, ge=0)
+    request_ids: bool = True  # X-Request-ID on every response and log line
+    access_log: bool = True  # the server's line per request
+
     # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the
     # main port. A unit of work open longer than uow_warn_seconds logs one warning.
     metrics_enabled: bool = True

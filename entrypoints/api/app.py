@@ -25,8 +25,6 @@ from entrypoints.container import Container, build_container, running
 from entrypoints.logging_config import configure_logging
 from entrypoints.tracing import trace_when_configured
 
-MAX_BODY_BYTES = 64 * 1024
-
 
 async def _sample_pools(pools: Pools, every: float = 1.0) -> None:
     """The pool gauges of this worker, fresh to the second (adapters/database_metrics.py)."""
@@ -77,16 +75,19 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.drain = drain
-    # One layer for what every request gets (request id, body limit, metrics), and the
-    # consistency tokens only with replicas: inside it, so their responses carry the request
-    # id too (500s get it from their handler, since Starlette's ServerErrorMiddleware sits
-    # outside every middleware added here). Our largest legitimate body, an order of 100
-    # lines, is a few KiB.
+    # One layer for what every request gets (request id, body limit, metrics), none if all
+    # are off; the consistency tokens only with replicas, inside it, so their responses carry
+    # the request id too (500s get it from their handler, since Starlette's
+    # ServerErrorMiddleware sits outside every middleware added here).
     if container.replicas() is not None:
         app.add_middleware(ConsistencyTokens, primary=container.database().reader)
-    app.add_middleware(
-        RequestLayer, max_body_bytes=MAX_BODY_BYTES, metrics=settings.metrics_enabled
-    )
+    if settings.request_ids or settings.max_body_bytes or settings.metrics_enabled:
+        app.add_middleware(
+            RequestLayer,
+            max_body_bytes=settings.max_body_bytes,
+            request_ids=settings.request_ids,
+            metrics=settings.metrics_enabled,
+        )
     if settings.metrics_enabled:
         app.include_router(http_metrics.router)
     install_error_handlers(app)

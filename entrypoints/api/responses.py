@@ -3,7 +3,7 @@
 A generated client has no type for a status its OpenAPI document does not list, so every status
 an operation can answer is listed here, where it comes from:
 
-- every request passes the header guard (431, in the server) and the body guard (413);
+- every request passes the header guard (431, in the server) and the body limit (413);
 - every operation that touches the database may answer 503 (unreachable, out of connections,
   contended), with Retry-After;
 - every read through the read port, which includes finding who a bearer token names, may answer
@@ -32,7 +32,7 @@ def error(description: str, **extra: Any) -> dict[str, Any]:
 
 
 EVERY_REQUEST: Responses = {
-    413: error("Request body over 64 KiB"),
+    413: error("Request body over the server's limit (STOCKROOM_MAX_BODY_BYTES, 64 KiB)"),
     431: error("Request headers over the server's limit (STOCKROOM_MAX_HEADER_BYTES)"),
 }
 UNAVAILABLE: Responses = {

@@ -89,6 +89,7 @@ def serve(
         log_config=log_config(settings.log_format, settings.log_level),
         log_level=settings.log_level,
         max_header_bytes=settings.max_header_bytes,
+        access_log=settings.access_log,
     )
     refused = refusal(server, options)
     if refused is not None:

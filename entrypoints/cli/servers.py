@@ -58,6 +58,7 @@ class ServeOptions:
     log_config: dict[str, Any] | None  # logging.config.dictConfig; None: the server's own
     log_level: str = "INFO"
     max_header_bytes: int | None = None  # None: the server's own limit (uvicorn: the guard's)
+    access_log: bool = True
 
 
 def refusal(server: Server, options: ServeOptions) -> str | None:
@@ -107,6 +108,7 @@ def run_uvicorn(app: str, options: ServeOptions) -> None:
         # Applied by uvicorn in the supervisor and in every worker before it logs anything
         # (the app's factory configures the same again from each worker's settings).
         log_config=options.log_config,
+        access_log=options.access_log,
     )
 
 
@@ -153,7 +155,7 @@ def run_granian(app: str, options: ServeOptions) -> None:
         log_dictconfig=options.log_config,
         log_level=LogLevels(options.log_level.lower()),
         # uvicorn logs a line per request by default; so does this.
-        log_access=True,
+        log_access=options.access_log,
         log_access_format=GRANIAN_ACCESS_FORMAT,
     )
     # Granian has no X-Forwarded-For handling of its own: uvicorn's middleware, the same

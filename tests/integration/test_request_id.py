@@ -13,8 +13,9 @@ from dependency_injector import providers
 from fastapi import FastAPI
 
 from adapters.database import Database
-from entrypoints.api.app import MAX_BODY_BYTES, create_app
+from entrypoints.api.app import create_app
 from entrypoints.container import Container
+from entrypoints.settings import Settings
 from service_layer.services import items as item_services
 from tests.api_support import Account
 from tests.integration.databases import open_database
@@ -88,7 +89,7 @@ async def test_an_error_response_carries_the_id(
         413: client.build_request(
             "POST",
             "/items/",
-            content=b"x" * (MAX_BODY_BYTES + 1),
+            content=b"x" * (Settings().max_body_bytes + 1),
             headers={**admin.headers, "content-type": "application/json"},
         ),
         422: client.build_request("POST", "/items/", json={"price": 1}, headers=admin.headers),

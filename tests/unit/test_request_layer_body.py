@@ -62,7 +62,9 @@ async def run(request_scope: Scope, receive: Receive) -> tuple[App, list[Message
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await RequestLayer(app, max_body_bytes=LIMIT, metrics=False)(request_scope, receive, send)
+    await RequestLayer(app, max_body_bytes=LIMIT, request_ids=True, metrics=False)(
+        request_scope, receive, send
+    )
     return app, sent
 
 
