@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from entrypoints.api.consistency import HEADER as CONSISTENCY_HEADER
-from entrypoints.api.schemas import ErrorOut
+from entrypoints.api.response_models import ErrorOut
 
 Responses = dict[int | str, dict[str, Any]]
 

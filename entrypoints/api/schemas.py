@@ -1,11 +1,11 @@
-"""Pydantic models at the HTTP edge only; the service layer never sees them."""
+"""What the API accepts: request bodies and the rules on their fields, as pydantic models at
+the HTTP edge only (the service layer never sees them). Responses: ``response_models.py``."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import email_validator
 from pydantic import (
@@ -85,8 +85,6 @@ Price = Annotated[
     ),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
-# Outputs are not re-validated against input limits: a line total may exceed any one price.
-MoneyOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
 def _a_json_number(value: object) -> object:
@@ -128,13 +126,6 @@ Password = Annotated[
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class _Read(BaseModel):
-    """A response: routes return the service's read model (``service_layer.views``) and
-    FastAPI reads this schema off its attributes (``response_model``), no copying by hand."""
-
-    model_config = ConfigDict(from_attributes=True)
 
 
 class ItemCreate(_Strict):
@@ -198,15 +189,6 @@ class Restock(_Strict):
     quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 
 
-class ItemOut(_Read):
-    id: int
-    sku: str
-    title: str
-    description: str | None
-    price: MoneyOut
-    quantity: int
-
-
 class Registration(_Strict):
     email: Email
     # SecretStr: never shows up in a repr, a log line or a traceback.
@@ -216,21 +198,6 @@ class Registration(_Strict):
 class PasswordChange(_Strict):
     current_password: SecretStr  # checked against the stored hash, not against the policy
     new_password: Password
-
-
-class UserOut(_Read):
-    """What a client may know about an account: never the hash, never the password."""
-
-    id: int
-    email: str
-    role: Literal["admin", "customer"]
-    is_active: bool
-    created_at: datetime
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
 
 
 class OrderLineIn(_Strict):
@@ -243,57 +210,3 @@ class OrderCreate(_Strict):
 
     def to_lines(self) -> list[LineRequest]:
         return [LineRequest(line.sku, line.quantity) for line in self.lines]
-
-
-class OrderLineOut(_Read):
-    item_id: int
-    sku: str
-    quantity: int
-    unit_price: MoneyOut
-    total: MoneyOut
-
-
-class OrderOut(_Read):
-    id: int
-    customer_id: int
-    status: Literal["placed", "shipped", "cancelled"]
-    lines: list[OrderLineOut]
-    total: MoneyOut
-    created_at: datetime
-    updated_at: datetime
-
-
-class OutOfStockOut(BaseModel):
-    detail: str
-    skus: list[str]
-
-
-class ErrorOut(BaseModel):
-    detail: str
-
-
-class ServiceLinks(BaseModel):
-    docs: str = Field(description="Swagger UI: try every operation from the browser.")
-    redoc: str = Field(description="ReDoc: the same reference, for reading.")
-    openapi: str = Field(description="The OpenAPI schema the docs pages are built from.")
-    health_live: str
-    health_ready: str
-
-
-class ServiceOut(BaseModel):
-    name: str
-    version: str = Field(description="The installed package's version.")
-    links: ServiceLinks
-
-
-class LiveOut(BaseModel):
-    status: Literal["live"] = "live"
-
-
-class ReadyOut(BaseModel):
-    """Ready; "degraded" when a replica is down or too far behind (the primary serves its
-    reads meanwhile). ``replicas``: each configured replica's state, by its place in
-    STOCKROOM_REPLICA_URLS ("ok", "down", or how far behind)."""
-
-    status: Literal["ready", "degraded"] = "ready"
-    replicas: dict[str, str] = Field(default_factory=dict)

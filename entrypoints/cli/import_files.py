@@ -18,7 +18,7 @@ from typing import BinaryIO, TextIO
 
 from domain.catalog_import import FIELDS, REQUIRED_FIELDS
 from entrypoints.cli.item_files import EXTENSIONS, FileFormat
-from service_layer.services.catalog_import import Rejected, SourceLine
+from service_layer.services.import_lines import Rejected, SourceLine
 
 REJECT_COLUMNS = ("line", "reason", "row")
 

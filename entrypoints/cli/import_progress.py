@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from service_layer.services.catalog_import import ImportSummary
+from service_layer.services.import_lines import ImportSummary
 
 # Without a terminal (a cron job, a CI log): one line this often instead of a bar.
 PLAIN_PROGRESS_SECONDS = 5.0

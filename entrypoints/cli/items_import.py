@@ -26,11 +26,8 @@ from entrypoints.cli.import_files import (
 )
 from entrypoints.cli.import_progress import ImportProgress
 from entrypoints.cli.item_files import FileFormat
-from service_layer.services.catalog_import import (
-    MAX_BATCH_SIZE,
-    ImportSummary,
-    import_catalog,
-)
+from service_layer.services.catalog_import import MAX_BATCH_SIZE, import_catalog
+from service_layer.services.import_lines import ImportSummary
 
 # Measured (bench/README.md, "Import"): past this size a batch gains little, while it holds
 # its item locks (on SQLite, the write lock) longer against customers' purchases.

@@ -15,13 +15,8 @@ import pytest
 from domain.catalog_import import ImportedBatch, StockMode, parse_row
 from domain.errors import ImportModeConflict, InvalidValue
 from domain.item import MAX_QUANTITY, Item
-from service_layer.services.catalog_import import (
-    MAX_BATCH_SIZE,
-    ImportSummary,
-    Rejected,
-    SourceLine,
-    import_catalog,
-)
+from service_layer.services.catalog_import import MAX_BATCH_SIZE, import_catalog
+from service_layer.services.import_lines import ImportSummary, Rejected, SourceLine
 from tests.fakes import FakeUnitOfWork, InMemoryStore
 
 DIGEST = "d" * 64

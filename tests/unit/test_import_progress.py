@@ -8,7 +8,7 @@ import io
 from rich.console import Console
 
 from entrypoints.cli.import_progress import ImportProgress
-from service_layer.services.catalog_import import ImportSummary
+from service_layer.services.import_lines import ImportSummary
 
 
 def console(*, terminal: bool) -> tuple[Console, io.StringIO]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from entrypoints.api.dependencies import Replicas, TheDatabase
 from entrypoints.api.drain import Drain
-from entrypoints.api.schemas import ErrorOut, LiveOut, ReadyOut
+from entrypoints.api.response_models import ErrorOut, LiveOut, ReadyOut
 from service_layer.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,9 @@ from fastapi.responses import StreamingResponse
 
 from entrypoints.api.dependencies import Reads, UnitOfWork
 from entrypoints.api.paths import id_segment
+from entrypoints.api.response_models import ItemOut
 from entrypoints.api.responses import ADMIN_ONLY, READS, Responses, error
-from entrypoints.api.schemas import ItemCreate, ItemOut, ItemUpdate, Restock
+from entrypoints.api.schemas import ItemCreate, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
 from service_layer.services import items as services
 from service_layer.views import ItemView

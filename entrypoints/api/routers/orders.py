@@ -9,8 +9,9 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, st
 from entrypoints.api.background import alert_low_stock
 from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
 from entrypoints.api.paths import id_segment
+from entrypoints.api.response_models import OrderOut, OutOfStockOut
 from entrypoints.api.responses import ADMIN_ONLY, SIGNED_IN, Responses, error
-from entrypoints.api.schemas import OrderCreate, OrderOut, OutOfStockOut
+from entrypoints.api.schemas import OrderCreate
 from entrypoints.api.security import CurrentActor, require_admin
 from service_layer.services import orders as services
 from service_layer.views import OrderView

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from entrypoints.api.schemas import ServiceLinks, ServiceOut
+from entrypoints.api.response_models import ServiceLinks, ServiceOut
 
 router = APIRouter(tags=["service"])
 

@@ -14,8 +14,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from adapters.tokens import JwtTokenCodec
 from entrypoints.api.dependencies import Hasher, Throttle, TokenCodec, UnitOfWork
+from entrypoints.api.response_models import TokenOut, UserOut
 from entrypoints.api.responses import RETRY_AFTER, SIGNED_IN, UNAVAILABLE, Responses, error
-from entrypoints.api.schemas import PasswordChange, Registration, TokenOut, UserOut
+from entrypoints.api.schemas import PasswordChange, Registration
 from entrypoints.api.security import CurrentUser
 from service_layer.services import logins as login_services
 from service_layer.services import users as services

@@ -1,0 +1,99 @@
+"""What the API answers: the response bodies. A route returns the service's read model
+(``service_layer.views``) and FastAPI reads these off its attributes (``response_model``):
+no copying by hand. Requests and their validation: ``schemas.py``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+# Outputs are not re-validated against input limits: a line total may exceed any one price.
+MoneyOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+class _Read(BaseModel):
+    """A response: routes return the service's read model (``service_layer.views``) and
+    FastAPI reads this schema off its attributes (``response_model``), no copying by hand."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ItemOut(_Read):
+    id: int
+    sku: str
+    title: str
+    description: str | None
+    price: MoneyOut
+    quantity: int
+
+
+class UserOut(_Read):
+    """What a client may know about an account: never the hash, never the password."""
+
+    id: int
+    email: str
+    role: Literal["admin", "customer"]
+    is_active: bool
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
+
+
+class OrderLineOut(_Read):
+    item_id: int
+    sku: str
+    quantity: int
+    unit_price: MoneyOut
+    total: MoneyOut
+
+
+class OrderOut(_Read):
+    id: int
+    customer_id: int
+    status: Literal["placed", "shipped", "cancelled"]
+    lines: list[OrderLineOut]
+    total: MoneyOut
+    created_at: datetime
+    updated_at: datetime
+
+
+class OutOfStockOut(BaseModel):
+    detail: str
+    skus: list[str]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class ServiceLinks(BaseModel):
+    docs: str = Field(description="Swagger UI: try every operation from the browser.")
+    redoc: str = Field(description="ReDoc: the same reference, for reading.")
+    openapi: str = Field(description="The OpenAPI schema the docs pages are built from.")
+    health_live: str
+    health_ready: str
+
+
+class ServiceOut(BaseModel):
+    name: str
+    version: str = Field(description="The installed package's version.")
+    links: ServiceLinks
+
+
+class LiveOut(BaseModel):
+    status: Literal["live"] = "live"
+
+
+class ReadyOut(BaseModel):
+    """Ready; "degraded" when a replica is down or too far behind (the primary serves its
+    reads meanwhile). ``replicas``: each configured replica's state, by its place in
+    STOCKROOM_REPLICA_URLS ("ok", "down", or how far behind)."""
+
+    status: Literal["ready", "degraded"] = "ready"
+    replicas: dict[str, str] = Field(default_factory=dict)
