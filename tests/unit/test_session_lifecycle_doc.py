@@ -51,7 +51,7 @@ def missing_names(diagram: str) -> list[str]:
     for name in re.findall(r"(?<![\w.])([a-z_]\w*)\(", diagram):
         if name not in functions:
             missing.append(f"function {name}")
-    for name in re.findall(r"\.([a-z_]\w*)\(", diagram):
+    for name in re.findall(r"\b[a-z_]\w*\.([a-z_]\w*)\(", diagram):  # uow.items.add(
         if name not in functions:
             missing.append(f"method {name}")
     return missing
