@@ -18,7 +18,7 @@ from adapters.database import Database
 from adapters.sqlite import is_sqlite
 from domain.errors import DomainError
 from entrypoints import migrations
-from entrypoints.container import Container
+from entrypoints.container import Container, running
 from service_layer.errors import DatabaseUnavailable
 
 console = Console()
@@ -47,9 +47,10 @@ def run(container: Container, use_case: Callable[[], Awaitable[T]]) -> T:
     database = container.database()
 
     async def at_head_then_run() -> T:
-        if not is_sqlite(url):
-            await migrations.require_head(database.engine)
-        return await use_case()
+        async with running(container):  # every pool the command opened is closed after it
+            if not is_sqlite(url):
+                await migrations.require_head(database.engine)
+            return await use_case()
 
     return run_on(database, url, at_head_then_run)
 
