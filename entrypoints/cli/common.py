@@ -5,7 +5,8 @@ line and a non-zero exit."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
 import typer
@@ -47,16 +48,23 @@ def run(container: Container, use_case: Callable[[], Awaitable[T]]) -> T:
     database = container.database()
 
     async def at_head_then_run() -> T:
-        async with running(container):  # every pool the command opened is closed after it
-            if not is_sqlite(url):
-                await migrations.require_head(database.engine)
-            return await use_case()
+        if not is_sqlite(url):
+            await migrations.require_head(database.engine)
+        return await use_case()
 
-    return run_on(database, url, at_head_then_run)
+    # The container's running(): every pool the command opened is closed after it.
+    return run_on(database, url, at_head_then_run, life=running(container))
 
 
-def run_on(database: Database, url: str, use_case: Callable[[], Awaitable[T]]) -> T:
-    """Run one use case on a fresh event loop, then dispose ``database`` (at ``url``).
+def run_on(
+    database: Database,
+    url: str,
+    use_case: Callable[[], Awaitable[T]],
+    *,
+    life: AbstractAsyncContextManager[object] | None = None,
+) -> T:
+    """Run one use case on a fresh event loop, inside ``life`` (by default: then dispose
+    ``database``, at ``url``).
 
     A server database is reached first (one round trip), so that one that is down or refuses
     us (no such database, wrong password, too many connections) is reported as such, on one
@@ -64,12 +72,10 @@ def run_on(database: Database, url: str, use_case: Callable[[], Awaitable[T]]) -
     """
 
     async def reach_then_run() -> T:
-        try:
+        async with life or disposing(database):
             if not is_sqlite(url):
                 await reach(database)
             return await use_case()
-        finally:
-            await database.dispose()
 
     try:
         return asyncio.run(reach_then_run())
@@ -80,6 +86,14 @@ def run_on(database: Database, url: str, use_case: Callable[[], Awaitable[T]]) -
         # soft_wrap: one line whatever the terminal's width, so a script can grep it.
         errors.print(Text.assemble(("error: ", "red"), unreachable(url, error)), soft_wrap=True)
         raise typer.Exit(code=1) from error
+
+
+@asynccontextmanager
+async def disposing(database: Database) -> AsyncIterator[Database]:
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 async def reach(database: Database) -> None:
