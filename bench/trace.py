@@ -176,7 +176,7 @@ def _environment(database: str, workdir: Path) -> tuple[str, Callable[[], None]]
     from sqlalchemy.engine import make_url
 
     name = f"trace_{uuid.uuid4().hex[:10]}"
-    admin = make_url(os.environ.get("STOCKROOM_TRACE_SERVER", POSTGRES_SERVER))
+    admin = make_url(os.environ.get("BENCH_TRACE_SERVER", POSTGRES_SERVER))
 
     async def run(statement: str) -> None:
         dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)

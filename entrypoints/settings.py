@@ -1,11 +1,21 @@
-"""Configuration from the environment (prefix ``STOCKROOM_``) or a ``.env`` file."""
+"""Configuration from the environment (prefix ``STOCKROOM_``) or a ``.env`` file.
+
+The ``.env`` read is the one in the working directory when the process starts (every worker
+of ``stockroom serve`` reads it as it starts); the environment wins over it. A
+``STOCKROOM_*`` variable that is no setting is refused, with the setting it most looks like:
+a misspelt name must not leave the default quietly in force (a local SQLite file, say).
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal, Self
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -17,10 +27,25 @@ from domain.login_throttle import Backoff, LoginThrottlePolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
 HOUR = timedelta(hours=1)
+PREFIX = "STOCKROOM_"
+ENV_FILE = ".env"
+# STOCKROOM_* variables that are not settings: read by the CLI (passwords a script passes,
+# --debug) and by the test suite.
+NOT_SETTINGS = frozenset(
+    {
+        "STOCKROOM_ADMIN_PASSWORD",
+        "STOCKROOM_NEW_PASSWORD",
+        "STOCKROOM_DEBUG",
+        "STOCKROOM_TEST_POSTGRES_URL",
+        "STOCKROOM_TEST_PG_BINDIR",
+        "STOCKROOM_SCHEMA_CHECK_EMAIL",
+        "STOCKROOM_SCHEMA_CHECK_PASSWORD",
+    }
+)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STOCKROOM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=ENV_FILE, extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
     # What sits between us and PostgreSQL: "transaction" for PgBouncer in transaction mode
@@ -105,7 +130,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _no_unknown_variables(self) -> Self:
+        unknown = unknown_variables([*os.environ, *dotenv_values(ENV_FILE)])
+        if unknown:
+            raise ValueError("; ".join(unknown))
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_key(self) -> Self:
+        if self.production and "database_url" not in self.model_fields_set:
+            raise ValueError(
+                "STOCKROOM_PRODUCTION is set but STOCKROOM_DATABASE_URL is not: production "
+                "never falls back to a local SQLite file"
+            )
         if self.production and self.secret_key is None:
             raise ValueError("STOCKROOM_PRODUCTION is set but STOCKROOM_SECRET_KEY is not")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
@@ -143,3 +180,19 @@ class Settings(BaseSettings):
             timeout=self.pool_timeout,
             recycle=self.pool_recycle,
         )
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """What is wrong with the ``STOCKROOM_*`` names among ``names`` that are no setting, one
+    line each, with the setting each most looks like."""
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    problems = []
+    for name in sorted({name for name in names if name.upper().startswith(PREFIX)}):
+        if name.upper() in known | NOT_SETTINGS:
+            continue
+        # Compared without the prefix they all share, which would make anything look close.
+        suffixes = [setting.removeprefix(PREFIX) for setting in known]
+        close = difflib.get_close_matches(name.upper().removeprefix(PREFIX), suffixes, n=1)
+        hint = f"; did you mean {PREFIX}{close[0]}?" if close else ""
+        problems.append(f"{name} is not a setting{hint}")
+    return problems

@@ -38,7 +38,7 @@ def test_the_request_path_stays_within_its_budget(
     if database == "postgresql":
         request.getfixturevalue("postgres_url")  # fails in CI, skips locally, without a server
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
-    env["STOCKROOM_TRACE_SERVER"] = POSTGRES_URL
+    env["BENCH_TRACE_SERVER"] = POSTGRES_URL
     traced = subprocess.run(  # noqa: S603 - our own script
         [sys.executable, "-m", "bench.trace", "--database", database, "--json"],
         cwd=REPO,
