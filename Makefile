@@ -44,8 +44,11 @@ test: lint test-servers
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
-# Benchmarks (bench/README.md); never part of `make test`. bench/setup.sh installs wrk
+# Benchmarks (bench/README.md); never part of `make test`. bench/setup.sh installs wrk and psql
 # (Debian) and the bench-only Python packages (bench/requirements.txt) into the venv first.
+# bench: the ablation and the goals, 3 repetitions (about 30 min); bench-quick: the same rows,
+# 2 s each, once; bench-smoke (CI): one short GET on Stockroom + SQLite, no PostgreSQL needed.
+.PHONY: bench-smoke bench-import
 bench: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench full
@@ -54,34 +57,12 @@ bench-quick: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench quick
 
-# Issue 17's cases alone (bench/README.md, "Under load"): the goals table and the latency spread.
-.PHONY: bench-load
-bench-load: $(INSTALLED)
-	VENV=$(VENV) bash bench/setup.sh
-	$(BIN)/python -m bench load
-
-# What metrics and the held-unit detector cost: on and off, the same build, same run.
-.PHONY: bench-metrics
-bench-metrics: $(INSTALLED)
-	VENV=$(VENV) bash bench/setup.sh
-	$(BIN)/python -m bench metrics
-
-# The replica cases alone (bench/README.md): Stockroom with a replica vs the primary alone.
-.PHONY: bench-replicas
-bench-replicas: $(INSTALLED)
-	VENV=$(VENV) bash bench/setup.sh
-	$(BIN)/python -m bench replicas
-
-# One short GET case on Stockroom + SQLite, asserting zero errors (CI); needs no PostgreSQL.
-.PHONY: bench-smoke
 bench-smoke: $(INSTALLED)
 	VENV=$(VENV) BENCH_SMOKE=1 bash bench/setup.sh
 	$(BIN)/python -m bench smoke
 
-# `stockroom items import` against plain SQLAlchemy Core, on SQLite and PostgreSQL, and its peak
-# RSS at 10k vs 100k rows (bench/README.md, "Import"). `make bench-import ARGS="--sweep
-# 100,500,1000,2000,5000"` times the insert phase per batch size instead.
-.PHONY: bench-import
+# `stockroom items import` against plain SQLAlchemy Core, SQLite and PostgreSQL, and its peak
+# RSS at 10k vs 100k rows (bench/README.md, "Import"). ARGS="--rows 20000" for a shorter run.
 bench-import: $(INSTALLED)
 	VENV=$(VENV) BENCH_IMPORT=1 bash bench/setup.sh
 	$(BIN)/python -m bench.import $(ARGS)

@@ -1,6 +1,6 @@
 """A PostgreSQL primary and one streaming replica of the run's own (initdb, pg_basebackup and
 pg_ctl from the installed PostgreSQL, run as ``postgres``, on free ports, in a folder of their
-own), for the targets that compare reads with a replica to reads from the primary alone."""
+own), for the row that measures Stockroom with a replica configured against that primary alone."""
 
 import contextlib
 import glob
@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.pgbouncer import _free_port
+from bench.server import free_port
 
 SETTINGS = {"listen_addresses": "'127.0.0.1'", "max_connections": "100", "wal_level": "replica"}
 HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
@@ -28,7 +28,7 @@ def running() -> Iterator[tuple[int, int]]:
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_postgres:
         shutil.chown(folder, user="postgres")
-    ports = _free_port(), _free_port()
+    ports = free_port(), free_port()
     data = folder / "primary", folder / "replica"
 
     def run(tool: str, *args: str) -> None:

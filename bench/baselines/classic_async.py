@@ -11,8 +11,8 @@ from fastapi import Depends, FastAPI, Header, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from bench.baselines.classic_models import Item, ItemOut, Order, OrderOut, User, new_order
 from bench.baselines.common import Config, OrderIn, not_found, unauthenticated, user_id_from_header
+from bench.baselines.models import Item, ItemOut, Order, OrderOut, User, new_order
 
 config = Config.from_env()
 engine = create_async_engine(
@@ -45,14 +45,6 @@ async def read_item(item_id: int, db: Annotated[AsyncSession, Depends(get_db)]) 
     if item is None:
         raise not_found(item_id)
     return item
-
-
-@app.get("/items/", response_model=list[ItemOut])
-async def list_items(
-    db: Annotated[AsyncSession, Depends(get_db)], skip: int = 0, limit: int = 100
-) -> list:
-    statement = select(Item).order_by(Item.id).offset(skip).limit(min(limit, 100))
-    return list((await db.execute(statement)).scalars().all())
 
 
 @app.post("/orders/", response_model=OrderOut, status_code=status.HTTP_201_CREATED)

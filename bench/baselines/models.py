@@ -1,5 +1,6 @@
 """The tutorial's declarative models and response schemas, mapped onto Stockroom's tables, and
-the order both classic apps build from the rows they locked."""
+the order built from the rows it locked: shared by classic async and advanced-alchemy, so
+those two differ only in how they handle sessions, queries and commits."""
 
 from __future__ import annotations
 
