@@ -34,7 +34,8 @@ _SETTINGS = text(
     " current_setting('superuser_reserved_connections')::int"
     "   + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved,"
     " current_setting('port')::int AS port,"
-    " pg_backend_pid() AS backend_pid"
+    " pg_backend_pid() AS backend_pid,"
+    " pg_is_in_recovery() AS in_recovery"
 )
 _BACKEND_PID = text("SELECT pg_backend_pid()")
 # Tries at catching two of our connections on one backend; each costs two short round trips.
@@ -49,6 +50,9 @@ class ServerFacts:
     port: int  # the port the server itself listens on
     pooler_in_front: bool
     transaction_pooling_seen: bool
+    # A standby (a streaming replica, or a server restoring from archive): it refuses every
+    # write, so it can never be the database Stockroom runs on.
+    in_recovery: bool = False
 
     @property
     def available_connections(self) -> int:
@@ -79,6 +83,7 @@ async def gather(database: Database) -> ServerFacts:
         port=row["port"],
         pooler_in_front=given_pid != row["backend_pid"],
         transaction_pooling_seen=sharing,
+        in_recovery=row["in_recovery"],
     )
 
 

@@ -20,7 +20,12 @@ from entrypoints.cli.common import (
 )
 from entrypoints.cli.db import look
 from entrypoints.cli.servers import APP_FACTORY, DEFAULT_SERVER, ServeOptions, Server, refusal, run
-from entrypoints.cli.verdicts import UNSET_BEHIND_A_POOLER, effective_pooler, pooler_findings
+from entrypoints.cli.verdicts import (
+    STANDBY,
+    UNSET_BEHIND_A_POOLER,
+    effective_pooler,
+    pooler_findings,
+)
 from entrypoints.container import Container
 from entrypoints.logging_config import log_config
 
@@ -122,6 +127,8 @@ def _check_before_serving(container: Container, url: str) -> None:
     facts, schema = look(container, url)
     head = migrations.head_revision(url)
     problems = []
+    if facts is not None and facts.in_recovery:
+        problems.append(STANDBY)
     if schema != head:
         expected = f"code expects {head}; run `stockroom db upgrade` first"
         problems.append(f"database schema is at {schema or 'nothing'}, {expected}")

@@ -47,6 +47,8 @@ def findings(
 ) -> list[Finding]:
     """The verdicts on what ``db check`` found (``facts`` is ``None`` on SQLite)."""
     found = []
+    if facts is not None and facts.in_recovery:
+        found.append(problem(STANDBY))
     if schema != head:
         found.append(
             problem(
@@ -73,6 +75,10 @@ def effective_pooler(settings: Settings, facts: ServerFacts | None) -> tuple[Poo
     return Pooler.TRANSACTION, True
 
 
+STANDBY = (
+    "the database is a standby (in recovery): it refuses every write; point "
+    "STOCKROOM_DATABASE_URL at the primary (after a failover: the promoted replica)"
+)
 UNSET_BEHIND_A_POOLER = (
     "a pooler is in front and STOCKROOM_DATABASE_POOLER is not set: running as for "
     "transaction pooling (nothing prepared on the server); set it to the pooler's mode"
