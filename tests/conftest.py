@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from fastapi import FastAPI
 
 from adapters.passwords import Argon2PasswordHasher
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
 
 if TYPE_CHECKING:  # tests.api_support imports this module's constants
@@ -25,13 +23,8 @@ def fast_hasher() -> Argon2PasswordHasher:
     return Argon2PasswordHasher(**FAST_ARGON2)
 
 
-# The API fixtures most test modules share. Each module says what its app runs on by defining
-# ``container`` (a fake unit of work, SQLite, PostgreSQL...); these build on whichever it is.
-
-
-@pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container)
+# The accounts both suites' API tests use, made on whichever ``container`` the suite defines
+# (tests/unit/conftest.py: the fakes; tests/integration/conftest.py: a real database).
 
 
 @pytest.fixture

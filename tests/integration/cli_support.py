@@ -6,11 +6,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from adapters.database import Database
+
 STOCKROOM = str(Path(sys.executable).parent / "stockroom")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A database for a test to check, and the URL another process (the console script, an
+    example) opens it by."""
+
+    database: Database
+    url: str
+
+    @classmethod
+    def of(cls, database: Database) -> Target:
+        return cls(database, database.url.render_as_string(hide_password=False))
 
 
 def stockroom(*args: str, url: str, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 from dependency_injector import providers
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -27,7 +28,9 @@ from service_layer.reads import AbstractReads
 from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.api_support import api_client, build_test_container
 from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
-from tests.integration.databases import OPEN
+from tests.integration.cli_support import Target
+from tests.integration.databases import OPEN, open_database, throwaway_database
+from tests.integration.failure_support import reporting_client
 from tests.integration.replication import ReplicatedCluster
 from tests.integration.servers import PgBouncer
 from tests.integration.units import reads_of, unit_of_work
@@ -36,6 +39,22 @@ POSTGRES_URL = os.environ.get(
     "STOCKROOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "also_pooled: ``database`` is also the run's PostgreSQL database behind PgBouncer, in "
+        "transaction and in session mode",
+    )
+    config.addinivalue_line(
+        "markers", "settings(**overrides): settings the test's ``container`` is built with"
+    )
+    config.addinivalue_line(
+        "markers",
+        "reporting_client: ``client`` hands an unhandled error back as the 500 a server would "
+        "send, instead of raising it into the test",
+    )
 
 
 def postgres_unavailable(reason: str) -> None:
@@ -172,8 +191,60 @@ POOLED = [
 
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest) -> Database:
-    """The same test on SQLite and on PostgreSQL."""
+    """The same test on SQLite and on PostgreSQL: the run's migrated database."""
     found: Database = request.getfixturevalue(f"{request.param}_database")
+    return found
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixtures' own parametrization
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``also_pooled`` runs on every ``database`` of ``BACKENDS`` and ``POOLED``.
+    Put first among the test's parametrizations, as the fixture's own parameters would be, so
+    its ids read ``[sqlite-...]`` like everyone else's."""
+    if "database" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "also_pooled"
+    ):
+        every = pytest.mark.parametrize("database", [*BACKENDS, *POOLED], indirect=True)
+        metafunc.definition.add_marker(every, append=False)
+
+
+@pytest.fixture
+def target(database: Database) -> Target:
+    """``database`` and the URL a process of its own opens it by."""
+    return Target.of(database)
+
+
+@pytest.fixture(params=BACKENDS)
+async def own_pool(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """The run's migrated database on a pool of this test's own, closed when the test ends: a
+    connection a fault leaves behind cannot reach another test, and hooks put on its engine or
+    sessions reach no other test."""
+    request.getfixturevalue(f"{request.param}_database")  # migrated
+    async with open_database(str(request.getfixturevalue(f"{request.param}_url"))) as database:
+        yield database
+
+
+@pytest.fixture
+async def fresh_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty, migrated SQLite file of this test's own."""
+    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}") as database:
+        await migrations.upgrade_engine(database.engine)
+        yield database
+
+
+@pytest.fixture
+async def fresh_postgres(postgres_url: str) -> AsyncIterator[Database]:
+    """An empty, migrated PostgreSQL database of this test's own, dropped afterwards."""
+    async with throwaway_database(postgres_url, "stockroom_fresh") as database:
+        yield database
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database(request: pytest.FixtureRequest) -> Database:
+    """A fresh database of this test's own on each backend: what a test counts in it is
+    exactly its own, and nothing of a server process it starts can linger in the run's
+    shared database."""
+    found: Database = request.getfixturevalue(f"fresh_{request.param}")
     return found
 
 
@@ -277,16 +348,27 @@ async def replicated_database(
         yield ReplicatedDatabase(primary_url, replicated_cluster.replica_url(name), primary)
 
 
-# The app on the backend under test, in-process: the API tests' client. A test module that
-# needs other settings or fakes defines its own ``container``.
+# --- the app on the backend under test, in-process: the API tests' client
+
+
 @pytest.fixture
-def container(database: Database) -> Container:
-    container = build_test_container()
+def container(database: Database, request: pytest.FixtureRequest) -> Container:
+    """The real container on ``database``; a ``settings`` marker overrides settings."""
+    marker = request.node.get_closest_marker("settings")
+    container = build_test_container(**(marker.kwargs if marker else {}))
     container.database.override(providers.Object(database))
     return container
 
 
 @pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(create_app(container)) as client:
+def app(container: Container) -> FastAPI:
+    return create_app(container)
+
+
+@pytest.fixture
+async def client(app: FastAPI, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` in-process, from an address of its own, its errors raised into the test; with
+    the ``reporting_client`` marker, ``failure_support.reporting_client`` instead."""
+    reporting = request.node.get_closest_marker("reporting_client") is not None
+    async with reporting_client(app) if reporting else api_client(app) as client:
         yield client

@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 from sqlalchemy import text
 
 from adapters.database import Database
-from entrypoints.api.app import create_app
-from tests.api_support import api_client, build_test_container, make_account
+from tests.api_support import Account
 from tests.factories import item_payload
-from tests.integration.conftest import BACKENDS, POOLED
 from tests.integration.failure_support import outside_connection
 
-
-@pytest.fixture(params=[*BACKENDS, *POOLED])
-def database(request: pytest.FixtureRequest) -> Database:
-    """Overrides the suite's ``database``: SQLite, PostgreSQL, and the same PostgreSQL behind
-    PgBouncer in transaction and in session mode."""
-    found: Database = request.getfixturevalue(f"{request.param}_database")
-    return found
+pytestmark = pytest.mark.also_pooled  # these must hold behind PgBouncer too
 
 
 @pytest.fixture
-async def client(database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    container = build_test_container()
-    container.database.override(providers.Object(database))
-    admin = await make_account(container, admin=True)
-    async with api_client(create_app(container)) as client:
-        client.headers.update(admin.headers)  # catalog writes are an admin's
-        yield client
+def client(client: httpx.AsyncClient, admin: Account) -> httpx.AsyncClient:
+    client.headers.update(admin.headers)  # signed in as an admin: catalog writes are an admin's
+    return client
 
 
 async def _rows(database: Database) -> list[dict[str, Any]]:

@@ -10,16 +10,9 @@ from sqlalchemy import text
 
 from adapters.database import Database
 from tests.api_support import new_password
-from tests.integration.conftest import BACKENDS, POOLED
 from tests.integration.failure_support import outside_connection
 
-
-@pytest.fixture(params=[*BACKENDS, *POOLED])
-def database(request: pytest.FixtureRequest) -> Database:
-    """Overrides the suite's ``database``: SQLite, PostgreSQL, and the same PostgreSQL behind
-    PgBouncer in transaction and in session mode."""
-    found: Database = request.getfixturevalue(f"{request.param}_database")
-    return found
+pytestmark = pytest.mark.also_pooled  # these must hold behind PgBouncer too
 
 
 async def _user_rows(database: Database) -> list[tuple[str, str, str]]:

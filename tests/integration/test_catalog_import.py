@@ -14,9 +14,6 @@ import os
 import random
 import signal
 import subprocess
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,42 +22,31 @@ from sqlalchemy import text
 
 from adapters.database import Database
 from adapters.postgres import Pooler
-from entrypoints import migrations
-from tests.integration.cli_support import STOCKROOM, stockroom
-from tests.integration.databases import open_database, throwaway_database
+from tests.integration.cli_support import STOCKROOM, Target, stockroom
+from tests.integration.databases import open_database
 from tests.integration.failure_support import outside_connection, scalar, stock
 from tests.integration.servers import live_client, stockroom_serve
 from tests.integration.test_many_hosts import buy, seed, serve_settings
+from tests.polling import eventually
 
 ROWS = 10_000
 HEADER = ["sku", "title", "price", "quantity", "description"]
 
 
-@dataclass
-class Target:
-    database: Database
-    url: str
+@pytest.fixture
+def sqlite_target(fresh_sqlite: Database) -> Target:
+    return Target.of(fresh_sqlite)
 
 
 @pytest.fixture
-async def sqlite_target(tmp_path: Path) -> AsyncIterator[Target]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'stockroom.db'}"
-    async with open_database(url) as database:
-        await migrations.upgrade_engine(database.engine)
-        yield Target(database, url)
+def postgres_target(fresh_postgres: Database) -> Target:
+    return Target.of(fresh_postgres)
 
 
 @pytest.fixture
-async def postgres_target(postgres_url: str) -> AsyncIterator[Target]:
-    async with throwaway_database(postgres_url, "stockroom_import") as database:
-        yield Target(database, database.url.render_as_string(hide_password=False))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest) -> Target:
-    """An empty, migrated database of the test's own, that other processes can open too."""
-    found: Target = request.getfixturevalue(f"{request.param}_target")
-    return found
+def target(fresh_database: Database) -> Target:
+    """A fresh database of the test's own: the imports here count every row in it."""
+    return Target.of(fresh_database)
 
 
 def good_row(n: int) -> list[str]:
@@ -201,12 +187,23 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(await catalog(target.database)) < 1000:
-            assert process.poll() is None, "the import finished before it could be stopped"
-            assert time.monotonic() < deadline, "the import did not get going"
-            await asyncio.sleep(0.02)
+        async with outside_connection(target.database) as watcher:
+            watcher = await watcher.execution_options(isolation_level="AUTOCOMMIT")
+
+            async def rows() -> int:  # a count, not the catalog: the watch must be quick
+                return int((await watcher.execute(text("SELECT count(*) FROM items"))).scalar_one())
+
+            async def a_thousand_rows_in() -> bool:
+                assert process.poll() is None, "the import finished before it could be stopped"
+                return await rows() >= 1000
+
+            await eventually(a_thousand_rows_in, 60)
+            # Frozen where it is, at once: however long this test is kept off the CPU from now
+            # on, the import cannot run to its end before it gets the signal.
+            process.send_signal(signal.SIGSTOP)
+            assert await rows() < len(expected), "the import finished before it could be stopped"
         process.send_signal(stop)
+        process.send_signal(signal.SIGCONT)  # a stopped process handles SIGINT once resumed
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -259,7 +256,8 @@ async def test_a_delivery_imported_while_customers_buy_loses_no_update(
     with stockroom_serve(settings, tmp_path, workers=2) as base:
         sold: list[int] = []
         buyers = [asyncio.create_task(customer(token, base, sold)) for token in tokens]
-        await asyncio.sleep(0.5)  # customers are buying before the import starts
+        # Customers are buying before the import starts.
+        await eventually(lambda: len(sold) >= len(tokens), 60)
         done = await asyncio.to_thread(
             stockroom,
             "items",

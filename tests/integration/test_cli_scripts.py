@@ -4,11 +4,8 @@ script in its own process, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from adapters.database import Database
 from domain.order import LineRequest
@@ -16,22 +13,8 @@ from domain.user import Role, User
 from service_layer.actor import Actor
 from service_layer.services.items import NewItem, add_item
 from service_layer.services.orders import cancel_order, place_order
-from tests.integration.cli_support import stockroom
-from tests.integration.conftest import BACKENDS
+from tests.integration.cli_support import Target, stockroom
 from tests.integration.units import unit_of_work
-
-
-@dataclass(frozen=True)
-class Target:
-    database: Database
-    url: str
-
-
-@pytest.fixture(params=BACKENDS)
-def target(request: pytest.FixtureRequest) -> Target:
-    """The suite's migrated database on each backend (emptied after each test), and its URL."""
-    database: Database = request.getfixturevalue(f"{request.param}_database")
-    return Target(database, request.getfixturevalue(f"{request.param}_url"))
 
 
 def rows(stdout: str) -> list[list[str]]:

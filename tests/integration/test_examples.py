@@ -5,33 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from adapters.database import Database
 from service_layer.services.items import NewItem, add_item
-from tests.integration.conftest import BACKENDS
+from tests.integration.cli_support import Target
 from tests.integration.units import reads_of, unit_of_work
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-@dataclass(frozen=True)
-class Target:
-    """The suite's migrated database on one backend (emptied after each test), and its URL
-    for the script's process."""
-
-    database: Database
-    url: str
-
-
-@pytest.fixture(params=BACKENDS)
-def target(request: pytest.FixtureRequest) -> Target:
-    database: Database = request.getfixturevalue(f"{request.param}_database")
-    return Target(database, request.getfixturevalue(f"{request.param}_url"))
 
 
 def run_example(name: str, *args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -99,6 +99,7 @@ def backend_killer(killer: AsyncConnection) -> BackendKiller:
 
 @pytest.fixture
 def container(pool: Database, backend_killer: BackendKiller) -> Container:
+    """On a two-connection pool of its own, with the hooks that kill a backend mid-request."""
     event.listen(pool.engine.sync_engine, "checkout", backend_killer.checkout)
     session_class = hookable_session_class()
     event.listen(session_class, "after_begin", backend_killer.after_begin)

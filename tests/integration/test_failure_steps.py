@@ -21,7 +21,7 @@ make it wait out the busy timeout and fail).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,17 +30,13 @@ from sqlalchemy import event
 
 from adapters.database import Database
 from adapters.unit_of_work import UnitSession
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from tests.api_support import Account
-from tests.integration.conftest import BACKENDS
-from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
     bounded,
     container_on,
     hookable_session_class,
-    reporting_client,
     scalar,
     stock,
 )
@@ -83,6 +79,7 @@ class Fault:
 
 
 STEPS = ["before flush", "after flush", "during commit", "after commit"]
+pytestmark = pytest.mark.reporting_client  # the faults here make 500s: they must come back
 
 
 def _plant(
@@ -133,19 +130,9 @@ def _assert_struck_at_its_step(fault: Fault) -> None:
         assert fault.writes_when_struck, f"the fault {fault.step!r} struck before any write"
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The run's migrated SQLite file or PostgreSQL database."""
-    request.getfixturevalue(f"{request.param}_database")  # migrates the schema
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """Overrides the suite's ``database``: a pool of its own, so a connection a fault leaves
-    behind is closed when the test ends and cannot reach another test."""
-    async with open_database(database_url) as database:
-        yield database
+def database(own_pool: Database) -> Database:
+    return own_pool  # a pool of the test's own: what a fault leaves behind dies with the test
 
 
 @pytest.fixture(params=STEPS)
@@ -170,13 +157,7 @@ def fault(
 
 @pytest.fixture
 def container(database: Database, session_class: type[UnitSession]) -> Container:
-    return container_on(database, session_class)
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with reporting_client(create_app(container)) as client:
-        yield client
+    return container_on(database, session_class)  # sessions of the class the faults hang on
 
 
 def _committed(step: str) -> bool:

@@ -32,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.cli_support import STOCKROOM, stockroom
 from tests.integration.drain_support import HeldRequest, Server, live_group_members
 from tests.integration.servers import exchange_raw, free_port, live_client
+from tests.polling import eventually
 
 SECRET_KEY = "granian-signing-key-" + "0123456789abcdef" * 3
 ADMIN = ("admin@example.com", "granian admin password")
@@ -264,13 +265,13 @@ async def test_sigterm_drains_readiness_turns_503_and_requests_in_flight_finish(
         )
 
         # To the supervisor alone, as Kubernetes signals a container's first process.
-        signalled = time.monotonic()
         served.process.send_signal(signal.SIGTERM)
-        await _until(lambda: served.log_text().count("Stopping worker-") >= WORKERS)
+        await eventually(
+            lambda: served.log_text().count("Stopping worker-") >= WORKERS, DEADLINE_SECONDS
+        )
         probe = await held_probe.finish([b"0\r\n\r\n"])
         order = await held_order.finish([body[:10], body[10:]], pause=0.3)
         exit_code = await asyncio.to_thread(served.process.wait, DEADLINE_SECONDS)
-        took = time.monotonic() - signalled
         log = served.log_text()
 
     context = f"\nserver log (end):\n{log[-3000:]}"
@@ -280,7 +281,8 @@ async def test_sigterm_drains_readiness_turns_503_and_requests_in_flight_finish(
     assert all(f"Stopped worker-{n}" in log for n in (1, 2)), context
     assert "Traceback" not in log, context
     assert " ERROR " not in log, context
-    assert took < 25, context  # well inside the default --graceful-timeout
+    # In time: no worker reached the graceful timeout (the next test shows what Granian logs).
+    assert "refused to gracefully stop" not in log, context
     assert not live_group_members(served.process.pid)
     # Both lifespans ended (the pools disposed): SQLite removes the WAL file when the last
     # connection closes, and a killed worker would have left its connections open. (Granian
@@ -315,16 +317,10 @@ async def test_a_request_still_running_after_the_graceful_timeout_gets_its_worke
     context = f"\nserver log (end):\n{log[-3000:]}"
     assert "refused to gracefully stop" in log, context
     assert exit_code == 0, context
+    # Elapsed time is the behaviour here: the worker was given its grace period, no less, and
+    # then killed rather than waited for (15 s of slack for a loaded machine).
     assert grace * 0.9 <= took < grace + 15, context
     assert not live_group_members(served.process.pid)
-
-
-async def _until(condition: Any, seconds: float = DEADLINE_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize(

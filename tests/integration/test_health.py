@@ -60,6 +60,8 @@ async def test_not_ready_when_nothing_listens_on_the_database_port() -> None:
 
         assert response.status_code == 503
         assert response.json() == UNREACHABLE
+        # Elapsed time is the behaviour: a probe answers within its timeout (plus slack for a
+        # loaded machine); a refused connection is not waited out.
         assert elapsed < READY_WITHIN_SECONDS + SLACK_SECONDS
         # Liveness does not depend on the database.
         assert (await probe(database, "/health/live")).status_code == 200
@@ -83,6 +85,7 @@ async def test_not_ready_when_the_database_does_not_answer_in_time(silent_port: 
 
     assert response.status_code == 503
     assert response.json() == TOO_SLOW
+    # Elapsed time is the behaviour: the database gets its whole timeout, and no more.
     assert READY_WITHIN_SECONDS <= elapsed < READY_WITHIN_SECONDS + SLACK_SECONDS
 
 

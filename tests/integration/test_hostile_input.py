@@ -41,7 +41,6 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from dependency_injector import providers
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -57,39 +56,22 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import text
 
 from adapters.database import Database
-from entrypoints.api.app import MAX_BODY_BYTES
-from entrypoints.container import Container
-from tests.api_support import (
-    ISSUED_PASSWORDS,
-    Account,
-    api_client,
-    build_test_container,
-    new_password,
-)
+from entrypoints.settings import Settings
+from tests.api_support import ISSUED_PASSWORDS, Account, new_password
 from tests.integration.failure_support import outside_connection
 
 BASE_URL = "http://test"
 TABLES = ("items", "users", "orders", "order_lines", "idempotency_keys")
 REQUEST_TIMEOUT = 30  # seconds for one in-process request: generous, a hang still fails
+# The body limit the app runs with here: the setting's default (no longer a constant of the app).
+MAX_BODY_BYTES = Settings.model_fields["max_body_bytes"].default
 
 # --- fixtures --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def container(database: Database) -> Container:
-    # These tests send dozens of bad logins for one account on purpose, to see each refused
-    # the same way; throttling would answer 429 after five (test_login_throttle_api.py).
-    container = build_test_container(
-        login_free_failures=1_000, login_free_failures_per_account=1_000
-    )
-    container.database.override(providers.Object(database))
-    return container
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app) as client:
-        yield client
+# These tests send dozens of bad logins for one account on purpose, to see each refused the same
+# way; throttling would answer 429 after five (test_login_throttle_api.py).
+pytestmark = pytest.mark.settings(login_free_failures=1_000, login_free_failures_per_account=1_000)
 
 
 async def row_counts(database: Database) -> dict[str, int]:

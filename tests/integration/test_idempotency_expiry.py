@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +26,6 @@ from adapters.database import Database
 from adapters.orm import idempotency_keys
 from domain.errors import IdempotencyKeyReused
 from domain.idempotency import DEFAULT_KEY_TTL
-from entrypoints import migrations
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from entrypoints.settings import Settings
@@ -40,9 +37,10 @@ from service_layer.views import OrderView
 from tests.api_support import Account, build_test_container, make_account
 from tests.conftest import TEST_SECRET_KEY
 from tests.integration.cli_support import stockroom
-from tests.integration.databases import open_database, throwaway_database
+from tests.integration.databases import open_database
 from tests.integration.failure_support import outside_connection, stock
 from tests.integration.units import unit_of_work
+from tests.polling import eventually
 from tests.unit.order_support import lines
 
 HOUR = timedelta(hours=1)
@@ -157,44 +155,18 @@ async def test_each_worker_purges_on_a_timer(database: Database, customer: Accou
 
         assert await _keys_of(database, customer.id) == 4
 
+        async def the_timer_purged_the_expired_keys() -> bool:
+            return await _keys_of(database, customer.id) == 1
+
         async with app.router.lifespan_context(app):
-            left = await _keys_within(database, customer.id, 1, seconds=10)
+            await eventually(the_timer_purged_the_expired_keys, 10)
+            left = await _keys_of(database, customer.id)
 
         assert left == 1  # only the fresh key
 
 
-async def _keys_within(database: Database, customer_id: int, wanted: int, seconds: float) -> int:
-    """The customer's key count once it is ``wanted``, or whatever it is after ``seconds``."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (count := await _keys_of(database, customer_id)) != wanted:
-        if asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    return count
-
-
-@pytest.fixture
-async def own_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}") as database:
-        await migrations.upgrade_engine(database.engine)
-        yield database
-
-
-@pytest.fixture
-async def own_postgres(postgres_url: str) -> AsyncIterator[Database]:
-    async with throwaway_database(postgres_url, "stockroom_purge") as database:
-        yield database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def own_database(request: pytest.FixtureRequest) -> Database:
-    """A migrated database of the test's own, so a command's count is exactly ours."""
-    found: Database = request.getfixturevalue(f"own_{request.param}")
-    return found
-
-
-async def test_the_maintenance_purge_command(own_database: Database) -> None:
-    own = own_database
+async def test_the_maintenance_purge_command(fresh_database: Database) -> None:
+    own = fresh_database
     own_container = build_test_container()
     own_container.database.override(providers.Object(own))
     account = await make_account(own_container, admin=False)

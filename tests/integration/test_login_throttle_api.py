@@ -16,18 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from adapters.database import Database
-from entrypoints.api.app import create_app
-from entrypoints.container import Container
 from tests.api_support import api_client, new_password
 from tests.integration.failure_support import outside_connection
 
 ATTACKER = "203.0.113.66"
 OWNER_AT = "198.51.100.7"
-
-
-@pytest.fixture
-def app(container: Container) -> FastAPI:
-    return create_app(container)
 
 
 @pytest.fixture

@@ -5,46 +5,22 @@ outcomes by use case, and the pool gauges are there for each worker that served.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.database import Database
 from adapters.passwords import Argon2PasswordHasher
 from adapters.tokens import JwtTokenCodec
-from entrypoints import migrations
 from service_layer.services import users as user_services
 from tests.conftest import FAST_ARGON2
-from tests.integration.databases import open_database, throwaway_database
 from tests.integration.servers import stockroom_serve
 from tests.integration.units import unit_of_work
 
 SECRET_KEY = "metrics-signing-key-" + "0123456789abcdef" * 3
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-async def own_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}") as database:
-        await migrations.upgrade_engine(database.engine)
-        yield database
-
-
-@pytest.fixture
-async def own_postgres(postgres_url: str) -> AsyncIterator[Database]:
-    async with throwaway_database(postgres_url, "stockroom_metrics") as database:
-        yield database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> Database:
-    """A migrated database of the test's own: the server is another process."""
-    found: Database = request.getfixturevalue(f"own_{request.param}")
-    return found
 
 
 async def _tokens(database: Database) -> tuple[str, str]:
@@ -80,10 +56,12 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
     )
 
 
-async def test_a_known_mix_adds_up_across_two_workers(database: Database, tmp_path: Path) -> None:
-    admin, customer = await _tokens(database)
+async def test_a_known_mix_adds_up_across_two_workers(
+    fresh_database: Database, tmp_path: Path
+) -> None:
+    admin, customer = await _tokens(fresh_database)
     settings = {
-        "STOCKROOM_DATABASE_URL": database.url.render_as_string(hide_password=False),
+        "STOCKROOM_DATABASE_URL": fresh_database.url.render_as_string(hide_password=False),
         "STOCKROOM_SECRET_KEY": SECRET_KEY,
     }
     with stockroom_serve(settings, tmp_path, workers=2) as base:

@@ -13,16 +13,9 @@ from entrypoints.container import Container
 from service_layer.services import users as user_services
 from tests.api_support import Account, make_account
 from tests.factories import item_payload
-from tests.integration.conftest import BACKENDS, POOLED
 from tests.integration.failure_support import scalar, stock
 
-
-@pytest.fixture(params=[*BACKENDS, *POOLED])
-def database(request: pytest.FixtureRequest) -> Database:
-    """Overrides the suite's ``database``: SQLite, PostgreSQL, and the same PostgreSQL behind
-    PgBouncer in transaction and in session mode."""
-    found: Database = request.getfixturevalue(f"{request.param}_database")
-    return found
+pytestmark = pytest.mark.also_pooled  # these must hold behind PgBouncer too
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +24,10 @@ from sqlalchemy import text
 
 from adapters.database import Database
 from adapters.postgres import Pooler
-from tests.integration.databases import throwaway_database
 from tests.integration.failure_support import outside_connection, scalar, stock
 from tests.integration.servers import PgBouncer, live_client, stockroom_serve
 from tests.integration.test_many_hosts import seed, serve_settings
+from tests.polling import eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -38,9 +37,8 @@ ITEMS = 200
 
 
 @pytest.fixture
-async def database(postgres_url: str) -> AsyncIterator[Database]:
-    async with throwaway_database(postgres_url, "stockroom_pooled") as database:
-        yield database
+def database(fresh_postgres: Database) -> Database:
+    return fresh_postgres  # of the test's own: the servers here are other processes
 
 
 @dataclass
@@ -104,6 +102,7 @@ async def test_a_mixed_load_through_the_pooler_gets_only_right_answers(
     )
     tally = Tally()
     with stockroom_serve(settings, tmp_path, workers=2) as base:
+        # A load of a set length: the length is the scenario, nothing waits on it.
         deadline = time.monotonic() + MIXED_LOAD_SECONDS
         async with live_client(timeout=30) as client:
             await asyncio.gather(
@@ -159,9 +158,11 @@ async def test_a_pooler_restart_under_load_is_503s_then_recovery_with_nothing_lo
     with stockroom_serve(settings, tmp_path, workers=2) as base:
         async with live_client(timeout=30) as client:
             load = asyncio.gather(*(buyer.run(client, base, purchases=40) for buyer in buyers))
-            await asyncio.sleep(1.0)  # the load is under way: the restart is the scenario
+            # The restart comes once the load is under way (every buyer has bought)...
+            await eventually(lambda: all(buyer.completed for buyer in buyers), 60)
             await asyncio.to_thread(own_pgbouncer.stop)
-            await asyncio.sleep(1.5)  # the pooler is down for a while: part of the scenario
+            # ...and the pooler stays down until every buyer has been told to come back later.
+            await eventually(lambda: all(buyer.unavailable for buyer in buyers), 60)
             await asyncio.to_thread(own_pgbouncer.start)
             await asyncio.wait_for(load, 120)
 
@@ -195,7 +196,7 @@ async def test_serve_with_the_setting_unset_behind_the_pooler_runs_safely(
     del settings["STOCKROOM_DATABASE_POOLER"]
     tally = Tally()
     with stockroom_serve(settings, tmp_path, workers=2) as base:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 5  # a load of a set length, as above
         async with live_client(timeout=30) as client:
             await asyncio.gather(
                 *(_mixed_client(client, base, users, deadline, tally) for _ in range(CLIENTS))

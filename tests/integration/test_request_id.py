@@ -5,7 +5,6 @@ neither forge log lines nor flood them."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ from entrypoints.settings import Settings
 from service_layer.services import items as item_services
 from tests.api_support import Account
 from tests.integration.databases import open_database
-from tests.integration.failure_support import container_on, exchange, reporting_client
+from tests.integration.failure_support import exchange, reporting_client
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 SANE = ["abc-123.X_y", "0", "A" * 64, "req.2026-11-21_23-59"]
@@ -37,15 +36,12 @@ UNSAFE = [
 ]
 
 
-@pytest.fixture
-def container(sqlite_database: Database) -> Container:
-    return container_on(sqlite_database)
+pytestmark = pytest.mark.reporting_client  # a 500 must come back, carrying its id
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with reporting_client(app) as client:
-        yield client
+def database(sqlite_database: Database) -> Database:
+    return sqlite_database  # SQLite only: what a request id does is the same on any database
 
 
 @pytest.mark.parametrize("given", SANE)

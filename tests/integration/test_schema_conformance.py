@@ -23,16 +23,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from adapters.database import Database
-from entrypoints import migrations
 from tests.integration.cli_support import stockroom
-from tests.integration.databases import open_database, throwaway_database
 from tests.integration.servers import stockroom_serve
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
@@ -54,27 +52,6 @@ UNTHROTTLED = {
     "STOCKROOM_LOGIN_FREE_FAILURES_PER_ACCOUNT": "1000000",
     "STOCKROOM_LOGIN_FREE_FAILURES_PER_ADDRESS": "1000000",
 }
-
-
-@pytest.fixture
-async def own_sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(f"sqlite+aiosqlite:///{tmp_path / 'schema.db'}") as database:
-        await migrations.upgrade_engine(database.engine)
-        yield database
-
-
-@pytest.fixture
-async def own_postgres(postgres_url: str) -> AsyncIterator[Database]:
-    async with throwaway_database(postgres_url, "stockroom_schema") as database:
-        yield database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_database(request: pytest.FixtureRequest) -> Database:
-    """An empty, migrated database of this test's own: the run creates items and accounts,
-    and the server is another process."""
-    found: Database = request.getfixturevalue(f"own_{request.param}")
-    return found
 
 
 @pytest.fixture

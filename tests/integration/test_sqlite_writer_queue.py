@@ -55,13 +55,13 @@ async def test_writers_get_in_in_the_order_they_arrived(sqlite_url: str) -> None
             inside += 1
             assert inside == 1, "two units of one process were open at once"
             entered.append(number)
-            await asyncio.sleep(0.002)  # hold it for a moment: the others must queue
+            await asyncio.sleep(0.002)  # holds it (makes the situation): the others must queue
             inside -= 1
 
     tasks = []
     for number in range(20):
         tasks.append(asyncio.create_task(writer(number)))
-        await asyncio.sleep(0)  # let it arrive before the next one
+        await asyncio.sleep(0)  # one turn of the loop, not a wait: it arrives before the next
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), NO_HANG_SECONDS)
     finally:
@@ -79,6 +79,7 @@ async def test_a_writer_that_waits_past_the_busy_timeout_is_told_the_database_is
             async with unit(database):
                 pytest.fail("entered while another unit of this process held the lock")
         waited = time.monotonic() - started
+    # Elapsed time is the behaviour: the writer waits the busy timeout, then gives up.
     assert BUSY_TIMEOUT_MS / 1000 * 0.9 <= waited < NO_HANG_SECONDS
     # Once the holder is gone, the next unit gets in at once.
     async with unit(database):
@@ -107,7 +108,7 @@ async def _enter_and_wait(database: Database, inside: asyncio.Event | None = Non
     async with unit(database):
         if inside is not None:
             inside.set()
-        await asyncio.sleep(10)
+        await asyncio.sleep(10)  # holds the unit open (makes the situation) until cancelled
 
 
 # ---- across processes: the file lock ------------------------------------------------------
@@ -136,7 +137,8 @@ async def test_a_unit_of_another_process_waits_for_the_file_lock_and_gets_in_at_
             left_at = time.monotonic()
         got_in_at = await asyncio.wait_for(waiter, NO_HANG_SECONDS)
         # Woken when the lock was let go, not at the end of its 3 s wait (with slack for a
-        # loaded machine: the kernel wakes the waiting thread at once).
+        # loaded machine: the kernel wakes the waiting thread at once). Elapsed time is the
+        # behaviour: a waiter polling the lock would get in too, only later.
         assert got_in_at - left_at < 0.5
     finally:
         await other.dispose()

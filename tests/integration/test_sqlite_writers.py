@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from adapters.database import Database
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 from tests.api_support import Account, make_account
@@ -27,8 +26,6 @@ from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     NO_HANG_SECONDS,
     assert_nothing_holds_the_database,
-    container_on,
-    reporting_client,
     scalar,
     stock,
 )
@@ -44,15 +41,7 @@ async def database(sqlite_database: Database, sqlite_url: str) -> AsyncIterator[
         yield database
 
 
-@pytest.fixture
-def container(database: Database) -> Container:
-    return container_on(database)
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    async with reporting_client(create_app(container)) as client:
-        yield client
+pytestmark = pytest.mark.reporting_client  # a writer refused by a crash must show as its 500
 
 
 async def test_thirty_concurrent_writers_all_succeed_and_every_write_is_there(

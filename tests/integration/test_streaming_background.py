@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -39,16 +39,14 @@ from entrypoints.container import Container
 from service_layer.services import items as item_services
 from service_layer.views import ItemView, UserView
 from tests.api_support import Account
-from tests.integration.conftest import BACKENDS
-from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
-    container_on,
     exchange,
     scalar,
     stock,
 )
 from tests.integration.units import unit_of_work
+from tests.polling import eventually
 
 EXPORT_PAGE = 500  # the page size the route uses (export_items' default)
 # The keyset predicate only a page after the first carries (`WHERE items.id > :after_id`).
@@ -57,18 +55,9 @@ MISSING_TABLE = "no_such_table_injected_fault"
 BROKEN_ITEMS = f"FROM {MISSING_TABLE} AS items"  # the same query, failing in the database
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The run's migrated SQLite file or PostgreSQL database."""
-    request.getfixturevalue(f"{request.param}_database")  # migrates the schema
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """Overrides the suite's ``database``: a pool of its own, closed when the test ends."""
-    async with open_database(database_url) as database:
-        yield database
+def database(own_pool: Database) -> Database:
+    return own_pool  # a pool of the test's own: what a fault leaves behind dies with the test
 
 
 class Checkouts:
@@ -176,9 +165,12 @@ def read_calls() -> list[str]:
 
 @pytest.fixture
 def container(
-    database: Database, units: list[SqlAlchemyUnitOfWork], read_calls: list[str]
+    container: Container,
+    database: Database,
+    units: list[SqlAlchemyUnitOfWork],
+    read_calls: list[str],
 ) -> Container:
-    container = container_on(database)
+    """The suite's container, keeping every unit of work it hands out and every read call."""
     container.uow.override(providers.Callable(recording_units(database, units)))
     container.reads.override(providers.Object(RecordingReads(database, read_calls)))
     return container
@@ -320,7 +312,7 @@ async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("own_pool", ["postgres"], indirect=True)
 async def test_a_client_that_vanishes_while_a_page_is_read_leaves_nothing_open(
     database: Database, container: Container
 ) -> None:
@@ -350,10 +342,11 @@ async def test_a_client_that_vanishes_while_a_page_is_read_leaves_nothing_open(
     assert len(hits) == 1
     assert result.error is None
     assert not result.finished
-    for _ in range(100):  # the server notices the cancelled query within moments (10 s bound)
-        if not await _sleeping_backends(database):
-            break
-        await asyncio.sleep(0.1)
+
+    async def the_server_dropped_the_cancelled_query() -> bool:  # within moments
+        return await _sleeping_backends(database) == 0
+
+    await eventually(the_server_dropped_the_cancelled_query)
     assert await _sleeping_backends(database) == 0, "the abandoned page query is still running"
     await assert_nothing_holds_the_database(database)
 

@@ -7,7 +7,6 @@ the ORM to tell them what the ORM did.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -22,8 +21,6 @@ from service_layer.errors import DatabaseUnavailable, TransientConflict
 from service_layer.services import items as services
 from service_layer.unit_of_work import UnitOfWorkError
 from tests.factories import ItemFactory
-from tests.integration.conftest import BACKENDS
-from tests.integration.databases import open_database
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
     hookable_session_class,
@@ -218,7 +215,8 @@ async def test_cancelled_unit_returns_its_connection(database: Database) -> None
         async with _uow(database) as unit:
             (await unit.items.get_for_update(stored.id)).restock(5)  # type: ignore[arg-type]
             inside.set()
-            await asyncio.sleep(30)  # the client goes away while we hold a row lock
+            # Holds the row lock (makes the situation): the client goes away meanwhile.
+            await asyncio.sleep(30)
             await unit.commit()
 
     task = asyncio.create_task(slow_request())
@@ -297,22 +295,13 @@ async def test_flushed_but_uncommitted_work_is_invisible_to_the_read_port(
 # --- regressions: failures around COMMIT -----------------------------------------------------
 
 
-@pytest.fixture(params=BACKENDS)
-async def own_database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """The run's migrated database on a pool of this test's own, whose sessions a test may
-    give hooks to without reaching any other test."""
-    request.getfixturevalue(f"{request.param}_database")  # migrated
-    async with open_database(str(request.getfixturevalue(f"{request.param}_url"))) as database:
-        yield database
-
-
 class Interruption(BaseException):
     """Not an ``Exception``: like KeyboardInterrupt or SystemExit, it must never be swallowed."""
 
 
 @pytest.mark.parametrize("interruption", [asyncio.CancelledError, Interruption])
 async def test_an_interruption_after_commit_propagates_and_the_write_stands(
-    own_database: Database, interruption: type[BaseException]
+    own_pool: Database, interruption: type[BaseException]
 ) -> None:
     session_class = hookable_session_class()
     fired: list[str] = []
@@ -327,7 +316,7 @@ async def test_an_interruption_after_commit_propagates_and_the_write_stands(
 
     async def write() -> None:
         nonlocal went_on
-        async with unit_of_work(own_database, session_class=session_class) as uow:
+        async with unit_of_work(own_pool, session_class=session_class) as uow:
             await uow.items.add(stored)
             await uow.commit()
             went_on = True
@@ -337,8 +326,8 @@ async def test_an_interruption_after_commit_propagates_and_the_write_stands(
 
     assert fired == ["after commit"]
     assert not went_on, "commit() returned as if nothing had happened"
-    assert await stock(own_database) == {"STANDS-1": stored.quantity}
-    await assert_nothing_holds_the_database(own_database)
+    assert await stock(own_pool) == {"STANDS-1": stored.quantity}
+    await assert_nothing_holds_the_database(own_pool)
 
 
 def _failing_commit(dialect_name: str, dbapi: Any) -> tuple[Exception, type[Exception]]:
@@ -350,12 +339,12 @@ def _failing_commit(dialect_name: str, dbapi: Any) -> tuple[Exception, type[Exce
 
 
 async def test_commit_raises_the_classified_error_inside_the_block_and_exit_keeps_it(
-    own_database: Database, monkeypatch: pytest.MonkeyPatch
+    own_pool: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Classified once: the error ``commit()`` raises inside the block is the one that leaves
     it, the same object, not classified again on the way out."""
-    dialect = own_database.engine.sync_engine.dialect
-    driver_error, expected = _failing_commit(own_database.dialect, dialect.loaded_dbapi)
+    dialect = own_pool.engine.sync_engine.dialect
+    driver_error, expected = _failing_commit(own_pool.dialect, dialect.loaded_dbapi)
 
     def failing_commit(_dbapi_connection: object) -> None:
         raise driver_error
@@ -364,7 +353,7 @@ async def test_commit_raises_the_classified_error_inside_the_block_and_exit_keep
     raised_inside: list[BaseException] = []
 
     async def write() -> None:
-        async with _uow(own_database) as uow:
+        async with _uow(own_pool) as uow:
             await uow.items.add(ItemFactory(sku="NEVER-1"))
             try:
                 await uow.commit()
@@ -380,5 +369,5 @@ async def test_commit_raises_the_classified_error_inside_the_block_and_exit_keep
     assert left.value.__cause__ is not None
     assert left.value.__cause__.orig is driver_error  # type: ignore[attr-defined]
     monkeypatch.undo()
-    assert await stock(own_database) == {}
-    await assert_nothing_holds_the_database(own_database)
+    assert await stock(own_pool) == {}
+    await assert_nothing_holds_the_database(own_pool)

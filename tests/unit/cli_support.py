@@ -1,43 +1,17 @@
-"""The ``stockroom`` command on the fakes, for CLI unit tests: a container whose units of work
-and reads use one in-memory store, an invoker, and the rows of the tables it prints."""
+"""The ``stockroom`` command on the fakes, for CLI unit tests: an invoker on a container (the
+suite's ``container`` fixture: its units of work and reads use one in-memory store) and the
+rows of the tables it prints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-from dependency_injector import providers
 from typer.testing import CliRunner, Result
 
 from entrypoints.cli import app
 from entrypoints.container import Container
-from tests.api_support import build_test_container
-from tests.fakes import InMemoryStore, use_fakes
 
 Run = Callable[..., Result]
-
-
-class RecordingDatabase:
-    """Stands in for the database, which the CLI disposes after every command.
-
-    Disposing a real, never-connected database would be harmless, but building one calls
-    ``start_mappers()``, which instruments ``Item`` for the rest of the process: items the fake
-    stored before that can no longer be changed (an AttributeError from SQLAlchemy), so the
-    outcome of a test would depend on which test ran first.
-    """
-
-    def __init__(self) -> None:
-        self.disposals = 0
-
-    async def dispose(self) -> None:
-        self.disposals += 1
-
-
-@contextmanager
-def fake_container(store: InMemoryStore, database: RecordingDatabase) -> Iterator[Container]:
-    container = build_test_container()
-    with use_fakes(container, store), container.database.override(providers.Object(database)):
-        yield container
 
 
 def invoker(container: Container) -> Run:

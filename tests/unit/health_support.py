@@ -1,6 +1,10 @@
-"""A database stand-in for the health routes: they only ever ping it (and the app's lifespan
-disposes it). A real ``Database`` would call ``start_mappers()``, which instruments the domain
-classes for the rest of the process and breaks the fakes (see ``test_cli.RecordingDatabase``).
+"""A database stand-in for the unit suite's container: the health routes only ever ping it,
+and the app's lifespan and every CLI command dispose it (counted here).
+
+Not a real, never-connected ``Database``: building one calls ``start_mappers()``, which
+instruments ``Item`` for the rest of the process, and items the fake stored before that can no
+longer be changed (an AttributeError from SQLAlchemy), so the outcome of a test would depend on
+which test ran first.
 """
 
 from __future__ import annotations

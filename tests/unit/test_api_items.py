@@ -5,52 +5,29 @@ Every failed write is checked against a snapshot of the store: nothing may be ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from domain.item import MAX_PRICE, MAX_QUANTITY, SKU_PATTERN
-from entrypoints.api.app import create_app
-from entrypoints.container import Container
 from service_layer.services.items import MAX_PAGE_SIZE
-from tests.api_support import api_client, build_test_container, make_account
+from tests.api_support import Account
 from tests.factories import item_payload
-from tests.fakes import InMemoryStore, use_fakes
+from tests.fakes import InMemoryStore
 from tests.unit.support import item_id, seed, seed_one, snapshot
 
 ITEM_FIELDS = {"id", "sku", "title", "description", "price", "quantity"}
 JSON = {"content-type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def container() -> Container:
-    return build_test_container()
-
-
-@pytest.fixture(scope="module")
-def app(container: Container) -> FastAPI:
-    # One app per module: Starlette builds its middleware stack on the first request, which
-    # costs more than everything else a test here does.
-    return create_app(container)
-
-
 @pytest.fixture
-async def client(
-    app: FastAPI, container: Container, store: InMemoryStore
-) -> AsyncIterator[httpx.AsyncClient]:
-    # The app asks the container for a unit of work (and the read port) per request, so
-    # overriding the providers on the live app gives each test its own store.
-    with use_fakes(container, store):
-        admin = await make_account(container, admin=True)
-        async with api_client(app) as client:
-            # Catalog writes need an admin (who may call what is tested in
-            # test_authorization.py); these tests are about what the routes do.
-            client.headers.update(admin.headers)
-            yield client
+def client(client: httpx.AsyncClient, admin: Account) -> httpx.AsyncClient:
+    """Signed in as an admin: catalog writes need one, and who may call what is
+    test_authorization.py's subject; these tests are about what the routes do."""
+    client.headers.update(admin.headers)
+    return client
 
 
 def as_decimal(number: Any) -> Decimal:

@@ -7,7 +7,6 @@ test_authorization.py; these tests are about what the routes do for callers who 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,14 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from dependency_injector import providers
-from fastapi import FastAPI
 
 from domain.order import MAX_LINE_QUANTITY, MAX_LINES
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from service_layer.services.orders import MAX_PAGE_SIZE
-from tests.api_support import Account, api_client, build_test_container, make_account
-from tests.fakes import InMemoryStore, use_fakes
+from tests.api_support import Account, make_account
+from tests.fakes import InMemoryStore
 from tests.unit.order_support import ConflictingCommits, shelf, state, stock
 from tests.unit.support import item_id, seed
 
@@ -31,41 +28,13 @@ LINE_FIELDS = {"item_id", "sku", "quantity", "unit_price", "total"}
 JSON = {"content-type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def container() -> Container:
-    return build_test_container()
-
-
-@pytest.fixture(scope="module")
-def app(container: Container) -> FastAPI:
-    # One app per module: Starlette builds its middleware stack on the first request.
-    return create_app(container)
-
-
 @pytest.fixture
-def fake_uow(container: Container, store: InMemoryStore) -> Iterator[None]:
-    with use_fakes(container, store):
-        yield
-
-
-@pytest.fixture
-async def client(app: FastAPI, fake_uow: None) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app) as client:
-        yield client
-
-
-@pytest.fixture
-async def admin(container: Container, fake_uow: None) -> Account:
-    return await make_account(container, admin=True)
-
-
-@pytest.fixture
-async def alice(container: Container, fake_uow: None) -> Account:
+async def alice(container: Container) -> Account:
     return await make_account(container, admin=False)
 
 
 @pytest.fixture
-async def bob(container: Container, fake_uow: None) -> Account:
+async def bob(container: Container) -> Account:
     return await make_account(container, admin=False)
 
 

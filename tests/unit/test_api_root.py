@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import version
 
 import httpx
 import pytest
-from fastapi import FastAPI
-
-from entrypoints.container import Container
-from tests.api_support import api_client, build_test_container
-from tests.fakes import InMemoryStore, use_fakes
-
-
-@pytest.fixture
-def container(store: InMemoryStore) -> Iterator[Container]:
-    container = build_test_container()
-    with use_fakes(container, store):
-        yield container
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app) as client:
-        yield client
 
 
 async def test_root_names_the_service_its_version_and_where_to_go(

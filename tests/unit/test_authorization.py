@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,17 +15,15 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from dependency_injector import providers
 from fastapi import FastAPI
 
 from adapters.tokens import JwtTokenCodec
 from entrypoints.container import Container
 from service_layer.services import users as user_services
-from tests.api_support import Account, api_client, build_test_container, new_password
+from tests.api_support import Account, new_password
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import item_payload
-from tests.fakes import FakeUnitOfWork, InMemoryStore, use_fakes
-from tests.unit.health_support import StandInDatabase
+from tests.fakes import FakeUnitOfWork, InMemoryStore
 
 PUBLIC, SIGNED_IN, ADMIN = "public", "signed-in", "admin"
 
@@ -70,23 +67,6 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
         for path, operations in app.openapi()["paths"].items()
         for method in operations
     }
-
-
-@pytest.fixture
-def container(store: InMemoryStore) -> Iterator[Container]:
-    container = build_test_container()
-    # Readiness pings the database: a stand-in answers (a real one would break the fakes).
-    with (
-        use_fakes(container, store),
-        container.database.override(providers.Object(StandInDatabase())),
-    ):
-        yield container
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app) as client:
-        yield client
 
 
 def test_every_route_has_a_rule(app: FastAPI) -> None:

@@ -6,7 +6,6 @@ Plain ``def`` tests: every command runs its use case under its own ``asyncio.run
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -18,24 +17,9 @@ from entrypoints.container import Container
 from service_layer.services.items import MAX_PAGE_SIZE
 from tests.factories import item_payload
 from tests.fakes import InMemoryStore
-from tests.unit.cli_support import RecordingDatabase, Run, fake_container, invoker, table_rows
+from tests.unit.cli_support import Run, table_rows
+from tests.unit.health_support import StandInDatabase
 from tests.unit.support import item_id, seed, snapshot
-
-
-@pytest.fixture
-def database() -> RecordingDatabase:
-    return RecordingDatabase()
-
-
-@pytest.fixture
-def container(store: InMemoryStore, database: RecordingDatabase) -> Iterator[Container]:
-    with fake_container(store, database) as container:
-        yield container
-
-
-@pytest.fixture
-def run(container: Container) -> Run:
-    return invoker(container)
 
 
 def seed_items(store: InMemoryStore, count: int = 1, **fields: object) -> list[list[str]]:
@@ -51,7 +35,7 @@ def seed_items(store: InMemoryStore, count: int = 1, **fields: object) -> list[l
 
 
 def test_items_add_stores_the_item_and_prints_it(
-    run: Run, store: InMemoryStore, database: RecordingDatabase
+    run: Run, store: InMemoryStore, database: StandInDatabase
 ) -> None:
     payload = item_payload(price="19.9", quantity=3)
 
@@ -91,7 +75,7 @@ def test_items_add_with_only_a_title_generates_a_sku(run: Run, store: InMemorySt
 
 
 def test_items_add_with_a_taken_sku_exits_1_and_stores_nothing(
-    run: Run, store: InMemoryStore, database: RecordingDatabase
+    run: Run, store: InMemoryStore, database: StandInDatabase
 ) -> None:
     seed_items(store, sku="CLI-TAKEN-1")
     before = snapshot(store)
@@ -194,7 +178,7 @@ def test_items_list_with_out_of_range_paging_exits_2(run: Run, args: tuple[str, 
 
 
 def test_items_restock_adds_to_stock_and_prints_the_item(
-    run: Run, store: InMemoryStore, database: RecordingDatabase
+    run: Run, store: InMemoryStore, database: StandInDatabase
 ) -> None:
     (row,) = seed_items(store, quantity=4)
 
@@ -207,7 +191,7 @@ def test_items_restock_adds_to_stock_and_prints_the_item(
 
 
 def test_items_restock_unknown_item_exits_1_and_changes_nothing(
-    run: Run, store: InMemoryStore, database: RecordingDatabase
+    run: Run, store: InMemoryStore, database: StandInDatabase
 ) -> None:
     seed_items(store)
     before = snapshot(store)

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,26 +16,11 @@ from entrypoints.container import Container
 from service_layer.errors import DatabaseUnavailable
 from service_layer.views import ItemView
 from tests.fakes import InMemoryReads, InMemoryStore
-from tests.unit.cli_support import RecordingDatabase, Run, fake_container, invoker
+from tests.unit.cli_support import Run
+from tests.unit.health_support import StandInDatabase
 from tests.unit.support import seed
 
 HEADER = "sku,title,price,quantity,description"
-
-
-@pytest.fixture
-def database() -> RecordingDatabase:
-    return RecordingDatabase()
-
-
-@pytest.fixture
-def container(store: InMemoryStore, database: RecordingDatabase) -> Iterator[Container]:
-    with fake_container(store, database) as container:
-        yield container
-
-
-@pytest.fixture
-def run(container: Container) -> Run:
-    return invoker(container)
 
 
 @pytest.fixture
@@ -181,7 +165,7 @@ def test_export_reads_the_catalog_page_by_page(run: Run, container: Container) -
 
 
 def test_export_that_fails_halfway_leaves_the_file_as_it_was(
-    run: Run, container: Container, database: RecordingDatabase, tmp_path: Path
+    run: Run, container: Container, database: StandInDatabase, tmp_path: Path
 ) -> None:
     target = tmp_path / "items.csv"
     target.write_text("yesterday's export\n")

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
-from entrypoints.container import Container
 from service_layer.actor import Actor
 from service_layer.services import orders as order_services
 from service_layer.views import OrderView
 from tests.fakes import FakeUnitOfWork, InMemoryStore
-from tests.unit.cli_support import RecordingDatabase, Run, fake_container, invoker, table_rows
+from tests.unit.cli_support import Run, table_rows
+from tests.unit.health_support import StandInDatabase
 from tests.unit.order_support import add_user, lines, shelf
 from tests.unit.support import item_id, seed_one
-
-
-@pytest.fixture
-def database() -> RecordingDatabase:
-    return RecordingDatabase()
-
-
-@pytest.fixture
-def container(store: InMemoryStore, database: RecordingDatabase) -> Iterator[Container]:
-    with fake_container(store, database) as container:
-        yield container
-
-
-@pytest.fixture
-def run(container: Container) -> Run:
-    return invoker(container)
 
 
 def stock_rows(store: InMemoryStore, *quantities: int) -> list[list[str]]:
@@ -164,7 +147,7 @@ def test_orders_list_limit_keeps_the_newest(run: Run, orders: tuple[str, list[Or
 
 
 def test_orders_list_for_an_unknown_email_is_one_line_and_exit_1(
-    run: Run, orders: tuple[str, list[OrderView]], database: RecordingDatabase
+    run: Run, orders: tuple[str, list[OrderView]], database: StandInDatabase
 ) -> None:
     result = run("orders", "list", "--customer", "nobody@example.com")
 

@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from types import FrameType
 
 import pytest
-from dependency_injector import providers
 from fastapi import FastAPI
 
 from entrypoints.api.app import create_app
 from entrypoints.api.drain import SHUTDOWN_SIGNALS, Drain, Handler
-from tests.api_support import api_client, build_test_container
-from tests.fakes import InMemoryStore, use_fakes
+from entrypoints.container import Container
+from tests.api_support import api_client
 from tests.unit.health_support import StandInDatabase
 
 
@@ -109,11 +108,9 @@ def test_nothing_is_installed_off_the_main_thread(uvicorn: StandInUvicorn) -> No
 
 
 @pytest.fixture
-def app(store: InMemoryStore) -> Iterator[FastAPI]:
-    container = build_test_container()
-    database = StandInDatabase()
-    with use_fakes(container, store), container.database.override(providers.Object(database)):
-        yield create_app(container)
+def app(container: Container) -> FastAPI:
+    """An app of the test's own: the test drains it, and no later test may inherit that."""
+    return create_app(container)
 
 
 async def test_the_apps_lifespan_hooks_sigterm_into_readiness(

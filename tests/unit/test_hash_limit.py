@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from dependency_injector import providers
 
 from adapters.passwords import Argon2PasswordHasher
-from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from service_layer.errors import Overloaded
-from tests.api_support import api_client, build_test_container, new_password
+from tests.api_support import new_password
 from tests.conftest import FAST_ARGON2
-from tests.fakes import InMemoryStore, use_fakes
+from tests.fakes import InMemoryStore
+from tests.polling import eventually
 
 WAIT = 10.0  # seconds: generous; a test that gets here has failed anyway
 
@@ -71,14 +71,15 @@ async def test_a_caller_that_gives_up_does_not_free_a_slot_its_hash_still_uses()
     with pytest.raises(Overloaded):  # the thread is still hashing
         await hasher.hash("next")
     hasher.gate.set()
-    for _ in range(100):  # the thread gives the slot back when its hash is done
+
+    async def next_hash_gets_a_slot() -> bool:
         try:
             await hasher.hash("next")
-            break
         except Overloaded:
-            await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the slot never came back")
+            return False
+        return True
+
+    await eventually(next_hash_gets_a_slot)  # the thread gives it back when its hash is done
 
 
 @pytest.fixture
@@ -87,17 +88,10 @@ def hasher() -> GatedHasher:
 
 
 @pytest.fixture
-def container(hasher: GatedHasher) -> Container:
-    container = build_test_container()
-    container.password_hasher.override(providers.Object(hasher))
-    return container
-
-
-@pytest.fixture
-async def client(container: Container, store: InMemoryStore) -> AsyncIterator[httpx.AsyncClient]:
-    with use_fakes(container, store):
-        async with api_client(create_app(container)) as client:
-            yield client
+def container(container: Container, hasher: GatedHasher) -> Iterator[Container]:
+    """The suite's container, hashing behind the test's gate."""
+    with container.password_hasher.override(providers.Object(hasher)):
+        yield container
 
 
 async def test_login_and_registration_get_503_with_retry_after_while_the_hashes_are_busy(

@@ -62,8 +62,9 @@ class Connection:
     def __init__(self) -> None:
         self.app = App()
         config = Config(app=self.app, log_config=None, access_log=False)
+        self.state = ServerState()
         self.protocol = HeaderLimitedHttpToolsProtocol(
-            config, ServerState(), {}, max_header_bytes=LIMIT
+            config, self.state, {}, max_header_bytes=LIMIT
         )
         self.transport = Transport()
         self.protocol.connection_made(self.transport)
@@ -73,6 +74,13 @@ class Connection:
             if self.transport.closed:
                 return
             self.protocol.data_received(data[start : start + read_size])
+
+    async def settled(self) -> None:
+        """Every request the protocol took has been answered: uvicorn runs each as a task of
+        its own (in ``ServerState.tasks``), and starts a pipelined one when the one before it
+        is done."""
+        while self.state.tasks:
+            await asyncio.gather(*self.state.tasks)
 
     @property
     def refused(self) -> bool:
@@ -91,7 +99,7 @@ async def test_a_header_section_within_the_limit_reaches_the_app(read_size: int)
     connection = Connection()
 
     connection.feed(header_section(LIMIT), read_size)
-    await asyncio.sleep(0.01)  # the request runs as a task of its own
+    await connection.settled()
 
     assert not connection.transport.written.startswith(b"HTTP/1.1 431")
     assert connection.app.requests == 1
@@ -104,7 +112,7 @@ async def test_a_header_section_over_the_limit_is_refused_with_a_json_431(
     connection = Connection()
 
     connection.feed(header_section(LIMIT + 100), read_size)
-    await asyncio.sleep(0.01)
+    await connection.settled()
 
     assert connection.refused
     assert connection.transport.closed
@@ -138,7 +146,7 @@ async def test_a_read_ending_another_requests_body_is_not_counted_as_headers() -
 
     connection.protocol.data_received(body + b"GET /items/ HTTP/1.1\r\nHost: x\r\nX-A: a")
     connection.protocol.data_received(b"a\r\n\r\n")
-    await asyncio.sleep(0.01)
+    await connection.settled()
 
     assert not connection.refused
     assert connection.app.requests == 2
@@ -150,7 +158,7 @@ async def test_keep_alive_requests_are_each_measured_on_their_own() -> None:
 
     for _ in range(3):
         connection.feed(keep_alive, 3000)
-        await asyncio.sleep(0.01)
+        await connection.settled()
 
     assert not connection.refused
     assert connection.app.requests == 3

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 from dependency_injector import providers
@@ -13,27 +11,15 @@ from entrypoints.api.app import create_app
 from entrypoints.api.drain import Drain
 from entrypoints.api.routers.health import READY_WITHIN_SECONDS
 from entrypoints.container import Container
-from tests.api_support import api_client, build_test_container
-from tests.fakes import InMemoryStore, use_fakes
+from tests.api_support import api_client
+from tests.fakes import InMemoryStore
 from tests.unit.health_support import StandInDatabase, StandInReplicas
 
 
 @pytest.fixture
-def database() -> StandInDatabase:
-    return StandInDatabase()
-
-
-@pytest.fixture
-def container(store: InMemoryStore, database: StandInDatabase) -> Iterator[Container]:
-    container = build_test_container()
-    with use_fakes(container, store), container.database.override(providers.Object(database)):
-        yield container
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app) as client:
-        yield client
+def app(container: Container) -> FastAPI:
+    """An app of each test's own: these tests begin its drain, which no later test may inherit."""
+    return create_app(container)
 
 
 def drain_of(app: FastAPI) -> Drain:

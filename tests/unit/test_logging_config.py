@@ -15,25 +15,20 @@ import logging.config
 import os
 import re
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextvars import Token
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
-from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG as UVICORN_DEFAULT_LOGGING
 
 from domain.user import PASSWORD_MAX_LENGTH
 from entrypoints.api.request_id import request_id
-from entrypoints.container import Container
 from entrypoints.logging_config import OWN_LOGGERS, UVICORN_CHILDREN, configure_logging
 from service_layer.services import items as item_services
-from tests.api_support import Account, api_client, build_test_container
-from tests.fakes import InMemoryStore, use_fakes
-from tests.unit.health_support import StandInDatabase
+from tests.api_support import Account
 
 Configure = Callable[..., None]
 TEXT_LINE = re.compile(
@@ -223,22 +218,6 @@ WRONG_PASSWORD = "wrong-password-SECRET-MARKER-91c2"
 EMAIL = "someone-PERSONAL-MARKER@example.com"
 LONG_PASSWORD = "too-long-SECRET-MARKER-" + "x" * PASSWORD_MAX_LENGTH
 UNKNOWN_SKU = "CLIENT-INPUT-MARKER"
-
-
-@pytest.fixture
-def container(store: InMemoryStore) -> Iterator[Container]:
-    container = build_test_container()
-    with (
-        use_fakes(container, store),
-        container.database.override(providers.Object(StandInDatabase())),
-    ):
-        yield container
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(app) as client:
-        yield client
 
 
 def _refusals(lines: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
