@@ -72,7 +72,10 @@ class _FileLock:
             self._wanted = True
         waiting = asyncio.get_running_loop().run_in_executor(self._waiter, self._take)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiting), within)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+            # arrives as the awaited work completes (tests/unit/test_sqlite_writer_turns.py).
+            async with asyncio.timeout(within):
+                return await asyncio.shield(waiting)
         except BaseException as error:  # timed out, or the caller was cancelled
             with self._guard:
                 got_it = self._held
@@ -125,7 +128,9 @@ class WriterQueue:
             self._lock = asyncio.Lock()
         lock = self._lock
         try:
-            await asyncio.wait_for(lock.acquire(), self.timeout)
+            # Not wait_for, which on Python 3.11 could hand the turn to a cancelled caller.
+            async with asyncio.timeout(self.timeout):
+                await lock.acquire()
         except TimeoutError:
             return False
         if self._file_lock is None:

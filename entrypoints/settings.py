@@ -138,13 +138,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Self:
+        if self.production and self.secret_key is None:
+            raise ValueError("STOCKROOM_PRODUCTION is set but STOCKROOM_SECRET_KEY is not")
         if self.production and "database_url" not in self.model_fields_set:
             raise ValueError(
                 "STOCKROOM_PRODUCTION is set but STOCKROOM_DATABASE_URL is not: production "
                 "never falls back to a local SQLite file"
             )
-        if self.production and self.secret_key is None:
-            raise ValueError("STOCKROOM_PRODUCTION is set but STOCKROOM_SECRET_KEY is not")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("STOCKROOM_SECRET_KEY must be at least 32 characters")
         if self.login_forget_after_seconds < self.login_max_block_seconds:
