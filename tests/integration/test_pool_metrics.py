@@ -33,9 +33,10 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def database(postgres_database: Database, postgres_url: str) -> AsyncIterator[Database]:
-    """The run's migrated database, on one connection that waits at most 0.5 s for it."""
+    """The run's migrated database, on one connection that waits at most 3 s for it: long
+    enough for a waiter to be seen waiting on a loaded machine, short enough to time out."""
     url = postgres_url
-    database = Database(url, pool=PoolSettings(size=1, max_overflow=0, timeout=0.5))
+    database = Database(url, pool=PoolSettings(size=1, max_overflow=0, timeout=3))
     WATCHED[id(database)] = Pools(database.engines())  # as the container does, metrics on
     try:
         yield database
@@ -88,7 +89,7 @@ async def test_the_gauges_follow_a_unit_a_waiter_and_a_timeout(database: Databas
     try:
         await held.wait()
         with pytest.raises(DatabaseUnavailable):
-            await reads_of(database).items()  # waits 0.5 s for the pool, then gives up
+            await reads_of(database).items()  # waits 3 s for the pool, then gives up
     finally:
         stuck.cancel()
     with pytest.raises(asyncio.CancelledError):
