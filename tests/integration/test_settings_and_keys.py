@@ -62,6 +62,8 @@ def test_production_refuses_to_start_without_a_key(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ValidationError, match="STOCKROOM_SECRET_KEY"):
         Settings(_env_file=None)  # type: ignore[call-arg]
     monkeypatch.setenv("STOCKROOM_SECRET_KEY", "k" * 40)
+    # Production also needs its database named (issue 23: never the local SQLite fallback).
+    monkeypatch.setenv("STOCKROOM_DATABASE_URL", "postgresql+asyncpg://db.example/shop")
     assert Settings(_env_file=None).production is True  # type: ignore[call-arg]
 
 
