@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # over max_body_bytes is a 413 (0: no limit here, only behind a proxy that sets one).
     max_body_bytes: int = Field(default=64 * 1024, ge=0)
     request_ids: bool = True  # X-Request-ID on every response and log line
+    # On SIGTERM, seconds readiness is 503 while the instance still serves, before it stops
+    # accepting (entrypoints/api/drain.py): the balancer's check interval x its fall count.
+    drain_seconds: float = Field(default=5.0, ge=0, le=60)
     access_log: bool = True  # the server's line per request
 
     # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the

@@ -34,8 +34,8 @@ async def _sample_pools(pools: Pools, every: float = 1.0) -> None:
 
 
 def create_app(container: Container) -> FastAPI:
-    drain = Drain()
     settings = container.settings()
+    drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

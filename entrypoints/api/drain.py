@@ -3,11 +3,17 @@ load balancer sends it no new work while the requests in flight finish.
 
 What happens on SIGTERM (or SIGINT, which uvicorn handles the same way):
 
-1. our handler marks the drain (readiness is 503 from then on) and hands the signal on to
-   uvicorn's handler, which it found in place;
-2. uvicorn stops accepting connections and lets the requests in flight finish, for up to
-   ``stockroom serve --graceful-timeout`` seconds;
+1. our handler marks the drain: readiness is 503 from then on, while the instance keeps
+   serving every request that still comes (``STOCKROOM_DRAIN_SECONDS``, default 5: a load
+   balancer's health-check interval times its fall count, so it has taken the instance out
+   of rotation by then);
+2. then it hands the signal on to uvicorn's handler, which it found in place (at once for a
+   second signal: the operator insists); uvicorn stops accepting connections and lets the
+   requests in flight finish, for up to ``stockroom serve --graceful-timeout`` seconds;
 3. the app's lifespan ends: the pools are disposed and uvicorn's handler is put back.
+
+Drain (5 s) + graceful timeout (15 s) + disposal stay well inside Kubernetes' default 30 s
+between SIGTERM and SIGKILL, with room for a preStop hook.
 
 uvicorn owns these signals in each worker process: it installs its handler before the app's
 lifespan starts and restores the previous one once the lifespan has ended. Chaining in front
@@ -25,6 +31,7 @@ instead of cancelling them.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -43,10 +50,15 @@ class Drain:
     process (the tests build hundreds) has its own, so flipping one touches no other.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         # A plain flag is enough: a Python signal handler runs on the main thread, between
         # two steps of the event loop that reads the flag.
         self._began = False
+        # Seconds between readiness turning 503 and the server being told to stop: the
+        # instance keeps serving while the balancer's health checks notice (its interval
+        # times its fall count) and it stops sending new requests here.
+        self.delay = delay
+        self._handing_on: asyncio.TimerHandle | None = None
 
     @property
     def began(self) -> bool:
@@ -86,8 +98,18 @@ class Drain:
                     signal.signal(signum, previous)
 
     def _in_front_of(self, previous: Handler) -> Handler:
+        loop = asyncio.get_running_loop() if self.delay > 0 else None
+
         def begin_then_hand_on(signum: int, frame: FrameType | None) -> None:
+            first = not self._began
             self.begin()
-            previous(signum, frame)
+            if loop is None or not first:
+                # No delay asked for, or a second signal: the operator insists, stop now.
+                if self._handing_on is not None:
+                    self._handing_on.cancel()
+                previous(signum, frame)
+                return
+            # From the signal handler, which runs between two steps of the loop's thread.
+            self._handing_on = loop.call_later(self.delay, previous, signum, frame)
 
         return begin_then_hand_on

@@ -29,9 +29,10 @@ from entrypoints.cli.verdicts import (
 from entrypoints.container import Container
 from entrypoints.logging_config import log_config
 
-# Below Kubernetes' default kill deadline (terminationGracePeriodSeconds, 30 s), with room
-# left to dispose the pools once the requests in flight are done.
-DEFAULT_GRACEFUL_TIMEOUT = 25
+# With the drain before it (STOCKROOM_DRAIN_SECONDS, 5) well below Kubernetes' default kill
+# deadline (terminationGracePeriodSeconds, 30 s): room to dispose the pools once the requests
+# in flight are done, and for a preStop hook.
+DEFAULT_GRACEFUL_TIMEOUT = 15
 # uvicorn's own default. An idle keep-alive connection is closed after this long, and a client
 # that sends on it at that moment gets a reset: whoever keeps connections open to us (a load
 # balancer, a proxy's upstream pool, an HTTP client's pool) must give up on idle ones sooner.

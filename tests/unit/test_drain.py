@@ -7,6 +7,7 @@ Each test puts a recording handler of its own in place first and the original ba
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from entrypoints.api.app import create_app
 from entrypoints.api.drain import SHUTDOWN_SIGNALS, Drain, Handler
 from entrypoints.container import Container
 from tests.api_support import api_client
+from tests.polling import eventually
 from tests.unit.health_support import StandInDatabase
 
 
@@ -116,6 +118,8 @@ def app(container: Container) -> FastAPI:
 async def test_the_apps_lifespan_hooks_sigterm_into_readiness(
     uvicorn: StandInUvicorn, app: FastAPI
 ) -> None:
+    assert app.state.drain.delay == 5.0  # STOCKROOM_DRAIN_SECONDS' default
+    app.state.drain.delay = 0.01  # the test's own: the same path, a shorter wait
     async with app.router.lifespan_context(app), api_client(app) as client:
         assert (await client.get("/health/ready")).status_code == 200
 
@@ -124,10 +128,37 @@ async def test_the_apps_lifespan_hooks_sigterm_into_readiness(
         response = await client.get("/health/ready")
         assert response.status_code == 503
         assert response.json() == {"detail": "shutting down"}
-        assert uvicorn.received == [signal.SIGTERM]
-        # Requests in flight are uvicorn's to finish: the app keeps serving meanwhile.
+        # The app keeps serving through the drain, and uvicorn hears the signal after it.
         assert (await client.get("/health/live")).status_code == 200
+        await eventually(lambda: uvicorn.received == [signal.SIGTERM])
     assert signal.getsignal(signal.SIGTERM) == uvicorn.handle_exit
     database = app.state.container.database()
     assert isinstance(database, StandInDatabase)
     assert database.disposals == 1  # the lifespan's end disposed the pools
+
+
+async def test_with_a_delay_the_server_hears_the_signal_only_after_it(
+    uvicorn: StandInUvicorn,
+) -> None:
+    """Readiness turns 503 at once; the server keeps serving (and accepting) for the delay,
+    so a balancer's health checks take the instance out before it stops."""
+    drain = Drain(delay=0.05)
+    with drain.begins_on_signals():
+        handler = installed(signal.SIGTERM)
+        handler(signal.SIGTERM, None)
+        assert drain.began
+        assert uvicorn.received == []  # not yet: still serving
+        await eventually(lambda: uvicorn.received == [signal.SIGTERM])
+
+
+async def test_a_second_signal_during_the_delay_stops_at_once_and_only_once(
+    uvicorn: StandInUvicorn,
+) -> None:
+    drain = Drain(delay=60)
+    with drain.begins_on_signals():
+        handler = installed(signal.SIGTERM)
+        handler(signal.SIGTERM, None)
+        handler(signal.SIGINT, None)  # the operator insists (Ctrl-C)
+        assert uvicorn.received == [signal.SIGINT]
+        await asyncio.sleep(0)
+        assert uvicorn.received == [signal.SIGINT]  # the delayed one was called off
