@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import literal, select
+from sqlalchemy import literal, select, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from adapters import postgres, sqlite
+from adapters.database_errors import classify
+from adapters.fair_pool import FairAsyncPool
 from adapters.orm import start_mappers
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
@@ -29,6 +31,7 @@ from service_layer.errors import DatabaseUnavailable
 
 DEFAULT_POOL = PoolSettings()
 _PING = select(literal(1))
+_IN_RECOVERY = text("SELECT pg_is_in_recovery()")
 
 
 class Database:
@@ -59,6 +62,8 @@ class Database:
         else:
             self.engine = postgres.create_engine(self.url, pool, pooler, echo)
         self.reader: StatementReader = self.sqlite_reader or EngineReader(self.read_engine)
+        self._pool = pool
+        self._probe_engine: AsyncEngine | None = None
 
     @property
     def read_engine(self) -> AsyncEngine:
@@ -76,6 +81,39 @@ class Database:
                 await self.reader.fetch_all(_PING, {})
         except TimeoutError as error:
             raise DatabaseUnavailable(f"no answer from the database in {within} s") from error
+
+    async def standby(self, within: float) -> bool:
+        """Whether the database is a standby (in recovery: it refuses every write), asked on a
+        connection of its own, not the pool's, which a fault of this process may have used up:
+        so a database that answers here while the pool serves nobody says the fault is ours.
+        ``DatabaseUnavailable`` when no answer comes within ``within`` seconds."""
+        if self.dialect != "postgresql":
+            await self.ping(within)
+            return False
+        if self._probe_engine is None:
+            one = PoolSettings(size=1, max_overflow=0, timeout=within, recycle=self._pool.recycle)
+            self._probe_engine = postgres.create_engine(self.url, one, self.pooler, echo=False)
+        engine = self._probe_engine
+        try:
+            async with asyncio.timeout(within):
+                async with engine.connect() as connection:
+                    # One round trip: no BEGIN and ROLLBACK around it.
+                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    in_recovery = await connection.scalar(_IN_RECOVERY)
+        except TimeoutError as error:
+            # Its connection may be stuck on a server that answers nothing: let it go without
+            # waiting on it (the next check opens a fresh one).
+            await engine.dispose(close=False)
+            raise DatabaseUnavailable(f"no answer from the database in {within} s") from error
+        except Exception as error:
+            raise classify(error) or error from error
+        return bool(in_recovery)
+
+    def stuck_for(self) -> float:
+        """Seconds callers of the units' pool have been waiting with nobody served: every
+        connection held, none given back (0 while nobody waits)."""
+        pool = self.engine.sync_engine.pool
+        return pool.stuck_for() if isinstance(pool, FairAsyncPool) else 0.0
 
     def engines(self) -> dict[str, Engine]:
         """Every engine that runs statements, by the name metrics give its pool."""
@@ -100,4 +138,6 @@ class Database:
             self.sqlite_reader.dispose()
         if self.writer_queue is not None:
             self.writer_queue.reset()
+        if self._probe_engine is not None:
+            await self._probe_engine.dispose()
         await self.engine.dispose()

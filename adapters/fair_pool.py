@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from typing import TypeVar
 
@@ -42,6 +43,9 @@ class FairAsyncQueue(QueueCommon[_T]):
         self.use_lifo = use_lifo
         self._idle: deque[_T] = deque()
         self._waiters: deque[asyncio.Future[_T]] = deque()
+        # When a caller last got a connection: with callers waiting, how long the pool has
+        # served nobody (readiness: a pool wedged by this process, entrypoints/api/readiness.py).
+        self.served_at = time.monotonic()
 
     @property
     def waiting(self) -> int:
@@ -63,6 +67,7 @@ class FairAsyncQueue(QueueCommon[_T]):
             waiter = self._waiters.popleft()
             if not waiter.done():  # a waiter that timed out or was cancelled is skipped
                 waiter.set_result(item)
+                self.served_at = time.monotonic()
                 return
         if 0 < self.maxsize <= len(self._idle):
             raise Full
@@ -75,6 +80,7 @@ class FairAsyncQueue(QueueCommon[_T]):
         # Idle connections exist only while nobody waits (``put`` hands them over), so taking
         # one here jumps no queue.
         if self._idle:
+            self.served_at = time.monotonic()
             return self._idle.pop() if self.use_lifo else self._idle.popleft()
         if not block:
             raise Empty
@@ -112,3 +118,11 @@ class FairAsyncPool(AsyncAdaptedQueuePool):
         """Callers waiting for a connection of this pool right now."""
         queue = self._pool
         return queue.waiting if isinstance(queue, FairAsyncQueue) else 0
+
+    def stuck_for(self) -> float:
+        """Seconds callers have been waiting while nobody got a connection (0 when nobody
+        waits): every connection held, none given back."""
+        queue = self._pool
+        if not isinstance(queue, FairAsyncQueue) or not queue.waiting:
+            return 0.0
+        return time.monotonic() - queue.served_at

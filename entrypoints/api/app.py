@@ -18,6 +18,7 @@ from entrypoints.api.consistency import ConsistencyTokens
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.maintenance import purge_periodically
+from entrypoints.api.readiness import Readiness
 from entrypoints.api.request_layer import RequestLayer
 from entrypoints.api.responses import EVERY_REQUEST
 from entrypoints.api.routers import health, items, orders, root, users
@@ -36,6 +37,7 @@ async def _sample_pools(pools: Pools, every: float = 1.0) -> None:
 def create_app(container: Container) -> FastAPI:
     settings = container.settings()
     drain = Drain(settings.drain_seconds)
+    readiness = Readiness(drain, container.database, container.replicas)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +48,9 @@ def create_app(container: Container) -> FastAPI:
         container.token_codec()
         async with running(container):
             with drain.begins_on_signals():
-                background = []
+                # Known before the server accepts anything; then checked every second.
+                await readiness.check()
+                background = [asyncio.create_task(readiness.keep_checking())]
                 if settings.metrics_enabled:
                     background.append(asyncio.create_task(_sample_pools(container.pools())))
                 if settings.purge_interval_seconds:
@@ -75,6 +79,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.drain = drain
+    app.state.readiness = readiness
     # One layer for what every request gets (request id, body limit, metrics), none if all
     # are off; the consistency tokens only with replicas, inside it, so their responses carry
     # the request id too (500s get it from their handler, since Starlette's

@@ -91,9 +91,19 @@ class LiveOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """Ready; "degraded" when a replica is down or too far behind (the primary serves its
-    reads meanwhile). ``replicas``: each configured replica's state, by its place in
-    STOCKROOM_REPLICA_URLS ("ok", "down", or how far behind)."""
+    """Ready; "degraded" when a shared dependency is unwell: the database unreachable or slow
+    (the app answers what needs it with 503 + Retry-After), or a replica down or too far
+    behind (the primary serves its reads meanwhile). ``database``: "ok", "unreachable" or
+    "slow" at the worker's last check; ``replicas``: each configured replica's state, by its
+    place in STOCKROOM_REPLICA_URLS ("ok", "down", or how far behind)."""
 
     status: Literal["ready", "degraded"] = "ready"
+    database: str = "ok"
+    replicas: dict[str, str] = Field(default_factory=dict)
+
+
+class DependenciesOut(BaseModel):
+    """The database ("ok") and each replica's state, checked just now."""
+
+    database: str
     replicas: dict[str, str] = Field(default_factory=dict)

@@ -1,8 +1,10 @@
-"""``/health/ready`` against real databases: SQLite and PostgreSQL, a closed port, a server
-that never answers, and a PgBouncer of the test's own, stopped and started again.
+"""Health against real databases: SQLite and PostgreSQL, a closed port, a server that never
+answers, and a PgBouncer of the test's own, stopped and started again.
 
-The app runs in-process on the real container (``container_on``); only the database behind
-it changes from test to test.
+``/health/dependencies`` reports the database unreachable or too slow with a 503; readiness
+stays 200 and says "degraded" (issue 23: every instance shares the database, and pulling them
+all at once turned a blip into an outage). The app runs in-process on the real container
+(``container_on``); only the database behind it changes from test to test.
 """
 
 from __future__ import annotations
@@ -20,25 +22,36 @@ from adapters.database import Database
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from entrypoints.api.app import create_app
-from entrypoints.api.routers.health import READY_WITHIN_SECONDS
+from entrypoints.api.readiness import CHECK_WITHIN_SECONDS
 from tests.integration.conftest import POSTGRES_URL
 from tests.integration.databases import open_database
 from tests.integration.failure_support import container_on, reporting_client
 from tests.integration.servers import PgBouncer, free_port
 
-READY = {"status": "ready", "replicas": {}}
+READY = {"status": "ready", "database": "ok", "replicas": {}}
 UNREACHABLE = {"detail": "the database is unreachable"}
-TOO_SLOW = {"detail": f"the database did not answer within {READY_WITHIN_SECONDS} s"}
+TOO_SLOW = {"detail": f"the database did not answer within {CHECK_WITHIN_SECONDS} s"}
+READY_WITHIN_SECONDS = CHECK_WITHIN_SECONDS
 # A loaded machine may take this much longer than the readiness timeout to answer.
 SLACK_SECONDS = 5.0
 # One pooled connection: the one a pooler's restart breaks is the one the next probe gets.
 ONE_CONNECTION = PoolSettings(size=1, timeout=5.0)
 
 
-async def probe(database: Database, path: str = "/health/ready") -> httpx.Response:
-    """``path`` of an app on the real container, on ``database``."""
-    async with reporting_client(create_app(container_on(database))) as client:
+async def probe(database: Database, path: str = "/health/dependencies") -> httpx.Response:
+    """``path`` of an app on the real container, on ``database``, once its readiness has been
+    checked (as its lifespan does before serving)."""
+    app = create_app(container_on(database))
+    await app.state.readiness.check()
+    async with reporting_client(app) as client:
         return await client.get(path)
+
+
+async def degraded(database: Database, state: str) -> None:
+    """Readiness stays 200 through the database's blip, and says what the check found."""
+    response = await probe(database, "/health/ready")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "degraded", "database": state, "replicas": {}}
 
 
 def url_on_port(port: int) -> str:
@@ -46,9 +59,10 @@ def url_on_port(port: int) -> str:
 
 
 async def test_ready_on_each_backend(database: Database) -> None:
-    response = await probe(database)
+    response = await probe(database, "/health/ready")
     assert response.status_code == 200, response.text
     assert response.json() == READY
+    assert (await probe(database)).json() == {"database": "ok", "replicas": {}}
     assert (await probe(database, "/health/live")).json() == {"status": "live"}
 
 
@@ -63,8 +77,9 @@ async def test_not_ready_when_nothing_listens_on_the_database_port() -> None:
         # Elapsed time is the behaviour: a probe answers within its timeout (plus slack for a
         # loaded machine); a refused connection is not waited out.
         assert elapsed < READY_WITHIN_SECONDS + SLACK_SECONDS
-        # Liveness does not depend on the database.
+        # Liveness does not depend on the database, nor does readiness fail for it.
         assert (await probe(database, "/health/live")).status_code == 200
+        await degraded(database, "unreachable")
 
 
 @pytest.fixture
@@ -82,6 +97,8 @@ async def test_not_ready_when_the_database_does_not_answer_in_time(silent_port: 
         started = time.monotonic()
         response = await probe(database)
         elapsed = time.monotonic() - started
+
+        await degraded(database, "slow")
 
     assert response.status_code == 503
     assert response.json() == TOO_SLOW
@@ -106,7 +123,7 @@ async def test_not_ready_while_the_pgbouncer_in_front_is_stopped(
     name = make_url(postgres_url).database or ""
     url = own_pgbouncer.url(name)
     async with open_database(url, ONE_CONNECTION, Pooler.TRANSACTION) as database:
-        assert (await probe(database)).json() == READY
+        assert (await probe(database, "/health/ready")).json() == READY
 
         own_pgbouncer.stop()
         # The pooled connection the pooler's exit broke, then a connection it refuses.
@@ -114,11 +131,13 @@ async def test_not_ready_while_the_pgbouncer_in_front_is_stopped(
             response = await probe(database)
             assert response.status_code == 503, (attempt, response.text)
             assert response.json() == UNREACHABLE, attempt
+        await degraded(database, "unreachable")
 
         own_pgbouncer.start()
         response = await ready_again(database)
         assert response.status_code == 200, response.text
-        assert response.json() == READY
+        assert response.json() == {"database": "ok", "replicas": {}}
+        assert (await probe(database, "/health/ready")).json() == READY
 
 
 @pytest.mark.postgres

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from entrypoints.api.app import create_app
+from entrypoints.api.readiness import STANDBY as STANDBY_READINESS
+from tests.api_support import api_client
 from tests.integration.conftest import ReplicatedDatabase
+from tests.integration.databases import open_database
+from tests.integration.failure_support import container_on
 
 pytestmark = pytest.mark.postgres
 
@@ -50,3 +55,19 @@ def test_serve_refuses_a_standby_in_one_line_and_serves_nothing(
 
     assert served.returncode == 1, served.stdout + served.stderr
     assert served.stderr.strip().splitlines() == [f"error: {STANDBY_LINE}"]
+
+
+async def test_readiness_fails_on_a_standby_as_the_database(
+    replicated_database: ReplicatedDatabase,
+) -> None:
+    """A primary that becomes a standby (a failover demoted it) fails readiness: every write
+    of this instance would fail, unlike a blip, which every instance shares."""
+    async with open_database(replicated_database.replica_url) as standby:
+        app = create_app(container_on(standby))
+        async with api_client(app) as client:
+            ready = await client.get("/health/ready")
+            dependencies = await client.get("/health/dependencies")
+
+    assert ready.status_code == 503
+    assert ready.json() == {"detail": STANDBY_READINESS}
+    assert dependencies.status_code == 503

@@ -1,5 +1,6 @@
-"""A database stand-in for the unit suite's container: the health routes only ever ping it,
-and the app's lifespan and every CLI command dispose it (counted here).
+"""A database stand-in for the unit suite's container: the health checks only ever ask it
+whether it answers (and is a standby), and the app's lifespan and every CLI command dispose
+it (counted here).
 
 Not a real, never-connected ``Database``: building one calls ``start_mappers()``, which
 instruments ``Item`` for the rest of the process, and items the fake stored before that can no
@@ -30,6 +31,8 @@ class StandInDatabase:
         self.unreachable = unreachable
         self.while_pinging = while_pinging
         self.pings: list[float] = []
+        self.is_standby = False
+        self.stuck = 0.0  # seconds its pool has served nobody while callers waited
         self.reader = None  # what the consistency tokens would ask for a position: not used
         self.disposals = 0
 
@@ -46,6 +49,14 @@ class StandInDatabase:
             raise DatabaseUnavailable(f"no answer from the database in {within} s") from (
                 TimeoutError()
             )
+
+    async def standby(self, within: float) -> bool:
+        """``Database.standby``'s contract: the answer, after the same failures as a ping."""
+        await self.ping(within)
+        return self.is_standby
+
+    def stuck_for(self) -> float:
+        return self.stuck
 
     def engines(self) -> dict[str, object]:
         return {}  # no pools to watch

@@ -39,6 +39,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(PUBLIC, 200),
     ("GET", "/health/live"): Rule(PUBLIC, 200),
     ("GET", "/health/ready"): Rule(PUBLIC, 200),
+    ("GET", "/health/dependencies"): Rule(PUBLIC, 200),
     ("GET", "/items/"): Rule(PUBLIC, 200),
     ("GET", "/items/{item_id}"): Rule(PUBLIC, 200),
     ("GET", "/items/export"): Rule(PUBLIC, 200),
