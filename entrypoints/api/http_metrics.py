@@ -5,12 +5,17 @@ route, whatever ids clients send), and ``GET /metrics`` itself. The request laye
 Across uvicorn workers the figures are summed by prometheus-client's multiprocess mode:
 ``stockroom serve --workers N`` (N > 1) gives every worker one ``PROMETHEUS_MULTIPROC_DIR``,
 fresh at each start, and whichever worker answers ``/metrics`` reads all of them. With one
-process, the default registry is the whole truth.
+process, the default registry is the whole truth. A worker that died (and was replaced by the
+server) leaves its files behind: its counters still count, but its live gauges (pool size,
+connections in use) would be added to the living ones' for good, so each scrape first drops
+the live gauges of the processes that no longer exist (``forget_dead_workers``).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -22,7 +27,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from entrypoints.api.dependencies import PoolGauges
 
@@ -65,6 +70,34 @@ async def metrics(pools: PoolGauges) -> Response:
     pools.sample()  # this worker's, now
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # several workers: read them all
+        forget_dead_workers(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w*_(\d+)\.db")
+
+
+def forget_dead_workers(folder: Path) -> list[int]:
+    """Drop the live gauges of the processes of ``folder`` that no longer exist; which ones.
+    (A pid the kernel has given to a new process meanwhile would be kept: harmless, and far
+    rarer than a worker dying.)"""
+    dead = set()
+    for path in folder.iterdir():
+        match = _LIVE_GAUGE_FILE.fullmatch(path.name)
+        if match and not _alive(int(match[1])):
+            dead.add(int(match[1]))
+    for pid in dead:
+        mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+    return sorted(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's
+    return True
