@@ -30,6 +30,13 @@ APP_FACTORY = "entrypoints.api.app:create_app_from_env"
 HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 # hyper refuses (panics on) a read buffer smaller than this: Granian's floor for the limit.
 GRANIAN_MIN_HEADER_BYTES = 8192
+# How long uvicorn's supervisor gives a worker to start (import the app, run its lifespan's
+# start: one dependency check) before it kills and restarts it. uvicorn's 5 s default is what
+# a busy 2-core host missed in 7 of 9 starts (issue 23): a worker needs about 0.9 s to import
+# and 1.7-2.5 s to answer readiness here (README, "Deployment"), and a host in a rolling
+# restart shares its cores with the instances still serving. The same bound applies to its
+# liveness pings of running workers: a worker stuck that long is restarted.
+WORKER_START_SECONDS = 30
 # uvicorn's default listen backlog. Granian's is 1024, and it also caps the connections each
 # worker serves at once at backlog / workers ("backpressure"): 2048 keeps that cap (1024 a
 # worker with 2) above any load we measure, as uvicorn has none.
@@ -102,6 +109,7 @@ def run_uvicorn(app: str, options: ServeOptions) -> None:
         # so the pools' disposal) runs after them either way.
         timeout_graceful_shutdown=options.graceful_timeout,
         timeout_keep_alive=options.keep_alive,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
         # None keeps uvicorn's own default; behind a proxy on another host, name it here,
         # or every client looks like the proxy to login throttling.
         forwarded_allow_ips=options.forwarded_allow_ips,

@@ -7,7 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from entrypoints.cli.servers import DEFAULT_SERVER, ServeOptions, Server, refusal
+from entrypoints.cli.servers import (
+    DEFAULT_SERVER,
+    WORKER_START_SECONDS,
+    ServeOptions,
+    Server,
+    refusal,
+    run,
+)
 
 OPTIONS = ServeOptions(
     host="127.0.0.1",
@@ -48,3 +55,18 @@ def test_granian_refuses_what_it_cannot_honour_and_uvicorn_takes_it(
 
 def test_granian_takes_its_smallest_header_limit() -> None:
     assert refusal(Server.granian, replace(OPTIONS, max_header_bytes=8192)) is None
+
+
+def test_uvicorn_gives_a_starting_worker_time_on_a_busy_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn's supervisor kills a worker that has not started within its health-check
+    timeout; its 5 s default killed workers on a busy host (issue 23)."""
+    given: dict[str, object] = {}
+    monkeypatch.setattr("uvicorn.run", lambda _app, **options: given.update(options))
+
+    run(Server.uvicorn, "app:factory", OPTIONS)
+
+    assert given["timeout_worker_healthcheck"] == WORKER_START_SECONDS
+    assert WORKER_START_SECONDS >= 15  # several times a loaded start (about 2.5 s here)
+    assert given["workers"] == OPTIONS.workers
