@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the integration suite starts for itself, from Debian's packages when it is missing:
-# PgBouncer (tests/integration/servers.py) and a headless Chromium that opens the API docs
+# PgBouncer (tests/integration/servers.py), HAProxy (tests/integration/topology.py) and a
+# headless Chromium that opens the API docs
 # (tests/integration/test_docs_browser.py). Quiet when everything is there. It installs as
 # root, or through sudo where sudo needs no password; anywhere else (no apt, or no way to
 # become root) it says what to install and carries on, and the tests that need it skip
@@ -25,4 +26,5 @@ need() {  # command (also looked for in /usr/sbin), Debian package
   "${install[@]}" >/dev/null 2>&1 || { "${as_root[@]}" apt-get update -q >/dev/null && "${install[@]}" >/dev/null; }
 }
 need pgbouncer pgbouncer
+need haproxy haproxy  # the balancer of the availability scenarios (tests/integration/topology.py)
 need chromium chromium

@@ -78,7 +78,13 @@ class PgBouncer:
     ``stop()`` and ``start()`` again on the same port stand for a pooler restart.
     """
 
-    def __init__(self, mode: str, upstream_url: str, pool_size: int = 20) -> None:
+    def __init__(
+        self,
+        mode: str,
+        upstream_url: str,
+        pool_size: int = 20,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
         upstream = make_url(upstream_url)
         self.mode = mode
         self.upstream_url = upstream_url
@@ -102,6 +108,7 @@ class PgBouncer:
             "logfile": str(self.folder / "pgbouncer.log"),
             # Clients may send these at start-up; PgBouncer would refuse the connection.
             "ignore_startup_parameters": "extra_float_digits,options",
+            **(extra or {}),
         }
         server = f"host={upstream.host or '127.0.0.1'} port={upstream.port or 5432}"
         ini = "[databases]\n* = " + server + "\n[pgbouncer]\n"
@@ -154,6 +161,15 @@ class PgBouncer:
         else:
             os.kill(pid, signal.SIGKILL)
         (self.folder / "pgbouncer.pid").unlink(missing_ok=True)
+
+    def admin(self, command: str) -> None:
+        """A command on PgBouncer's admin console (``PAUSE``, ``RESUME``; needs ``admin_users``
+        in ``extra``): psql, since the console speaks only the simple query protocol."""
+        psql = [
+            "psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            "-d", "pgbouncer", "-c", command,
+        ]  # fmt: skip
+        subprocess.run(psql, check=True, capture_output=True, timeout=30)  # noqa: S603
 
     def log(self) -> str:
         path = self.folder / "pgbouncer.log"
