@@ -1,4 +1,9 @@
-"""Alembic environment: async engines, and a caller's connection when one is handed in."""
+"""Alembic environment: async engines, and a caller's connection when one is handed in.
+
+``entrypoints.migrations`` upgrades one revision at a time: each migration is a transaction
+of its own, under ``lock_timeout`` on PostgreSQL (``migrations/online.py``), tried again by
+the caller when it could not get a lock. Each step records the oldest code that may serve
+the schema it leaves (``migrations/window.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from adapters.database import Database
 from adapters.orm import metadata
 from adapters.postgres import Pooler
 from adapters.sqlite import check_foreign_keys, foreign_keys_off, is_sqlite
+from migrations import window
+from migrations.online import LOCK_POLICY, LockPolicy, limit_lock_waits
 
 config = context.config
 target_metadata = metadata
@@ -24,12 +31,14 @@ def _configure(**kwargs: object) -> None:
         compare_type=True,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=is_sqlite(url) if url else False,
+        on_version_apply=[window.record],
         **kwargs,  # type: ignore[arg-type]
     )
 
 
 def do_run_migrations(connection: Connection) -> None:
-    """One transaction for all pending revisions. On SQLite, with foreign keys off around it
+    """One transaction for the pending revisions (``upgrade`` asks for one at a time), under
+    ``lock_timeout`` on PostgreSQL. On SQLite, with foreign keys off around it
     (``adapters.sqlite.foreign_keys_off``: batch mode rebuilds tables) and checked before the
     commit."""
     _configure(connection=connection)
@@ -38,13 +47,15 @@ def do_run_migrations(connection: Connection) -> None:
         foreign_keys_off(connection) if sqlite else nullcontext(),
         context.begin_transaction(),
     ):
+        if connection.dialect.name == "postgresql":
+            limit_lock_waits(connection, config.attributes.get(LOCK_POLICY, LockPolicy()))
         context.run_migrations()
         if sqlite:
             check_foreign_keys(connection)
 
 
 async def run_async_migrations() -> None:
-    pooler = config.attributes.get("pooler", Pooler.NONE)  # see entrypoints.migrations.upgrade
+    pooler = config.attributes.get("pooler", Pooler.NONE)  # see entrypoints.migrations.downgrade
     database = Database(config.get_main_option("sqlalchemy.url") or "", pooler=pooler)
     try:
         async with database.engine.connect() as connection:

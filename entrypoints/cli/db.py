@@ -16,7 +16,7 @@ from adapters.postgres import Pooler
 from adapters.server_facts import ServerFacts
 from adapters.sqlite import is_sqlite, plain_file
 from entrypoints import migrations
-from entrypoints.cli.common import console, container_of, database_url, run_on
+from entrypoints.cli.common import console, container_of, database_url, errors, run_on
 from entrypoints.cli.verdicts import (
     UNSET_BEHIND_A_POOLER,
     Budget,
@@ -25,7 +25,10 @@ from entrypoints.cli.verdicts import (
     note,
 )
 from entrypoints.container import Container
+from entrypoints.migrations import MigrationLockTimeout
 from entrypoints.settings import Settings
+from migrations.online import LockPolicy
+from migrations.window import Fit, SchemaVersion
 
 db_app = typer.Typer(help="Database schema migrations and checks.", no_args_is_help=True)
 
@@ -34,15 +37,37 @@ db_app = typer.Typer(help="Database schema migrations and checks.", no_args_is_h
 def db_upgrade(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            metavar="SECONDS",
+            help="PostgreSQL: how long a migration may wait for a lock (requests queue behind "
+            "it meanwhile) before it is rolled back and tried again after a pause as long, "
+            "doubled at each next try.",
+        ),
+    ] = LockPolicy.timeout,
+    lock_attempts: Annotated[
+        int, typer.Option(min=1, help="PostgreSQL: tries of each migration in all.")
+    ] = LockPolicy.attempts,
 ) -> None:
-    """Apply migrations up to REVISION (default: the latest)."""
+    """Apply migrations up to REVISION (default: the latest), one at a time, each under a
+    short lock timeout (PostgreSQL), so that the running release keeps serving."""
     container = container_of(ctx)
     url = database_url(container)
     run_on(container.database(), url, _nothing)  # an unreachable database: one line, exit 1
-    migrations.upgrade(url, revision, container.settings().database_pooler)
-    console.print(
-        f"database at {migrations.head_revision(url) if revision == 'head' else revision}"
-    )
+    try:
+        schema = migrations.upgrade(
+            url,
+            revision,
+            container.settings().database_pooler,
+            LockPolicy(timeout=lock_timeout, attempts=lock_attempts),
+            progress=lambda line: console.print(line, markup=False, soft_wrap=True),
+        )
+    except MigrationLockTimeout as error:
+        errors.print(Text.assemble(("error: ", "red"), str(error)), soft_wrap=True)
+        raise typer.Exit(code=1) from error
+    console.print(f"database at {schema.revision}", markup=False)
 
 
 async def _nothing() -> None:
@@ -51,13 +76,24 @@ async def _nothing() -> None:
 
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
-    """Print the revision the database is at, and whether that is the code's head."""
+    """Print the revision the database is at, and whether this code serves it."""
     container = container_of(ctx)
     url = database_url(container)
     schema = current_schema(container, url)
+    console.print(
+        f"database at {schema.revision or 'nothing'} ({_state(schema, url)})", markup=False
+    )
+
+
+def _state(schema: SchemaVersion, url: str) -> str:
+    """How the schema fits this code, in a few words."""
     head = migrations.head_revision(url)
-    state = "head" if schema == head else f"code expects {head}: run `stockroom db upgrade`"
-    console.print(f"database at {schema or 'nothing'} ({state})", markup=False)
+    return {
+        Fit.AT_HEAD: "at head",
+        Fit.BEHIND: f"code expects {head}",
+        Fit.IN_WINDOW: f"newer than the code's {head}, inside its window: served",
+        Fit.NEWER: f"newer than the code's {head}, outside its window: not served",
+    }[migrations.fit(schema, url)]
 
 
 @db_app.command("history")
@@ -86,14 +122,14 @@ def db_downgrade(
     console.print(f"database at {revision}", markup=False)
 
 
-def current_schema(container: Container, url: str) -> str | None:
+def current_schema(container: Container, url: str) -> SchemaVersion:
     """The revision the database is at (``None``: not migrated, or no SQLite file yet)."""
     if is_sqlite(url):
         database_file = plain_file(make_url(url))
         if database_file is not None and not database_file.exists():
-            return None  # not created yet: opening it would create an empty file
+            return SchemaVersion(None)  # not created yet: opening it would create an empty file
     database = container.database()
-    return run_on(database, url, lambda: migrations.current_revision(database.engine))
+    return run_on(database, url, lambda: migrations.schema_version(database.engine))
 
 
 @db_app.command("check")
@@ -117,10 +153,11 @@ def db_check(
     head = migrations.head_revision(url)
     pooler, chosen = effective_pooler(settings, facts)
     table = Table("", "", show_header=False, box=None)
-    for name, value in _facts_rows(url, facts, pooler, budget, schema, head):
+    for name, value in _facts_rows(url, facts, pooler, budget, schema):
         table.add_row(name, Text(value))
     console.print(table)
-    found = findings(schema=schema, head=head, facts=facts, pooler=pooler, budget=budget)
+    fits = migrations.fit(schema, url)
+    found = findings(schema=schema, head=head, fits=fits, facts=facts, pooler=pooler, budget=budget)
     if chosen:
         found.insert(0, note(UNSET_BEHIND_A_POOLER))
     for finding in found:
@@ -131,7 +168,7 @@ def db_check(
     console.print(Text("ok", style="green"))
 
 
-def look(container: Container, url: str) -> tuple[ServerFacts | None, str | None]:
+def look(container: Container, url: str) -> tuple[ServerFacts | None, SchemaVersion]:
     """The server's facts (``None`` on SQLite) and the schema's revision."""
     if is_sqlite(url):
         return None, current_schema(container, url)
@@ -139,8 +176,8 @@ def look(container: Container, url: str) -> tuple[ServerFacts | None, str | None
     # behind whatever sits in front of it, which is what it is here to find out.
     probe = Database(url, pooler=Pooler.TRANSACTION, pool=PoolSettings(size=2))
 
-    async def look() -> tuple[ServerFacts | None, str | None]:
-        return await server_facts.gather(probe), await migrations.current_revision(probe.engine)
+    async def look() -> tuple[ServerFacts | None, SchemaVersion]:
+        return await server_facts.gather(probe), await migrations.schema_version(probe.engine)
 
     return run_on(probe, url, look)
 
@@ -150,8 +187,7 @@ def _facts_rows(
     facts: ServerFacts | None,
     pooler: Pooler,
     budget: Budget,
-    schema: str | None,
-    head: str | None,
+    schema: SchemaVersion,
 ) -> list[tuple[str, str]]:
     rows = [("database", make_url(url).render_as_string(hide_password=True))]
     if facts is None:
@@ -171,6 +207,5 @@ def _facts_rows(
             ("STOCKROOM_DATABASE_POOLER", str(pooler)),
             ("connection budget", str(budget)),
         ]
-    at_head = "at head" if schema == head else f"code expects {head}"
-    rows.append(("schema", f"{schema or 'nothing'} ({at_head})"))
+    rows.append(("schema", f"{schema.revision or 'nothing'} ({_state(schema, url)})"))
     return rows

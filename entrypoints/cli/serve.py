@@ -28,6 +28,7 @@ from entrypoints.cli.verdicts import (
 )
 from entrypoints.container import Container
 from entrypoints.logging_config import log_config
+from migrations.window import Fit, in_window, outside_window
 
 # With the drain before it (STOCKROOM_DRAIN_SECONDS, 5) well below Kubernetes' default kill
 # deadline (terminationGracePeriodSeconds, 30 s): room to dispose the pools once the requests
@@ -120,8 +121,10 @@ def serve(
 
 
 def _check_before_serving(container: Container, url: str) -> None:
-    """Refuse to serve a schema that is not at the head (production schemas change only
-    through an explicit `stockroom db upgrade`), or behind a pooler the setting does not fit:
+    """Refuse to serve a schema behind the head (production schemas change only through an
+    explicit `stockroom db upgrade`) or newer than the code outside its compatible window
+    (``migrations/window.py``; inside it, a note: the previous release keeps serving, and
+    restarting, through an expand migration), or behind a pooler the setting does not fit:
     statements prepared on one server connection would run on another and answer for
     somebody else. A database (or pooler) that is down or refuses us is one line and exit 1
     from ``look`` already."""
@@ -130,9 +133,14 @@ def _check_before_serving(container: Container, url: str) -> None:
     problems = []
     if facts is not None and facts.in_recovery:
         problems.append(STANDBY)
-    if schema != head:
+    fits = migrations.fit(schema, url)
+    if fits is Fit.BEHIND:
         expected = f"code expects {head}; run `stockroom db upgrade` first"
-        problems.append(f"database schema is at {schema or 'nothing'}, {expected}")
+        problems.append(f"database schema is at {schema.revision or 'nothing'}, {expected}")
+    elif fits is Fit.NEWER:
+        problems.append(outside_window(schema, head))
+    elif fits is Fit.IN_WINDOW:
+        errors.print(f"[yellow]note:[/yellow] {in_window(schema, head)}", soft_wrap=True)
     pooler, chosen = effective_pooler(container.settings(), facts)
     if chosen:
         # The workers the server starts build their settings from this environment.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from adapters.postgres import Pooler
 from adapters.server_facts import ServerFacts
 from entrypoints.settings import Settings
+from migrations.window import Fit, SchemaVersion, in_window, outside_window
 
 
 @dataclass(frozen=True)
@@ -39,22 +40,25 @@ class Finding:
 
 def findings(
     *,
-    schema: str | None,
+    schema: SchemaVersion,
     head: str | None,
+    fits: Fit,
     facts: ServerFacts | None,
     pooler: Pooler,
     budget: Budget,
 ) -> list[Finding]:
-    """The verdicts on what ``db check`` found (``facts`` is ``None`` on SQLite)."""
+    """The verdicts on what ``db check`` found (``facts`` is ``None`` on SQLite; ``fits``: how
+    the schema fits the code, ``migrations/window.py``)."""
     found = []
     if facts is not None and facts.in_recovery:
         found.append(problem(STANDBY))
-    if schema != head:
-        found.append(
-            problem(
-                f"schema at {schema or 'nothing'}, code expects {head}: run `stockroom db upgrade`"
-            )
-        )
+    if fits is Fit.BEHIND:
+        behind = f"schema at {schema.revision or 'nothing'}, code expects {head}"
+        found.append(problem(f"{behind}: run `stockroom db upgrade`"))
+    elif fits is Fit.IN_WINDOW:
+        found.append(note(in_window(schema, head)))
+    elif fits is Fit.NEWER:
+        found.append(problem(outside_window(schema, head)))
     if facts is not None:
         found += pooler_findings(facts, pooler) + _budget_findings(facts, budget)
     return found

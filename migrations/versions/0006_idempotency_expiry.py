@@ -4,6 +4,10 @@ The purge deletes the oldest keys in batches (``created_at <= cutoff ORDER BY cr
 LIMIT n``); without this index every batch would scan the whole table. Every key already
 has its created_at (0003 made it NOT NULL), so no data changes.
 
+Built ``CONCURRENTLY`` on PostgreSQL (``migrations/online.py``): every purchase with an
+Idempotency-Key writes to this table, and a plain build would stop those writes for as long
+as it reads the table. The index is the same either way.
+
 Revision ID: 0006_idempotency_expiry
 Revises: 0005_login_throttle
 Create Date: 2026-11-27
@@ -15,6 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from migrations import online
+
 revision: str = "0006_idempotency_expiry"
 down_revision: str | None = "0005_login_throttle"
 branch_labels: str | Sequence[str] | None = None
@@ -22,7 +28,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    online.create_index_concurrently(
+        "ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"]
+    )
 
 
 def downgrade() -> None:

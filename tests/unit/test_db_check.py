@@ -14,9 +14,12 @@ from adapters.server_facts import ServerFacts
 from entrypoints.cli.common import run_on, unreachable
 from entrypoints.cli.verdicts import Budget, Finding, effective_pooler, findings
 from entrypoints.settings import Settings
+from migrations.window import SchemaVersion, fit
 from service_layer.errors import DatabaseUnavailable
 
 HEAD = "0003_orders"
+KNOWN = ("0001_items", "0002_users", HEAD)
+AT_HEAD = SchemaVersion(HEAD)
 DIRECT = ServerFacts(
     version="15.20",
     max_connections=100,
@@ -37,9 +40,16 @@ def judge(
     facts: ServerFacts | None = DIRECT,
     pooler: Pooler = Pooler.NONE,
     spent: Budget | None = None,
-    schema: str | None = HEAD,
+    schema: SchemaVersion = AT_HEAD,
 ) -> list[Finding]:
-    return findings(schema=schema, head=HEAD, facts=facts, pooler=pooler, budget=spent or budget())
+    return findings(
+        schema=schema,
+        head=HEAD,
+        fits=fit(schema, HEAD, KNOWN),
+        facts=facts,
+        pooler=pooler,
+        budget=spent or budget(),
+    )
 
 
 def problems(found: list[Finding]) -> list[str]:
@@ -57,19 +67,36 @@ def test_a_schema_at_head_on_a_direct_connection_within_budget_is_fine() -> None
     assert judge() == []
 
 
-@pytest.mark.parametrize("schema", [None, "0002_users", "9999_from_newer_code"])
-def test_a_schema_not_at_head_is_a_problem(schema: str | None) -> None:
-    [problem] = problems(judge(schema=schema))
+@pytest.mark.parametrize("schema", [None, "0002_users"])
+def test_a_schema_behind_the_head_is_a_problem(schema: str | None) -> None:
+    [problem] = problems(judge(schema=SchemaVersion(schema)))
 
-    assert f"schema at {schema or 'nothing'}, code expects {HEAD}" in problem
-    assert "stockroom db upgrade" in problem
+    assert (
+        problem
+        == f"schema at {schema or 'nothing'}, code expects {HEAD}: run `stockroom db upgrade`"
+    )
+
+
+def test_a_newer_schema_is_a_note_inside_the_window_and_a_problem_outside() -> None:
+    expand = judge(schema=SchemaVersion("0004_expand", served_from=HEAD))
+    contract = judge(schema=SchemaVersion("0004_contract", served_from="0004_contract"))
+
+    assert problems(expand) == []
+    assert notes(expand) == [
+        f"database schema is at 0004_expand, newer than this code (at {HEAD}) but inside its "
+        f"compatible window (served from {HEAD})"
+    ]
+    assert problems(contract) == [
+        f"database schema is at 0004_contract, newer than this code (at {HEAD}) can serve: it "
+        "needs code at 0004_contract or later; deploy the release that migrated it"
+    ]
 
 
 def test_on_sqlite_only_the_schema_is_judged() -> None:
     huge = budget(workers=1000)
 
     assert judge(facts=None, spent=huge) == []
-    assert problems(judge(facts=None, spent=huge, schema=None)) != []
+    assert problems(judge(facts=None, spent=huge, schema=SchemaVersion(None))) != []
 
 
 # --- connection budget -----------------------------------------------------------------------
