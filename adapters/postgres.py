@@ -15,6 +15,9 @@ and a driver chosen for what sits between us and the server.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import socket
 from enum import StrEnum
 from typing import Any
 
@@ -36,11 +39,18 @@ class Pooler(StrEnum):
     TRANSACTION = "transaction"  # a server connection per transaction only
 
 
-def create_engine(url: URL, pool: PoolSettings, pooler: Pooler, echo: bool) -> AsyncEngine:
+def create_engine(
+    url: URL, pool: PoolSettings, pooler: Pooler, echo: bool, *, deadline: float | None = None
+) -> AsyncEngine:
+    """``deadline``: the seconds a connect or a statement may take, held by the driver and, where
+    it can be set, the server (a replica's engine: adapters/replicas.py, which also ends a
+    connection whose statement outlives it, see ``abandon``)."""
     connect_args: dict[str, Any] = {}
     if pooler is Pooler.TRANSACTION:
         url = url.set(drivername="postgresql+psycopg")
         connect_args["prepare_threshold"] = None  # never prepare on the server
+    if deadline is not None:
+        connect_args |= _deadline_args(pooler, deadline)
     engine = create_async_engine(
         url,
         pool_size=pool.size,
@@ -61,6 +71,38 @@ def create_engine(url: URL, pool: PoolSettings, pooler: Pooler, echo: bool) -> A
     )
     event.listen(engine.sync_engine, "checkout", drop_if_closed)
     return engine
+
+
+def _deadline_args(pooler: Pooler, seconds: float) -> dict[str, Any]:
+    """The driver's limits, and the server's ``statement_timeout``, which stops the work of a
+    statement nobody waits for any more, where the server is reached directly (a pooler refuses
+    startup settings: behind one, its own ``query_timeout`` is that limit)."""
+    if pooler is Pooler.TRANSACTION:  # psycopg: libpq counts whole seconds, 2 at least
+        return {"connect_timeout": max(2, math.ceil(seconds))}
+    # asyncpg: ``command_timeout`` also bounds the cancel request it sends on a timeout, and
+    # the statements the dialect runs on a new connection.
+    limits: dict[str, Any] = {"timeout": seconds, "command_timeout": seconds}
+    if pooler is Pooler.NONE:
+        limits["server_settings"] = {"statement_timeout": f"{round(seconds * 1000)}"}
+    return limits
+
+
+def abandon(driver_connection: Any) -> None:
+    """End a driver's connection at once, sending nothing and waiting for nothing: a statement
+    waiting on it fails at once, even when the server never answers (SIGSTOP, a dead host
+    whose kernel still acknowledges)."""
+    if hasattr(driver_connection, "terminate"):  # asyncpg: its transport, its cancel requests
+        if not driver_connection.is_closed():
+            driver_connection.terminate()
+    elif not driver_connection.closed:  # psycopg: libpq then reads the end of its socket
+        # Shut down, not closed: libpq still owns the descriptor. A shutdown is the same for
+        # any address family, so AF_INET here serves a Unix socket too.
+        fd = driver_connection.pgconn.socket
+        with (
+            contextlib.suppress(OSError),
+            socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as s,
+        ):
+            s.shutdown(socket.SHUT_RDWR)
 
 
 def drop_if_closed(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:

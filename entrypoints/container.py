@@ -38,8 +38,9 @@ def _database(settings: Settings) -> Database:
     )
 
 
-def _replicas(settings: Settings) -> ReplicaSet | None:
-    """Streaming replicas for the read port, only when some are configured."""
+def _replicas(settings: Settings, database: Database) -> ReplicaSet | None:
+    """Streaming replicas for the read port, only when some are configured; the primary
+    serves what they cannot, and its WAL position is what their lag is measured against."""
     if not settings.replica_urls:
         return None
     return replica_set(
@@ -49,13 +50,14 @@ def _replicas(settings: Settings) -> ReplicaSet | None:
         settings.echo_sql,
         max_lag=settings.replica_max_lag,
         wait=settings.replica_wait,
+        primary=database.reader,
     )
 
 
 def _reads(database: Database, replicas: ReplicaSet | None) -> SqlAlchemyReads:
     if replicas is None:
         return SqlAlchemyReads(database.reader)
-    return replica_reads(database.reader, replicas)
+    return replica_reads(replicas)
 
 
 def _pools(database: Database, replicas: ReplicaSet | None) -> Pools:
@@ -95,7 +97,7 @@ class Container(containers.DeclarativeContainer):
     settings: providers.Provider[Settings] = providers.Singleton(Settings)
     database: providers.Provider[Database] = providers.Singleton(_database, settings=settings)
     replicas: providers.Provider[ReplicaSet | None] = providers.Singleton(
-        _replicas, settings=settings
+        _replicas, settings=settings, database=database
     )
     unit_observer = providers.Singleton(
         unit_observer,

@@ -10,6 +10,11 @@ it missed), and it applies each commit ``apply_delay_ms`` after the primary made
 Processes are started and stopped by ``pg_ctl`` only, which finds each postmaster by the pid
 in its data folder. When the cluster cannot be built, a laptop skips with the reason and CI
 (``CI`` set) fails (``servers.unavailable``).
+
+Faults, each undone when its block ends however it ends: ``replica_hung`` (every process of
+the replica stopped, as a hung host: the kernel still accepts connections, nothing answers),
+``replication_cut`` (the replica loses its WAL receiver) and ``receiver_stalled`` (the
+receiver stays connected and receives nothing, as behind a network partition).
 """
 
 from __future__ import annotations
@@ -18,15 +23,18 @@ import asyncio
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
 from tests.integration.servers import as_postgres, free_port, unavailable
+from tests.polling import eventually
 
 WHAT = "a PostgreSQL primary with a streaming replica"
 SLOT = "stockroom_replica"
@@ -99,6 +107,34 @@ def _run(argv: Sequence[str]) -> None:
 
 def _asyncpg_dsn(port: int, database: str = "postgres") -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is ``parent`` (from /proc: Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _continue(pid: int) -> None:
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
+
+
+async def _set_primary_conninfo(replica: asyncpg.Connection, conninfo: str) -> None:
+    """ALTER SYSTEM takes no parameters: the value is quoted by the server (``format %L``)."""
+    statement = await replica.fetchval(
+        "SELECT format('ALTER SYSTEM SET primary_conninfo = %L', $1::text)", conninfo
+    )
+    await replica.execute(statement)
+    await replica.execute("SELECT pg_reload_conf()")
 
 
 class ReplicatedCluster:
@@ -223,6 +259,11 @@ class ReplicatedCluster:
         then catches up from the slot (``wait_for_replay`` to be sure it has)."""
         await asyncio.to_thread(_run, self._ctl("replica", "start", "-w"))
 
+    async def restart_primary(self) -> None:
+        """A fast restart of the primary (its clients are disconnected); it returns once the
+        primary accepts connections again. The replica reconnects by itself."""
+        await asyncio.to_thread(_run, self._ctl("primary", "restart", "-m", "fast", "-w"))
+
     def remove(self) -> None:
         """Stop both servers, whatever state they are in, and delete everything."""
         for name in ("replica", "primary"):
@@ -293,6 +334,64 @@ class ReplicatedCluster:
             return False
         finally:
             await replica.close()
+
+    # --- faults --------------------------------------------------------------------------
+
+    @contextmanager
+    def replica_hung(self) -> Iterator[None]:
+        """Every process of the replica stopped (SIGSTOP): its postmaster (from its pid file)
+        first, so it starts none we would miss, then each it started. All are continued
+        (SIGCONT) when the block ends."""
+        postmaster = int((self.replica_data / "postmaster.pid").read_text().split()[0])
+        stopped: list[int] = []
+        try:
+            os.kill(postmaster, signal.SIGSTOP)
+            stopped.append(postmaster)
+            for pid in _children(postmaster):
+                with suppress(ProcessLookupError):  # ended meanwhile
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in reversed(stopped):
+                _continue(pid)
+
+    @asynccontextmanager
+    async def replication_cut(self) -> AsyncIterator[None]:
+        """The replica without a WAL receiver (its ``primary_conninfo`` emptied and reloaded)
+        from the moment the block starts; given back when it ends (the receiver reconnects
+        and catches up from the slot: ``wait_for_replay`` to be sure it has)."""
+        replica = await asyncpg.connect(_asyncpg_dsn(self.replica_port), timeout=10)
+        try:
+            conninfo: str = await replica.fetchval("SHOW primary_conninfo")
+            await _set_primary_conninfo(replica, "")
+
+            async def receiver_gone() -> bool:
+                return not await replica.fetchval("SELECT count(*) FROM pg_stat_wal_receiver")
+
+            await eventually(receiver_gone)
+            try:
+                yield
+            finally:
+                await _set_primary_conninfo(replica, conninfo)
+        finally:
+            await replica.close()
+
+    @asynccontextmanager
+    async def receiver_stalled(self) -> AsyncIterator[None]:
+        """The replica's WAL receiver stopped (SIGSTOP) while connected: the replica shows a
+        receiver and gets nothing. Continued when the block ends."""
+        replica = await asyncpg.connect(_asyncpg_dsn(self.replica_port), timeout=10)
+        try:
+            pid = await replica.fetchval("SELECT pid FROM pg_stat_wal_receiver")
+        finally:
+            await replica.close()
+        assert pid is not None, "the replica has no WAL receiver to stall"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            _continue(pid)
 
     # --- commands ------------------------------------------------------------------------
 

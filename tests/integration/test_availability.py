@@ -24,7 +24,6 @@ import csv
 import io
 import os
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -321,8 +320,7 @@ async def test_a_restarted_primary_makes_no_balancer_error(
     async def restart_the_primary() -> None:
         await asyncio.sleep(1)
         window.append(time.monotonic())
-        restart = topology.cluster._ctl("primary", "restart", "-m", "fast", "-w")
-        await asyncio.to_thread(subprocess.run, restart, check=True, capture_output=True)
+        await topology.cluster.restart_primary()
         window.append(time.monotonic() + AFTER_THE_FAULT)
         await asyncio.sleep(4)
 
