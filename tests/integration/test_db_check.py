@@ -14,9 +14,9 @@ from sqlalchemy.engine import make_url
 from adapters.database import Database
 from entrypoints import migrations
 from tests.integration.cli_support import database_name, stockroom
-from tests.integration.conftest import POSTGRES_URL
+from tests.integration.conftest import POSTGRES_URL, ReplicatedDatabase
 from tests.integration.failure_support import asyncpg_dsn
-from tests.integration.servers import PgBouncer
+from tests.integration.servers import PgBouncer, free_port
 
 HEAD = migrations.head_revision(POSTGRES_URL)
 
@@ -68,7 +68,8 @@ async def test_a_migrated_database_reached_directly_passes(
     assert table["max_connections"].startswith(f"{max_connections} (")
     assert table["pooler"] == "none detected"
     assert table["STOCKROOM_DATABASE_POOLER"] == "none"
-    assert table["connection budget"] == "30 = 1 host(s) x 3 worker(s) x (pool 10 + overflow 0)"
+    budget = "33 = 1 host(s) x 3 worker(s) x (pool 10 + overflow 0 + 1 health check)"
+    assert table["connection budget"] == budget
     assert table["schema"] == f"{HEAD} (at head)"
     assert checked.stdout.splitlines()[-1] == "ok"
 
@@ -91,6 +92,54 @@ def test_a_pooler_with_the_matching_setting_passes(
     assert table["server port"] == f"{make_url(postgres_url).port} (the URL's: {bouncer.port})"
     assert table["schema"] == f"{HEAD} (at head)"
     assert "max_client_conn" in checked.stdout  # the budget is the pooler's to hold now
+    # The suite's PgBouncers name nobody in stats_users: their console refuses us.
+    assert table["pooler limits"].startswith("not read: its admin console answered:")
+    assert "stats_users to have them checked" in checked.stdout
+
+
+@pytest.mark.postgres
+async def test_a_poolers_limits_are_read_and_the_budget_held_to_them(
+    postgres_database: Database, postgres_url: str
+) -> None:
+    bouncer = PgBouncer(
+        "transaction", postgres_url, extra={"stats_users": "postgres", "max_client_conn": "30"}
+    )
+    bouncer.start()
+    try:
+        url = bouncer.url(database_name(postgres_url))
+        fits = stockroom("db", "check", "--workers", "2", url=url, database_pooler="transaction")
+        over = stockroom("db", "check", "--workers", "3", url=url, database_pooler="transaction")
+    finally:
+        bouncer.remove()
+
+    assert fits.returncode == 0, fits.stdout + fits.stderr
+    assert rows(fits.stdout)["pooler limits"] == "max_client_conn 30, default_pool_size 20"
+    assert over.returncode == 1
+    assert problems(over.stdout) == [
+        "problem: the connection budget (33) exceeds PgBouncer's max_client_conn (30), which "
+        "refuses the logins beyond it: raise it, or lower STOCKROOM_POOL_SIZE or the workers"
+    ]
+
+
+@pytest.mark.postgres
+def test_each_replica_is_counted_and_an_unreachable_one_is_a_note(
+    replicated_database: ReplicatedDatabase,
+) -> None:
+    nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    replicas = f"{replicated_database.replica_url},{nowhere}"
+
+    checked = stockroom(
+        "db", "check", "--workers", "2", url=replicated_database.primary_url, replica_urls=replicas
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    table = rows(checked.stdout)
+    assert table["replica 1"].startswith("PostgreSQL ")
+    assert table["replica 2"].startswith("unreachable: ")
+    assert table["replica budget"] == "20 on each, same workers x (pool 10 + overflow 0)"
+    assert any(
+        line.startswith("note: replica 2 unreachable (") for line in checked.stdout.splitlines()
+    )
 
 
 # --- problems --------------------------------------------------------------------------------
@@ -146,10 +195,10 @@ def test_serve_refuses_a_pooler_its_setting_does_not_fit(
 async def test_a_budget_beyond_the_servers_connections_fails_and_one_that_fits_passes(
     postgres_database: Database, postgres_url: str, available_connections: int
 ) -> None:
-    fits = stockroom("db", "check", url=postgres_url, pool_size=str(available_connections))
-    beyond = stockroom(
-        "db", "check", "--hosts", "2", url=postgres_url, pool_size=str(available_connections)
-    )
+    # Each worker's pool, and its health check's connection of its own.
+    pool_size = str(available_connections - 1)
+    fits = stockroom("db", "check", url=postgres_url, pool_size=pool_size)
+    beyond = stockroom("db", "check", "--hosts", "2", url=postgres_url, pool_size=pool_size)
 
     assert fits.returncode == 0, fits.stdout
     assert beyond.returncode == 1

@@ -9,10 +9,11 @@ import pytest
 import typer
 from sqlalchemy.exc import OperationalError
 
+from adapters.pooler_limits import PoolerLimits
 from adapters.postgres import Pooler
 from adapters.server_facts import ServerFacts
 from entrypoints.cli.common import run_on, unreachable
-from entrypoints.cli.verdicts import Budget, Finding, effective_pooler, findings
+from entrypoints.cli.verdicts import Budget, Finding, ReplicaFacts, effective_pooler, findings
 from entrypoints.settings import Settings
 from migrations.window import SchemaVersion, fit
 from service_layer.errors import DatabaseUnavailable
@@ -41,6 +42,8 @@ def judge(
     pooler: Pooler = Pooler.NONE,
     spent: Budget | None = None,
     schema: SchemaVersion = AT_HEAD,
+    limits: PoolerLimits | str | None = None,
+    replicas: tuple[ReplicaFacts, ...] = (),
 ) -> list[Finding]:
     return findings(
         schema=schema,
@@ -49,6 +52,8 @@ def judge(
         facts=facts,
         pooler=pooler,
         budget=spent or budget(),
+        pooler_limits=limits,
+        replicas=replicas,
     )
 
 
@@ -105,17 +110,19 @@ def test_on_sqlite_only_the_schema_is_judged() -> None:
 def test_the_budget_counts_every_pool_of_every_worker_on_every_host() -> None:
     spent = Budget(hosts=3, workers=4, pool_size=10, max_overflow=5)
 
-    assert spent.total == 180
-    assert str(spent) == "180 = 3 host(s) x 4 worker(s) x (pool 10 + overflow 5)"
+    # Each worker's readiness check has a connection of its own to the primary.
+    assert spent.total == 192
+    assert str(spent) == "192 = 3 host(s) x 4 worker(s) x (pool 10 + overflow 5 + 1 health check)"
+    assert spent.each_replica == 180
 
 
 def test_a_direct_budget_up_to_what_ordinary_roles_may_open_is_fine() -> None:
-    assert judge(spent=budget(97)) == []
+    assert judge(spent=budget(96)) == []  # 96 + 1 health check
 
 
 @pytest.mark.parametrize(
     "spent",
-    [budget(98), budget(10, workers=10), budget(49, hosts=2), Budget(1, 1, 90, 8)],
+    [budget(97), budget(10, workers=10), budget(48, hosts=2), Budget(1, 1, 90, 7)],
     ids=["pool", "workers", "hosts", "overflow"],
 )
 def test_a_direct_budget_beyond_it_is_a_problem(spent: Budget) -> None:
@@ -127,8 +134,8 @@ def test_a_direct_budget_beyond_it_is_a_problem(spent: Budget) -> None:
 def test_reserved_connections_are_not_counted_as_available() -> None:
     fewer = dataclasses.replace(DIRECT, reserved_connections=10)
 
-    assert judge(facts=fewer, spent=budget(90)) == []
-    assert problems(judge(facts=fewer, spent=budget(91))) != []
+    assert judge(facts=fewer, spent=budget(89)) == []
+    assert problems(judge(facts=fewer, spent=budget(90))) != []
 
 
 @pytest.mark.parametrize(
@@ -142,9 +149,55 @@ def test_behind_a_pooler_the_budget_is_the_poolers_to_hold(
 
     assert problems(found) == []
     assert any(
-        "1000 client connections" in note and "max_client_conn" in note for note in notes(found)
+        "1100 client connections" in note and "max_client_conn" in note for note in notes(found)
     )
     assert any("default_pool_size" in note and "within 97" in note for note in notes(found))
+
+
+def test_behind_a_pooler_whose_limits_were_read_the_budget_meets_them() -> None:
+    judged = dict(facts=TRANSACTION_POOLER, pooler=Pooler.TRANSACTION, spent=budget(10, workers=9))
+    fits = PoolerLimits(max_client_conn=99, default_pool_size=97)
+
+    assert judge(**judged, limits=fits) == []  # 9 x 11 = 99 clients; 97 server connections
+    [clients] = problems(judge(**judged, limits=PoolerLimits(98, 97)))
+    [servers] = problems(judge(**judged, limits=PoolerLimits(99, 98)))
+    assert "(99) exceeds PgBouncer's max_client_conn (98)" in clients
+    assert "default_pool_size (98) exceeds the 97 connections" in servers
+
+
+def test_limits_the_pooler_keeps_to_itself_are_a_note_saying_how_to_have_them_checked() -> None:
+    refused = "its admin console answered: FATAL:  not allowed"
+    found = judge(facts=TRANSACTION_POOLER, pooler=Pooler.TRANSACTION, limits=refused)
+
+    assert problems(found) == []
+    assert any(refused in note and "stats_users" in note for note in notes(found))
+
+
+# --- replicas --------------------------------------------------------------------------------
+
+
+def test_each_replica_reached_directly_must_hold_a_pool_per_worker() -> None:
+    spent = budget(10, workers=8)  # 88 to the primary (97 available), 80 to each replica
+
+    def replica(max_connections: int, pooler_in_front: bool = False) -> ReplicaFacts:
+        facts = dataclasses.replace(
+            DIRECT, max_connections=max_connections, pooler_in_front=pooler_in_front
+        )
+        return ReplicaFacts("replica 1", facts)
+
+    assert judge(spent=spent, replicas=(replica(83),)) == []  # 80 available
+    [over] = problems(judge(spent=spent, replicas=(replica(82),)))
+    assert over.startswith("replica 1: the connection budget (80) exceeds the 79 connections")
+    assert judge(spent=spent, replicas=(replica(10, pooler_in_front=True),)) == []
+
+
+def test_an_unreachable_replica_is_a_note_the_primary_serves_its_reads() -> None:
+    found = judge(replicas=(ReplicaFacts("replica 1", "no answer in 10 s"),))
+
+    assert problems(found) == []
+    assert notes(found) == [
+        "replica 1 unreachable (no answer in 10 s): the primary serves its reads"
+    ]
 
 
 # --- pooler setting --------------------------------------------------------------------------
