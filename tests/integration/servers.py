@@ -202,6 +202,8 @@ def stockroom_serve(
     others, in ``folder``; yields its base URL once it answers, and stops it by its pid."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    # No balancer polls these servers: stopped, they stop at once (the drain's own tests set it).
+    env["STOCKROOM_DRAIN_SECONDS"] = "0"
     env.update(settings)
     log_path = folder / f"serve-{port}.log"
     command = [STOCKROOM, "serve", "--port", str(port), "--workers", str(workers), *args]

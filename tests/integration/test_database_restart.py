@@ -228,6 +228,7 @@ def server(cluster: Cluster, tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     env.update(STOCKROOM_DATABASE_URL=cluster.url(), STOCKROOM_SECRET_KEY=SECRET_KEY)
+    env["STOCKROOM_DRAIN_SECONDS"] = "0"  # no balancer to tell: stopped, it stops at once
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script

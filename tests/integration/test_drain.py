@@ -226,7 +226,10 @@ async def test_sigterm_under_load_drains_without_losing_or_inventing_orders(
         token = await _prepare(client)
     # The probe held the same way answers 200 while the server runs: a 503 later is the drain.
     before = await (await _held_readiness(server.port)).finish([b"0\r\n\r\n"])
-    assert (before.status, before.body) == (200, {"status": "ready", "replicas": {}})
+    assert (before.status, before.body) == (
+        200,
+        {"status": "ready", "database": "ok", "replicas": {}},
+    )
     assert await _connections_of(database_url) > 0, "the workers hold no connection to drain"
 
     outcomes: list[Outcome] = []

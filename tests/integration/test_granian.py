@@ -65,6 +65,7 @@ def granian_serve(folder: Path, *args: str, **settings: str) -> Iterator[Served]
     assert made.returncode == 0, made.stderr
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     env |= {"STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY}
+    env |= {"STOCKROOM_DRAIN_SECONDS": "0"}  # no balancer to tell: stopped, it stops at once
     env |= {f"STOCKROOM_{name.upper()}": value for name, value in settings.items()}
     port = free_port()
     command = [STOCKROOM, "serve", "--server", "granian", "--port", str(port)]
