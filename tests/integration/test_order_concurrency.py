@@ -51,7 +51,9 @@ async def wide_database(
     if pooler is not Pooler.NONE:
         bouncer: PgBouncer = request.getfixturevalue(f"pgbouncer_{pooler.value}")
         url = bouncer.url(make_url(postgres_url).database or "")
-    pool = PoolSettings(size=20, max_overflow=10)
+    # 20: the buyers queue for connections, and still overlap inside the database. More would
+    # crowd the shared server, where the suite's PgBouncers keep up to 40 idle connections.
+    pool = PoolSettings(size=20, max_overflow=0)
     async with open_database(url, pool, pooler) as database:
         yield database
 
