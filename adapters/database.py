@@ -93,21 +93,33 @@ class Database:
         if self._probe_engine is None:
             one = PoolSettings(size=1, max_overflow=0, timeout=within, recycle=self._pool.recycle)
             self._probe_engine = postgres.create_engine(self.url, one, self.pooler, echo=False)
-        engine = self._probe_engine
+        unanswered = DatabaseUnavailable(f"no answer from the database in {within} s")
         try:
             async with asyncio.timeout(within):
-                async with engine.connect() as connection:
-                    # One round trip: no BEGIN and ROLLBACK around it.
-                    await connection.execution_options(isolation_level="AUTOCOMMIT")
-                    in_recovery = await connection.scalar(_IN_RECOVERY)
+                connection = await self._probe_engine.connect()
         except TimeoutError as error:
-            # Its connection may be stuck on a server that answers nothing: let it go without
-            # waiting on it (the next check opens a fresh one).
-            await engine.dispose(close=False)
-            raise DatabaseUnavailable(f"no answer from the database in {within} s") from error
+            raise unanswered from error
         except Exception as error:
             raise classify(error) or error from error
-        return bool(in_recovery)
+        driver = (await connection.get_raw_connection()).driver_connection
+        # Past the deadline the connection is ended under the statement, which then fails at
+        # once: cancelling the await instead would have the driver send a cancel request and
+        # wait for its answer, which a hung server never gives (as a replica's reads).
+        deadline = asyncio.get_running_loop().call_later(within, postgres.abandon, driver)
+        try:
+            # One round trip: no BEGIN and ROLLBACK around it.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return bool(await connection.scalar(_IN_RECOVERY))
+        except BaseException as error:
+            postgres.abandon(driver)  # never back to the pool with a statement unanswered
+            await connection.invalidate()
+            if isinstance(error, Exception):
+                late = deadline.when() <= asyncio.get_running_loop().time()
+                raise unanswered if late else classify(error) or error from error
+            raise
+        finally:
+            deadline.cancel()
+            await connection.close()
 
     def stuck_for(self) -> float:
         """Seconds callers of the units' pool have been waiting with nobody served: every

@@ -4,8 +4,9 @@ primary's reader), with a check every second as readiness runs one in the app:
 
 - a replica hung (every process SIGSTOPped, as a host that stops answering) leaves rotation
   within about a second, no read fails or waits much longer than that, and it comes back;
-- replication broken for 20 s (no WAL receiver, or a receiver that receives nothing) never
-  serves a tokenless read staler than ``max_lag``, reports the replica lagging, and recovers;
+- replication broken for twice the lag bound (no WAL receiver, or a receiver that receives
+  nothing) never serves a tokenless read staler than ``max_lag``, reports the replica lagging,
+  and recovers;
 - a check and a read on a hung replica keep their deadline, on either driver.
 """
 
@@ -35,7 +36,9 @@ pytestmark = pytest.mark.postgres
 
 MAX_LAG = 5.0  # STOCKROOM_REPLICA_MAX_LAG's default
 HUNG_SECONDS = 8.0  # the issue's scenario
-BROKEN_SECONDS = 20.0
+# Twice the lag bound: long enough for a replica that receives nothing to fall past it (the
+# issue's 20 s run in the topology: tests/integration/test_availability.py).
+BROKEN_SECONDS = 2 * MAX_LAG
 WRITE_EVERY = 0.5
 READ_PAUSE = 0.02  # between one reader's reads: steady load without a busy loop
 # The replica's deadline is 1 s (adapters/replicas.DEADLINE_SECONDS); the bounds leave room
@@ -213,7 +216,7 @@ def _breaking(cluster: ReplicatedCluster, how: str) -> AbstractAsyncContextManag
 
 
 @pytest.mark.parametrize("how", ["no receiver", "receiver stalled"])
-async def test_replication_broken_for_20_s_never_serves_a_read_staler_than_max_lag(
+async def test_broken_replication_never_serves_a_read_staler_than_max_lag(
     replicated: Replicated, how: str
 ) -> None:
     item_id = await replicated.new_item()
