@@ -16,6 +16,12 @@ MAX_INTEGER = 2**31 - 1
 # (``int()`` alone would take " +1" or Arabic-Indic digits).
 _SUBJECT = re.compile(r"[1-9][0-9]{0,9}")
 REQUIRED_CLAIMS = ["sub", "role", "ver", "iat", "exp"]
+# Clocks of the hosts that issue and check tokens differ a little: a token issued by another
+# worker host a second "in the future" is still good. RFC 7519 (4.1.4, 4.1.5) allows "some
+# small leeway, usually no more than a few minutes"; NTP keeps hosts well within this. PyJWT
+# applies one leeway to iat, nbf and exp alike, so a token also lives up to this much past
+# its exp: a bound on skew, not on lifetime worth noticing (the default lifetime is 60 min).
+CLOCK_SKEW_LEEWAY = timedelta(seconds=30)
 
 
 class InvalidToken(Exception):
@@ -66,14 +72,15 @@ class JwtTokenCodec:
                 self._secret,
                 algorithms=[ALGORITHM],
                 options={"require": REQUIRED_CLAIMS},
+                leeway=CLOCK_SKEW_LEEWAY,
             )
         except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as error:
             raise InvalidToken(str(error)) from error
         return self._checked(claims)
 
     def _checked(self, claims: dict[str, Any]) -> TokenClaims:
-        """PyJWT has checked the signature, that ``exp`` is not past and ``iat`` not ahead;
-        what remains is types and ranges."""
+        """PyJWT has checked the signature, that ``exp`` is not past and ``iat`` not ahead
+        (each give or take ``CLOCK_SKEW_LEEWAY``); what remains is types and ranges."""
         subject, version = claims["sub"], claims["ver"]
         issued, expires = claims["iat"], claims["exp"]
         if not (isinstance(subject, str) and _SUBJECT.fullmatch(subject)):

@@ -1,9 +1,15 @@
 """Read-your-writes across replicas: the consistency token, out on writes and back on reads.
 
 Only with replicas configured does the app carry this layer (``entrypoints/api/app.py``).
-Every successful response to a write (any method but GET, HEAD and OPTIONS) carries
+Every 2xx response to a write (any method but GET, HEAD and OPTIONS) carries
 ``X-Consistency-Token``: the primary's WAL position as the response starts, which covers the
-write's commit. A request that sends it back in the same header reads from a replica that has
+write's commit. Only 2xx: in this API a write route answers 2xx only when its unit of work
+committed, and nothing else commits anything the client could read back (a failed login
+records the failure, which no client reads), so a 3xx (a trailing-slash redirect, sent
+before any route runs), 4xx or 5xx carries no token: the primary's write position is not
+handed to whoever asks.
+
+A request that sends the token back in the same header reads from a replica that has
 replayed that far, or from the primary (``adapters.replicas``). So a client always sees its
 own writes, and never goes back in time if it always sends the newest token it got:
 consistent per client and monotonic, not linearizable across clients (another client's write
@@ -31,8 +37,8 @@ _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ConsistencyTokens:
-    """Reads the request's token into ``read_after``; adds the primary's position to the
-    response of a write that succeeded."""
+    """Reads the request's token into ``read_after``; adds the primary's position to the 2xx
+    response of a write."""
 
     def __init__(self, app: ASGIApp, primary: StatementReader) -> None:
         self.app = app
@@ -46,7 +52,7 @@ class ConsistencyTokens:
         token = read_after.set(sent.decode("latin-1") if sent is not None else None)
 
         async def send_with_position(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
                 try:
                     MutableHeaders(scope=message)[HEADER] = await position_now(self.primary)
                 except Exception:

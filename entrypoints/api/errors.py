@@ -1,9 +1,18 @@
-"""One place that maps domain and service errors to HTTP status codes."""
+"""One place that maps domain and service errors to HTTP status codes.
+
+Two rules hold for every error answered here:
+
+- No input echoed: a body says what is wrong and where, never the value that was wrong (a
+  reflected value is a ready-made injection into whatever renders or logs the body, OWASP's
+  Error Handling Cheat Sheet). Named are only identifiers the API parsed into its own canonical
+  form (an integer id, an upper-cased SKU of ``[A-Z0-9._-]``) and field names of the schema.
+- ``Cache-Control: no-store``: an error is about one request at one moment, often one
+  account's (401, 403, 404 on an order, 429); no cache on the way may keep it (RFC 9111 5.2.2.5).
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -28,9 +37,11 @@ from domain.errors import (
     UnknownUser,
 )
 from domain.login_throttle import TooManyFailedLogins
+from entrypoints.api.consistency import HEADER as CONSISTENCY_HEADER
 from entrypoints.api.paths import allowed_methods
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
+from entrypoints.api.validation_problems import without_input
 from service_layer.errors import (
     DatabaseUnavailable,
     MalformedReadPosition,
@@ -46,6 +57,8 @@ _REJECTION_LEVELS = {
     status.HTTP_403_FORBIDDEN: logging.INFO,
     status.HTTP_429_TOO_MANY_REQUESTS: logging.INFO,
 }
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 # The lookup walks each error's MRO, so a subclass inherits its parent's status.
 STATUS_BY_ERROR: dict[type[Exception], int] = {
@@ -83,9 +96,11 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     # domain saying no, which the access line's status already tells. The error's type only:
     # messages may carry SKUs or other client input.
     log.log(_REJECTION_LEVELS.get(code, logging.DEBUG), "%d: %s", code, type(error).__name__)
-    headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    headers = dict(NO_STORE)
+    if code == status.HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, TooManyFailedLogins):
-        headers = {"Retry-After": str(error.retry_after)}
+        headers["Retry-After"] = str(error.retry_after)
     content: dict[str, Any] = {"detail": str(error)}
     if isinstance(error, OutOfStock):
         content["skus"] = error.skus  # machine-readable, for a client that adjusts its cart
@@ -98,45 +113,29 @@ def _unprocessable(error: InvalidValue) -> JSONResponse:
     location = ["body", error.field] if error.field else ["body"]
     problem = {"type": "value_error", "loc": location, "msg": str(error)}
     return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": [problem]},
+        headers=NO_STORE,
     )
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(key): _json_safe(inner) for key, inner in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(inner) for inner in value]
-    return str(value)
-
-
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
-    """422 with where and why, but never the offending input.
+    """422 with where and why, but never the offending input (``validation_problems``).
 
     FastAPI's default echoes each bad value back, which fails on NaN/Infinity (a 500) and
     would hand a rejected password back to whoever sent it, or to a log that captures bodies.
     """
     assert isinstance(error, RequestValidationError)
-    if log.isEnabledFor(logging.DEBUG):  # where and which rule: never the value
+    detail = [without_input(problem) for problem in error.errors()]
+    if log.isEnabledFor(logging.DEBUG):  # where and which rule, as told: never the value
         where = ", ".join(
-            f"{'.'.join(map(str, problem.get('loc', ())))}: {problem.get('type')}"
-            for problem in error.errors()
+            f"{'.'.join(map(str, problem['loc']))}: {problem['type']}" for problem in detail
         )
         log.debug("422: %s", where)
-    detail = [
-        {
-            key: _json_safe(value)
-            for key, value in problem.items()
-            if key in {"type", "loc", "msg", "ctx"}
-        }
-        for problem in error.errors()
-    ]
     return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail}
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": detail},
+        headers=NO_STORE,
     )
 
 
@@ -152,14 +151,18 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         content={"detail": "the service is temporarily unavailable; retry shortly"},
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), **NO_STORE},
     )
 
 
 async def _malformed_position(_request: Request, error: Exception) -> JSONResponse:
-    """A consistency token no write returned: 400, never a guess at what was meant."""
+    """A consistency token no write returned: 400, never a guess at what was meant, and not
+    the token either (the exception's text quotes it)."""
     log.debug("400: %s", type(error).__name__)  # not the token: it is client input
-    return JSONResponse(status_code=status.HTTP_400_BAD_REQUEST, content={"detail": str(error)})
+    detail = f"malformed read position in {CONSISTENCY_HEADER}: send back what a write returned"
+    return JSONResponse(
+        status_code=status.HTTP_400_BAD_REQUEST, content={"detail": detail}, headers=NO_STORE
+    )
 
 
 async def _internal_error(request: Request, _error: Exception) -> JSONResponse:
@@ -170,7 +173,7 @@ async def _internal_error(request: Request, _error: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
         content={"detail": "internal server error"},
-        headers={REQUEST_ID_HEADER: given} if given else None,
+        headers={REQUEST_ID_HEADER: given, **NO_STORE} if given else NO_STORE,
     )
 
 
@@ -186,17 +189,21 @@ async def _http_error(request: Request, error: Exception) -> Response:
         # One kind of 422 for every malformed body, as the OpenAPI document promises.
         problem = {"type": "json_invalid", "loc": ["body"], "msg": "request body is not valid JSON"}
         return JSONResponse(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [problem]}
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": [problem]},
+            headers=NO_STORE,
         )
     if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         # Starlette's Allow names the methods of one route only (``paths.py``).
-        headers = {**(error.headers or {}), "Allow": allowed_methods(request)}
+        headers = {**(error.headers or {}), "Allow": allowed_methods(request), **NO_STORE}
         return JSONResponse({"detail": error.detail}, status_code=405, headers=headers)
     # The details are our own texts ("invalid or expired token", "admins only", "Not Found",
     # readiness's reason), never the token or anything else the client sent.
     level = _REJECTION_LEVELS.get(error.status_code, logging.DEBUG)
     log.log(level, "%d: %s", error.status_code, error.detail)
-    return await http_exception_handler(request, error)
+    response = await http_exception_handler(request, error)
+    response.headers.update(NO_STORE)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -74,6 +74,8 @@ class RequestLayer:
                 status = message["status"]
                 if current is not None:
                     MutableHeaders(scope=message)[HEADER] = current
+                if status == 413:  # answered here, not by a handler: no-store as they do
+                    MutableHeaders(scope=message)["Cache-Control"] = "no-store"
                 if metrics is not None:
                     route = getattr(scope.get("route"), "path_format", UNMATCHED)
                     latency = metrics.latency.get(route) or metrics.latency_of(route)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
+
 from entrypoints.api.consistency import HEADER as CONSISTENCY_HEADER
 from entrypoints.api.response_models import ErrorOut
 
@@ -48,3 +50,10 @@ READS: Responses = {
 }
 SIGNED_IN: Responses = {**READS, 401: error("No valid bearer token")}
 ADMIN_ONLY: Responses = {**SIGNED_IN, 403: error("Admins only")}
+
+
+async def no_store(response: Response) -> None:
+    """A router's dependency: its answers are one account's (a token, an order, personal
+    data), so no cache on the way may keep them (RFC 6749 5.1 asks it of token responses;
+    RFC 9111 5.2.2.5). Errors get it from their handlers (``errors.py``)."""
+    response.headers["Cache-Control"] = "no-store"

@@ -38,7 +38,7 @@ from entrypoints.api.app import create_app
 from entrypoints.container import Container
 from service_layer.services import items as item_services
 from service_layer.views import ItemView, UserView
-from tests.api_support import Account
+from tests.api_support import Account, make_account
 from tests.integration.failure_support import (
     assert_nothing_holds_the_database,
     exchange,
@@ -176,6 +176,17 @@ def container(
     return container
 
 
+@pytest.fixture
+async def admin_headers(
+    container: Container, units: list[SqlAlchemyUnitOfWork], read_calls: list[str]
+) -> dict[str, str]:
+    """The export is an admin's: an admin made before the test's own counting starts."""
+    admin = await make_account(container, admin=True)
+    units.clear()
+    read_calls.clear()
+    return admin.headers
+
+
 async def _add_items(database: Database, count: int) -> list[dict[str, Any]]:
     """``count`` items in one statement (the API would take a request each), as stored."""
     rows = [
@@ -233,6 +244,7 @@ async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_b
     units: list[SqlAlchemyUnitOfWork],
     read_calls: list[str],
     checkouts: Checkouts,
+    admin_headers: dict[str, str],
 ) -> None:
     stored = await _add_items(database, 2 * EXPORT_PAGE + 1)
     held_while_sending: list[int] = []
@@ -242,7 +254,9 @@ async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_b
             held_while_sending.append(database.checked_out())
 
     checkouts.count = 0
-    result = await exchange(create_app(container), "GET", "/items/export", on_send=watch)
+    result = await exchange(
+        create_app(container), "GET", "/items/export", headers=admin_headers, on_send=watch
+    )
 
     assert result.error is None
     assert result.status == 200
@@ -251,9 +265,10 @@ async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_b
     assert [(line["id"], line["sku"], line["quantity"]) for line in _lines(result.body)] == [
         (row["id"], row["sku"], row["quantity"]) for row in stored
     ]
-    assert read_calls == ["items"] * 3, "one short read for each page of 500"
+    # The admin's account, then one short read for each page of 500.
+    assert read_calls == ["user"] + ["items"] * 3
     assert units == [], "the export opened a unit of work"
-    assert checkouts.count == 3
+    assert checkouts.count == 1 + 3
     assert len(held_while_sending) == len(stored) + 1
     assert set(held_while_sending) == {0}
     await assert_nothing_holds_the_database(database)
@@ -263,12 +278,14 @@ async def test_export_over_http_streams_every_item_in_id_order_holding_nothing_b
 
 
 async def test_a_stream_whose_second_page_fails_in_the_database_leaves_nothing_open(
-    database: Database, container: Container
+    database: Database, container: Container, admin_headers: dict[str, str]
 ) -> None:
     stored = await _add_items(database, EXPORT_PAGE + 3)
 
     with rewritten(database, LATER_PAGE.search, "FROM items", BROKEN_ITEMS) as hits:
-        result = await exchange(create_app(container), "GET", "/items/export")
+        result = await exchange(
+            create_app(container), "GET", "/items/export", headers=admin_headers
+        )
 
     assert len(hits) == 1, "the second page was never asked for"
     assert result.error is not None, "the failure vanished instead of reaching the server"
@@ -282,7 +299,10 @@ async def test_a_stream_whose_second_page_fails_in_the_database_leaves_nothing_o
 
 
 async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
-    database: Database, container: Container, read_calls: list[str]
+    database: Database,
+    container: Container,
+    read_calls: list[str],
+    admin_headers: dict[str, str],
 ) -> None:
     await _add_items(database, 2 * EXPORT_PAGE + 1)
     gone = asyncio.Event()
@@ -300,6 +320,7 @@ async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
         create_app(container),
         "GET",
         "/items/export",
+        headers=admin_headers,
         on_send=vanish_after_ten_lines,
         disconnect=gone,
     )
@@ -307,14 +328,14 @@ async def test_a_client_that_vanishes_between_pages_leaves_nothing_open(
     assert result.error is None
     assert not result.finished
     assert 10 <= sent < EXPORT_PAGE, "the stream went on after the client left"
-    assert read_calls == ["items"], "a page was read for a client that had gone"
+    assert read_calls == ["user", "items"], "a page was read for a client that had gone"
     await assert_nothing_holds_the_database(database)
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("own_pool", ["postgres"], indirect=True)
 async def test_a_client_that_vanishes_while_a_page_is_read_leaves_nothing_open(
-    database: Database, container: Container
+    database: Database, container: Container, admin_headers: dict[str, str]
 ) -> None:
     """The client leaves while the second page's query runs in the server (the query is made
     to take 30 s): the request is cancelled inside the read, and the connection must still
@@ -334,7 +355,11 @@ async def test_a_client_that_vanishes_while_a_page_is_read_leaves_nothing_open(
             database, LATER_PAGE.search, "FROM items", "FROM items, pg_sleep(30)"
         ) as hits:
             result = await exchange(
-                create_app(container), "GET", "/items/export", disconnect=reading
+                create_app(container),
+                "GET",
+                "/items/export",
+                headers=admin_headers,
+                disconnect=reading,
             )
     finally:
         event.remove(engine, "before_cursor_execute", signal_reading)

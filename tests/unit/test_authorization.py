@@ -42,7 +42,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/health/dependencies"): Rule(PUBLIC, 200),
     ("GET", "/items/"): Rule(PUBLIC, 200),
     ("GET", "/items/{item_id}"): Rule(PUBLIC, 200),
-    ("GET", "/items/export"): Rule(PUBLIC, 200),
+    ("GET", "/items/export"): Rule(ADMIN, 200),
     ("POST", "/items/"): Rule(ADMIN, 201),
     ("PUT", "/items/{item_id}"): Rule(ADMIN, 200),
     ("DELETE", "/items/{item_id}"): Rule(ADMIN, 204),

@@ -29,7 +29,8 @@ ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ITEM = id_segment("item_id")
 NOT_FOUND: Responses = {404: error("No item with that id")}
 SKU_TAKEN: Responses = {409: error("SKU already taken")}
-# Reading the catalog is public; every change to it is an admin's.
+# Reading the catalog is public, a page at a time; every change to it, and the whole of it at
+# once (the export), is an admin's.
 BY_ADMIN = [Depends(require_admin)]
 
 
@@ -55,11 +56,16 @@ async def list_items(
 
 @router.get(
     "/export",
+    dependencies=BY_ADMIN,
     response_class=StreamingResponse,
-    responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}, **READS},
+    responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}, **ADMIN_ONLY},
 )
 async def export_items(reads: Reads) -> StreamingResponse:
-    """The whole catalog as NDJSON, streamed page by page (each page its own short read)."""
+    """The whole catalog as NDJSON, streamed page by page (each page its own short read).
+
+    Admins only: one request costs the server the whole catalog (seconds of a worker for
+    300,000 items), so an anonymous caller could make a few of them the cost of everyone's
+    requests. Other clients page through ``GET /items/``, each page bounded."""
     pages = services.export_items(reads)
     # The first page is read before the response starts: if the database is unreachable the
     # client gets a 503, not a 200 with an empty body that looks like an empty catalog.

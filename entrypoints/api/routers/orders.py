@@ -10,14 +10,16 @@ from entrypoints.api.background import alert_low_stock
 from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
 from entrypoints.api.paths import id_segment
 from entrypoints.api.response_models import OrderOut, OutOfStockOut
-from entrypoints.api.responses import ADMIN_ONLY, SIGNED_IN, Responses, error
+from entrypoints.api.responses import ADMIN_ONLY, SIGNED_IN, Responses, error, no_store
 from entrypoints.api.schemas import OrderCreate
 from entrypoints.api.security import CurrentActor, require_admin
 from service_layer.services import orders as services
 from service_layer.views import OrderView
 
-# Every route here is for a signed-in user.
-router = APIRouter(prefix="/orders", tags=["orders"], responses=SIGNED_IN)
+# Every route here is for a signed-in user, and every answer is one account's orders.
+router = APIRouter(
+    prefix="/orders", tags=["orders"], responses=SIGNED_IN, dependencies=[Depends(no_store)]
+)
 
 OrderId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ORDER = id_segment("order_id")  # see items.ITEM
