@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import case, delete, null, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from adapters.orm import address_activity as activity
 from adapters.orm import login_failures as table
 from adapters.repositories import SqlAlchemyRepository
+from domain.address_activity import Activity, ActivityCounter, ActivityKey
 from domain.login_throttle import FailureCounter, ThrottleKey, ThrottleScope
 from service_layer.repositories import AbstractLoginFailureRepository
 
@@ -80,6 +82,45 @@ class SqlAlchemyLoginFailureRepository(SqlAlchemyRepository, AbstractLoginFailur
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def get_activity(self, keys: Sequence[ActivityKey]) -> Sequence[ActivityCounter]:
+        if not keys:
+            return []
+        wanted = tuple_(activity.c.kind, activity.c.key).in_([(k.kind, k.value) for k in keys])
+        rows = await self._session.execute(select(activity).where(wanted))
+        return [_activity_counter(row) for row in rows]
+
+    async def count_activity(
+        self, key: ActivityKey, at: datetime, restart_before: datetime
+    ) -> ActivityCounter:
+        insert: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        restart = activity.c.started_at < restart_before
+        statement = (
+            insert(activity)
+            .values(kind=key.kind, key=key.value, count=1, started_at=at, last_at=at)
+            .on_conflict_do_update(
+                index_elements=[activity.c.kind, activity.c.key],
+                set_={
+                    "count": case((restart, 1), else_=activity.c.count + 1),
+                    "started_at": case((restart, at), else_=activity.c.started_at),
+                    "last_at": at,
+                },
+            )
+            .returning(*activity.c)
+        )
+        return _activity_counter((await self._session.execute(statement)).one())
+
+    async def forget_stale_activity(self, before: datetime) -> int:
+        stale = (
+            select(activity.c.kind, activity.c.key)
+            .where(activity.c.last_at < before)
+            .limit(PURGE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        result = await self._session.execute(
+            delete(activity).where(tuple_(activity.c.kind, activity.c.key).in_(stale))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     @property
     def _dialect(self) -> str:
         return self._session.get_bind().dialect.name
@@ -87,3 +128,12 @@ class SqlAlchemyLoginFailureRepository(SqlAlchemyRepository, AbstractLoginFailur
 
 def _is(key: ThrottleKey) -> tuple[Any, Any]:
     return table.c.scope == key.scope, table.c.key == key.value
+
+
+def _activity_counter(row: Any) -> ActivityCounter:
+    return ActivityCounter(
+        key=ActivityKey(Activity(row.kind), row.key),
+        count=row.count,
+        started_at=row.started_at,
+        last_at=row.last_at,
+    )

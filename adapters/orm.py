@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry, relationship
 
 from adapters.column_types import Cents, UtcDateTime
+from domain.address_activity import Activity
 from domain.catalog_import import StockMode
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
@@ -144,6 +145,21 @@ login_failures = Table(
     PrimaryKeyConstraint("scope", "key", name="pk_login_failures"),
     # The purge deletes by age.
     Index("ix_login_failures_last_failure_at", "last_failure_at"),
+)
+
+# Sign-ups per address and known clients (domain.address_activity), written like the failed-
+# login counters: one atomic upsert per event.
+address_activity = Table(
+    "address_activity",
+    metadata,
+    Column("kind", _string_enum(Activity, "activity_kind"), nullable=False),
+    # A network, or "email network"; addresses are clipped by the domain.
+    Column("key", String(400), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("kind", "key", name="pk_address_activity"),
+    Index("ix_address_activity_last_at", "last_at"),
 )
 
 # What a catalog import has committed, batch by batch (domain.catalog_import.ImportedBatch):

@@ -12,9 +12,14 @@ from typing import TypeVar
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from service_layer.errors import Overloaded
+from adapters.hashing_slots import HashingSlots
 
 T = TypeVar("T")
+
+# A login that finds every slot busy waits this long for one at most, then gets a 503; and
+# at most this many per slot wait at once (beyond: 503 at once), so the queue stays short.
+VERIFY_MAX_WAIT_SECONDS = 2.0
+WAITING_PER_SLOT = 8
 
 
 def default_max_in_flight() -> int:
@@ -31,11 +36,12 @@ class Argon2PasswordHasher:
     releases the GIL) so one login never stalls every other request on the event loop. Tests
     pass cheaper parameters to stay fast; the algorithm and code path are the same.
 
-    At most ``max_in_flight`` hashes run at once in this process (``hash`` and ``verify``
-    alike); one more is refused at once with ``Overloaded`` rather than queued: a queue only
-    makes every login slower once the CPUs are busy, and under a flood it would grow without
-    bound. The slot is given back by the thread when the hash is done, not when the caller
-    stops waiting, so a cancelled request cannot let more hashes run than the limit.
+    At most ``max_in_flight`` hashes run at once in this process, and new passwords
+    (``hash``) never take the last slot; a ``verify`` waits a little, in a short queue, for
+    a slot (``adapters.hashing_slots``), a ``hash`` is refused at once with ``Overloaded``:
+    under a flood of sign-ups, logins still get through. The slot is given back by the
+    thread when the hash is done, not when the caller stops waiting, so a cancelled request
+    cannot let more hashes run than the limit.
     """
 
     def __init__(
@@ -45,8 +51,12 @@ class Argon2PasswordHasher:
         memory_cost: int | None = None,
         parallelism: int | None = None,
         max_in_flight: int | None = None,
+        verify_max_wait: float = VERIFY_MAX_WAIT_SECONDS,
     ) -> None:
-        self._slots = threading.BoundedSemaphore(max_in_flight or default_max_in_flight())
+        total = max_in_flight or default_max_in_flight()
+        self._slots = HashingSlots(
+            total, max_wait=verify_max_wait, max_waiting=WAITING_PER_SLOT * total
+        )
         defaults = _Argon2()
         self._argon2 = _Argon2(
             time_cost=time_cost or defaults.time_cost,
@@ -55,16 +65,22 @@ class Argon2PasswordHasher:
         )
         self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(16))
 
+    @property
+    def waiting(self) -> int:
+        """Verifications waiting for a hashing slot now."""
+        return self._slots.waiting
+
     async def hash(self, password: str) -> str:
-        return await self._in_a_slot(self._hash, password)
+        self._slots.take_for_new()
+        return await self._in_a_slot(_Slot(self._slots, new=True), self._hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
-        return await self._in_a_slot(self._verify, password_hash, password)
+        await self._slots.take_for_verify()
+        slot = _Slot(self._slots, new=False)
+        return await self._in_a_slot(slot, self._verify, password_hash, password)
 
-    async def _in_a_slot(self, work: Callable[..., T], *args: object) -> T:
-        if not self._slots.acquire(blocking=False):
-            raise Overloaded("every password hashing slot of this process is busy")
-        slot = _Slot(self._slots)
+    @staticmethod
+    async def _in_a_slot(slot: _Slot, work: Callable[..., T], *args: object) -> T:
         try:
             return await asyncio.to_thread(slot.run, work, *args)
         except BaseException:
@@ -92,8 +108,9 @@ class _Slot:
     """One taken hashing slot, given back exactly once: by the thread when its hash is done,
     or by the caller if the thread never started it (a cancellation while it was queued)."""
 
-    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+    def __init__(self, slots: HashingSlots, *, new: bool) -> None:
         self._slots = slots
+        self._new = new
         self._lock = threading.Lock()
         self._claimed = False
 
@@ -108,8 +125,8 @@ class _Slot:
         try:
             return work(*args)
         finally:
-            self._slots.release()
+            self._slots.release(new=self._new)
 
     def give_back_unused(self) -> None:
         if self._claim():
-            self._slots.release()
+            self._slots.release(new=self._new)

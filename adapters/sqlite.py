@@ -5,17 +5,24 @@ for the write lock, whose units of work ``BEGIN IMMEDIATE`` (those that only rea
 deferred ``BEGIN``), and which can run statements with no transaction at all (``NO_BEGIN``)
 for the read port. The writer queue (``sqlite_writer_queue``) and the sync reader
 (``sqlite_reader``) sit beside it.
+
+The database file holds password hashes and emails: it is created 0600 before SQLite opens it
+(SQLite gives its ``-wal``, ``-shm`` and ``-journal`` files the database file's mode), and one
+that others may read is made 0600 if this user owns it, with a warning (``private_file``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -23,6 +30,11 @@ from adapters.fair_pool import FairAsyncPool
 from adapters.pool import PoolSettings
 from adapters.sqlite_reader import SqliteReader
 from adapters.sqlite_writer_queue import WriterQueue, lock_file_for
+
+log = logging.getLogger(__name__)
+# What SQLite writes beside the database: the same data, so the same mode.
+_COMPANIONS = ("-wal", "-shm", "-journal")
+_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 # SQLite's deferred BEGIN takes the write lock only at the first write; if another writer
 # committed in between, the upgrade fails at once with "database is locked" and busy_timeout
@@ -97,6 +109,8 @@ def create_engine(url: URL, pool: PoolSettings, busy_timeout_ms: int, echo: bool
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         configure_connection(dbapi_connection, busy_timeout_ms=busy_timeout_ms)
 
+    _keep_private(engine.sync_engine, url)
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         begin = connection.get_execution_options().get(_BEGIN_OPTION, _DEFAULT_BEGIN)
@@ -152,7 +166,7 @@ def reader(url: URL, pool: PoolSettings, busy_timeout_ms: int) -> SqliteReader |
     empty database (nor for a ``file:`` URI, which SQLite interprets)."""
     if plain_file(url) is None:
         return None
-    return SqliteReader(
+    sync_reader = SqliteReader(
         url,
         max_threads=pool.size,
         pool_timeout=pool.timeout,
@@ -160,4 +174,47 @@ def reader(url: URL, pool: PoolSettings, busy_timeout_ms: int) -> SqliteReader |
         configure=lambda connection: configure_connection(
             connection, busy_timeout_ms=busy_timeout_ms
         ),
+    )
+    _keep_private(sync_reader.engine, url)
+    return sync_reader
+
+
+def _keep_private(engine: Engine, url: URL) -> None:
+    """Before each new connection of ``engine`` opens the file (the first one creates it)."""
+    path = plain_file(url)
+    if path is None:
+        return
+
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(*_args: Any) -> None:
+        private_file(path)
+
+
+def private_file(path: Path) -> None:
+    """Create the database file 0600 if it does not exist; else make it, and what SQLite keeps
+    beside it, 0600 where others may read them, with a warning (what to fix is elsewhere: the
+    umask, or a copy made with another mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for each in (path, *(path.with_name(path.name + suffix) for suffix in _COMPANIONS)):
+            _tighten(each)
+    except OSError:
+        pass  # no such folder, no permission: SQLite says so in its own words when it opens it
+
+
+def _tighten(path: Path) -> None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(status.st_mode)
+    if not mode & _OTHERS:
+        return
+    if status.st_uid != os.geteuid():
+        log.warning("%s has mode %04o and belongs to another user: others may read it", path, mode)
+        return
+    path.chmod(mode & ~_OTHERS)
+    log.warning(
+        "%s had mode %04o, open to other users: changed to %04o", path, mode, mode & ~_OTHERS
     )

@@ -1,8 +1,22 @@
 """Domain errors: what went wrong in the shop's terms, never in HTTP or SQL terms."""
 
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
 
 class DomainError(Exception):
     """Base of every rule the shop refuses to break."""
+
+
+class TooSoon(DomainError):
+    """A throttle's refusal, given before any costly work: try again in ``retry_after`` whole
+    seconds. ``what`` says what there has been too much of."""
+
+    def __init__(self, what: str, wait: timedelta) -> None:
+        self.retry_after = max(1, math.ceil(wait.total_seconds()))
+        super().__init__(f"too many {what}; try again in {self.retry_after} s")
 
 
 class InvalidValue(DomainError, ValueError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue, OutOfStock, StockLimitExceeded
-from domain.text import check_storable
+from domain.text import check_multi_line, check_single_line, check_storable
 
 SKU_MAX_LENGTH = 64
 SKU_PATTERN = re.compile(rf"^[A-Z0-9][A-Z0-9._-]{{0,{SKU_MAX_LENGTH - 1}}}$")
@@ -43,7 +43,9 @@ def generate_sku() -> str:
 
 
 def validate_title(raw: str) -> str:
-    title = check_storable(raw, field="title").strip()
+    # Blanks around it (a pasted line's newline among them) are dropped, never stored; what is
+    # left stays on one line.
+    title = check_single_line(check_storable(raw, field="title").strip(), field="title")
     if not title:
         raise InvalidValue("title must not be blank", field="title")
     if len(title) > TITLE_MAX_LENGTH:
@@ -54,7 +56,7 @@ def validate_title(raw: str) -> str:
 def validate_description(raw: str | None) -> str | None:
     if raw is None:
         return None
-    check_storable(raw, field="description")
+    check_multi_line(check_storable(raw, field="description"), field="description")
     if len(raw) > DESCRIPTION_MAX_LENGTH:
         raise InvalidValue(
             f"description must be at most {DESCRIPTION_MAX_LENGTH} characters", field="description"

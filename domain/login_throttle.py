@@ -6,28 +6,29 @@ Three counters watch every login, each with its own allowance:
   account's password from one place;
 - an address, whatever the account (``ADDRESS``): against trying a few common passwords on
   many accounts from one place; looser, since offices and mobile carriers put many people
-  behind one address;
+  behind one address. It does not bind an account that logged in successfully from that
+  address lately (a *known client*, ``domain.address_activity``): others' failures at a
+  shared or spoofed address cannot lock the owner out of their own account;
 - an account, whatever the address (``ACCOUNT``): against guessing spread over many addresses.
   It never blocks an address that has no failure of its own on that account, so an attacker
   cannot lock the owner out: the owner's first try from another place always gets through,
   while an attacker needs a fresh address for every further guess.
 
-A blocked login is refused before any password is hashed and is not counted itself.
+A blocked login is refused before any password is hashed and is not counted itself. An
+address is counted as its network (``client_network``: an IPv6 /64), since one IPv6 client
+chooses freely among the 2**64 addresses of its prefix.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.errors import DomainError
-
-# A proxy's X-Forwarded-For is client input: keep what we store of it bounded.
-ADDRESS_MAX_LENGTH = 64
-UNKNOWN_ADDRESS = "unknown"
+from domain.address_activity import Activity, ActivityCounter, ActivityKey, client_network
+from domain.errors import TooSoon
+from domain.sign_ups import SignUpLimit
 
 
 class ThrottleScope(StrEnum):
@@ -78,16 +79,19 @@ class LoginAttempt:
     address: ThrottleKey
     account: ThrottleKey | None
     account_at_address: ThrottleKey | None
+    # Set once this account logs in successfully from this address.
+    known_client: ActivityKey | None = None
 
     @classmethod
     def of(cls, email: str | None, address: str | None) -> LoginAttempt:
-        where = (address or UNKNOWN_ADDRESS)[:ADDRESS_MAX_LENGTH]
+        where = client_network(address)
         return cls(
             address=ThrottleKey(ThrottleScope.ADDRESS, where),
             account=None if email is None else ThrottleKey(ThrottleScope.ACCOUNT, email),
             account_at_address=None
             if email is None
             else ThrottleKey(ThrottleScope.ACCOUNT_AT_ADDRESS, f"{email} {where}"),
+            known_client=None if email is None else ActivityKey(Activity.LOGIN, f"{email} {where}"),
         )
 
     @property
@@ -103,6 +107,14 @@ class LoginThrottlePolicy:
     per_account: Backoff = Backoff(free_failures=20)
     # A counter with no failure for this long starts again from zero (and its row is purged).
     forget_after: timedelta = timedelta(hours=24)
+    # An account that logged in from an address within this long is a known client there:
+    # the address-wide block does not bind it (zero: no client is ever known).
+    remember_clients_for: timedelta = timedelta(days=30)
+    # A known client's success is written again only when its mark is older than this, so a
+    # busy account does not write on every login.
+    refresh_known_client_after: timedelta = timedelta(hours=1)
+    # Registration, anonymous and as costly as a login, is counted per address too.
+    sign_ups: SignUpLimit = field(default_factory=SignUpLimit)
 
     def __post_init__(self) -> None:
         longest = max(b.max_block for b in self._backoffs.values())
@@ -125,16 +137,42 @@ class LoginThrottlePolicy:
     def forget_before(self, now: datetime) -> datetime:
         return now - self.forget_after
 
+    def is_known_client(
+        self, attempt: LoginAttempt, marks: Iterable[ActivityCounter], now: datetime
+    ) -> bool:
+        return self._known_since(attempt, marks, now - self.remember_clients_for)
+
+    def should_remember(
+        self, attempt: LoginAttempt, marks: Iterable[ActivityCounter], now: datetime
+    ) -> bool:
+        """Whether this successful attempt must be written down as a known client."""
+        if attempt.known_client is None or not self.remember_clients_for:
+            return False
+        return not self._known_since(attempt, marks, now - self.refresh_known_client_after)
+
+    @staticmethod
+    def _known_since(
+        attempt: LoginAttempt, marks: Iterable[ActivityCounter], since: datetime
+    ) -> bool:
+        return any(mark.key == attempt.known_client and mark.last_at > since for mark in marks)
+
     def wait(
-        self, attempt: LoginAttempt, counters: Iterable[FailureCounter], now: datetime
+        self,
+        attempt: LoginAttempt,
+        counters: Iterable[FailureCounter],
+        now: datetime,
+        marks: Iterable[ActivityCounter] = (),
     ) -> timedelta | None:
-        """How long this attempt must wait before it may be tried, or ``None``: go ahead."""
+        """How long this attempt must wait before it may be tried, or ``None``: go ahead.
+        ``marks``: what is known of this client (``is_known_client``)."""
         live = {
             counter.key: counter
             for counter in counters
             if counter.last_failure_at >= self.forget_before(now)
         }
-        binding = [attempt.address, attempt.account_at_address]
+        binding = [attempt.account_at_address]
+        if not self.is_known_client(attempt, marks, now):
+            binding.append(attempt.address)
         if attempt.account_at_address in live:
             # This address has failed on this account itself: the account-wide block holds.
             binding.append(attempt.account)
@@ -146,9 +184,16 @@ class LoginThrottlePolicy:
         return max(ends) - now if ends else None
 
 
-class TooManyFailedLogins(DomainError):
+class TooManyFailedLogins(TooSoon):
     """Refused before the password was even checked: wait ``retry_after`` seconds."""
 
     def __init__(self, wait: timedelta) -> None:
-        self.retry_after = max(1, math.ceil(wait.total_seconds()))
-        super().__init__(f"too many failed logins; try again in {self.retry_after} s")
+        super().__init__("failed logins", wait)
+
+
+class TooManySignUps(TooSoon):
+    """Refused before any hashing: this address signed up too often lately
+    (``domain.sign_ups``)."""
+
+    def __init__(self, wait: timedelta) -> None:
+        super().__init__("sign-ups from this address", wait)

@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import codecs
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from domain.emails import check_single_script
+from domain.emails import normalise_email as normalise_email  # where the services find it
 from domain.errors import InvalidValue
+from domain.passwords import check_not_common
 from domain.text import check_storable
 
-EMAIL_MAX_LENGTH = 254
 PASSWORD_MIN_LENGTH = 8
 # Argon2 would hash a megabyte happily; a cap keeps login from being a CPU amplifier.
 PASSWORD_MAX_LENGTH = 256
-# Deliberately loose: the HTTP edge validates the syntax properly; the domain guarantees the
-# shape it relies on (one '@', a dot in the domain, no whitespace) and a canonical form.
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class Role(StrEnum):
     ADMIN = "admin"
     CUSTOMER = "customer"
-
-
-def normalise_email(raw: str) -> str:
-    """One canonical form per address, whichever way it was typed: Unicode NFC, domain labels
-    in Unicode rather than punycode (as the registration edge's validator stores them), and
-    lower-case, since addresses are unique case-insensitively."""
-    email = unicodedata.normalize("NFC", check_storable(raw, field="email").strip()).lower()
-    local, at, domain = email.rpartition("@")
-    if at and "xn--" in domain:
-        try:
-            domain = ".".join(
-                codecs.decode(label.encode("ascii"), "idna") if label.startswith("xn--") else label
-                for label in domain.split(".")
-            )
-        except (UnicodeError, ValueError):
-            raise InvalidValue("email must be a valid address", field="email") from None
-        email = f"{local}@{domain}".lower()
-    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL_SHAPE.fullmatch(email):
-        raise InvalidValue("email must be a valid address", field="email")
-    return email
 
 
 def check_password_policy(password: str) -> None:
@@ -56,6 +32,7 @@ def check_password_policy(password: str) -> None:
         raise InvalidValue(
             f"password must be at most {PASSWORD_MAX_LENGTH} characters", field="password"
         )
+    check_not_common(password)
 
 
 @dataclass(eq=False)
@@ -76,7 +53,8 @@ class User:
     id: int | None = None
 
     def __post_init__(self) -> None:
-        self.email = normalise_email(self.email)
+        # Only where an account is created: one registered before the rule still logs in.
+        self.email = check_single_script(normalise_email(self.email))
         self.role = Role(self.role)
         if not self.password_hash:
             raise InvalidValue("a user needs a password hash")

@@ -2,7 +2,9 @@
 
 Production: ``STOCKROOM_SECRET_KEY``, or the service refuses to start (checked in Settings).
 Development: a random key generated once and kept in a file beside the embedded database, so
-every worker process and every restart signs and verifies with the same key.
+every worker process and every restart signs and verifies with the same key. The file is
+created 0600 and used only while it is still private to the user running the service
+(``entrypoints.local_files``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from entrypoints.local_files import check_trusted
 
 log = logging.getLogger(__name__)
 KEY_FILE_NAME = ".stockroom-secret"
@@ -48,7 +52,16 @@ def load_or_create_key(path: Path) -> str:
                 pass  # another worker won the race; use its key
         finally:
             os.unlink(temporary)
-    key = path.read_text().strip()
+    key = read_key(path)
     if len(key) < 32:
         raise RuntimeError(f"{path} does not hold a usable key; delete it to generate a new one")
     return key
+
+
+def read_key(path: Path) -> str:
+    """The key in ``path``, refused (``UntrustedFile``) if another user owns the file or could
+    read or write it: a key planted there would sign tokens for anyone. Checked on the open
+    file, so the file checked is the file read."""
+    with path.open() as handle:
+        check_trusted(path, os.fstat(handle.fileno()), secret=True)
+        return handle.read().strip()

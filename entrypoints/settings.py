@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from dotenv import dotenv_values
@@ -24,6 +25,9 @@ from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from domain.idempotency import DEFAULT_KEY_TTL
 from domain.login_throttle import Backoff, LoginThrottlePolicy
+from domain.sign_ups import SignUpLimit
+from entrypoints.local_files import check_trusted_path
+from entrypoints.secret_key import development_key_path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
 HOUR = timedelta(hours=1)
@@ -69,6 +73,10 @@ class Settings(BaseSettings):
     # A request whose header section (request line and header fields) is larger gets a 431
     # from the server itself, before it is buffered (entrypoints/api/header_guard.py).
     max_header_bytes: int = Field(default=64 * 1024, ge=4 * 1024)
+    # [HTTP edges] Seconds a client has to send a request's whole head (request line and
+    # header fields) under uvicorn, from its first byte or the connection's start; past it,
+    # 408 and the connection closed (slowloris).
+    request_head_seconds: float = Field(default=10.0, gt=0, le=300)
     # An Idempotency-Key replays its order for this long, then is forgotten (README, Orders).
     idempotency_ttl_hours: float = Field(default=DEFAULT_KEY_TTL / HOUR, gt=0, le=24 * 366)
     # Each API worker purges expired keys this often (0: never; `stockroom maintenance purge`
@@ -83,10 +91,17 @@ class Settings(BaseSettings):
     # accepting (entrypoints/api/drain.py): the balancer's check interval x its fall count.
     drain_seconds: float = Field(default=5.0, ge=0, le=60)
     access_log: bool = True  # the server's line per request
+    # [Whose address] Proxies whose X-Forwarded-For is believed, comma-separated addresses or
+    # networks; empty (the default): none, the peer's address is the client's.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Operating it (README, "Operating Stockroom"). Metrics on by default: GET /metrics, on the
-    # main port. A unit of work open longer than uow_warn_seconds logs one warning.
+    # Operating it (README, "Operating Stockroom"). Metrics on by default, on a listener of their
+    # own (below). A unit of work open longer than uow_warn_seconds logs one warning.
     metrics_enabled: bool = True
+    # [Metrics listener] Where `stockroom serve` serves GET /metrics, never on the API's port
+    # (entrypoints/api/http_metrics.py); port 0: a free one, which the log names.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     uow_warn_seconds: float = Field(default=5.0, ge=0)  # 0: no held-session warning
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -106,11 +121,18 @@ class Settings(BaseSettings):
     login_max_block_seconds: int = Field(default=15 * 60, ge=1)
     # A counter with no new failure for this long starts again from zero, and is purged.
     login_forget_after_seconds: int = Field(default=24 * 60 * 60, ge=1)
+    # An account that logged in from an address (an IPv6 /64) within this many days is a
+    # known client there: the per-address block does not bind it (0: no client is known).
+    login_known_client_days: float = Field(default=30, ge=0, le=366)
+    # Sign-ups one address (an IPv6 /64) may make per window, counted from its first one;
+    # beyond, 429 with Retry-After, before any hashing.
+    signups_per_address: int = Field(default=20, ge=1)
+    signup_window_seconds: int = Field(default=60 * 60, ge=1)
     # Argon2 hashes running at once in one process; beyond that, 503 at once. Default: one
     # per CPU the process may use (adapters.passwords.default_max_in_flight).
     max_concurrent_hashes: int | None = Field(default=None, ge=1)
 
-    @field_validator("replica_urls", mode="before")
+    @field_validator("replica_urls", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -140,6 +162,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _local_files_are_private(self) -> Self:
+        # [Files and text] A .env or a development key that another user could have written
+        # is refused, not used (entrypoints/local_files.py): a planted key forges any token.
+        check_trusted_path(Path(ENV_FILE))
+        if self.secret_key is None:
+            check_trusted_path(development_key_path(self.database_url), secret=True)
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_key(self) -> Self:
         if self.production and self.secret_key is None:
             raise ValueError("STOCKROOM_PRODUCTION is set but STOCKROOM_SECRET_KEY is not")
@@ -165,6 +196,10 @@ class Settings(BaseSettings):
             per_account=Backoff(self.login_free_failures_per_account, max_block=cap),
             per_address=Backoff(self.login_free_failures_per_address, max_block=cap),
             forget_after=timedelta(seconds=self.login_forget_after_seconds),
+            remember_clients_for=timedelta(days=self.login_known_client_days),
+            sign_ups=SignUpLimit(
+                self.signups_per_address, timedelta(seconds=self.signup_window_seconds)
+            ),
         )
 
     @property

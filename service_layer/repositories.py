@@ -12,6 +12,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from domain.address_activity import ActivityCounter, ActivityKey
 from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
@@ -155,6 +156,24 @@ class AbstractLoginFailureRepository(abc.ABC):
     async def forget_stale(self, forget_before: datetime) -> int:
         """Delete counters whose last failure is older than ``forget_before``; how many.
         Counters other units are writing right now are left for next time, never waited on."""
+
+    # What the throttles remember besides failures (``domain.address_activity``): sign-ups
+    # per address, successful logins per account and address.
+
+    @abc.abstractmethod
+    async def get_activity(self, keys: Sequence[ActivityKey]) -> Sequence[ActivityCounter]:
+        """The activity counters that exist among ``keys`` (stale ones included)."""
+
+    @abc.abstractmethod
+    async def count_activity(
+        self, key: ActivityKey, at: datetime, restart_before: datetime
+    ) -> ActivityCounter:
+        """Count one event at ``at``, atomically, and return the counter; one whose window
+        started before ``restart_before`` starts a new window at ``at``, from one."""
+
+    @abc.abstractmethod
+    async def forget_stale_activity(self, before: datetime) -> int:
+        """Delete activity counters whose last event is older than ``before``; how many."""
 
 
 class AbstractImportJournal(abc.ABC):

@@ -32,11 +32,11 @@ from domain.errors import (
     ItemHasOrders,
     OutOfStock,
     StockLimitExceeded,
+    TooSoon,
     UnknownItem,
     UnknownOrder,
     UnknownUser,
 )
-from domain.login_throttle import TooManyFailedLogins
 from entrypoints.api.consistency import HEADER as CONSISTENCY_HEADER
 from entrypoints.api.paths import allowed_methods
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
@@ -74,7 +74,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidCredentials: status.HTTP_401_UNAUTHORIZED,
     # Not 401: the token is fine, and a client told 401 would drop it and log out.
     IncorrectPassword: status.HTTP_403_FORBIDDEN,
-    TooManyFailedLogins: status.HTTP_429_TOO_MANY_REQUESTS,
+    TooSoon: status.HTTP_429_TOO_MANY_REQUESTS,
     InvalidValue: status.HTTP_422_UNPROCESSABLE_CONTENT,
     DomainError: status.HTTP_409_CONFLICT,
 }
@@ -99,7 +99,7 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     headers = dict(NO_STORE)
     if code == status.HTTP_401_UNAUTHORIZED:
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, TooManyFailedLogins):
+    if isinstance(error, TooSoon):
         headers["Retry-After"] = str(error.retry_after)
     content: dict[str, Any] = {"detail": str(error)}
     if isinstance(error, OutOfStock):

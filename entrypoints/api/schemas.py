@@ -4,6 +4,7 @@ the HTTP edge only (the service layer never sees them). Responses: ``response_mo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from domain.item import (
     TITLE_MAX_LENGTH,
 )
 from domain.order import MAX_LINE_QUANTITY, MAX_LINES, LineRequest
-from domain.text import BLANK_CHARACTERS
+from domain.text import BLANK_CHARACTERS, LINE_BREAKING, MULTI_LINE_ALLOWED
 from domain.user import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from service_layer.services.items import ItemChanges, NewItem
 
@@ -44,10 +45,34 @@ def _char_class(chars: str) -> str:
     return "".join(f"\\u{ord(char):04x}" for char in chars)
 
 
+def _char_ranges(chars: Iterable[str]) -> str:
+    """``_char_class`` with each run of consecutive code points as one range."""
+    codes = sorted({ord(char) for char in chars})
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return "".join(
+        f"\\u{first:04x}" if first == last else f"\\u{first:04x}-\\u{last:04x}"
+        for first, last in runs
+    )
+
+
 _NUL = _char_class("\x00")  # PostgreSQL cannot store it (domain/text.py)
 _BLANK = _char_class(BLANK_CHARACTERS)
+# What single-line text must not hold once stripped (domain/text.py: controls, line
+# separators, bidi controls; NUL among them), and what multi-line text must not hold at all.
+_BREAKING = _char_ranges(LINE_BREAKING)
+_BREAKING_IN_TEXT = _char_ranges(LINE_BREAKING - set(MULTI_LINE_ALLOWED))
 NO_NUL = rf"^[^{_NUL}]*$"
-NOT_BLANK = rf"^[^{_NUL}]*[^{_BLANK}{_NUL}][^{_NUL}]*$"  # and something besides blanks
+# Blanks around the title (stripped by the domain), then something besides blanks, with no
+# line-breaking character in it.
+SINGLE_LINE = (
+    rf"^[{_BLANK}]*[^{_BLANK}{_BREAKING}](?:[^{_BREAKING}]*[^{_BLANK}{_BREAKING}])?[{_BLANK}]*$"
+)
+MULTI_LINE = rf"^[^{_BREAKING_IN_TEXT}]*$"
 # The domain's SKU rule (domain/item.py) before it strips and upper-cases the text.
 SKU_TEXT = rf"^[{_BLANK}]*[A-Za-z0-9][A-Za-z0-9._-]*[{_BLANK}]*$"
 
@@ -99,8 +124,8 @@ def _a_json_number(value: object) -> object:
 # as JSON Schema's minimum and maximum.
 Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 Sku = Annotated[str, Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_TEXT)]
-Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=NOT_BLANK)]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL)]
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=SINGLE_LINE)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=MULTI_LINE)]
 
 
 def _any_case(word: str) -> str:

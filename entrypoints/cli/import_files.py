@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from domain.catalog_import import FIELDS, REQUIRED_FIELDS
-from entrypoints.cli.item_files import EXTENSIONS, FileFormat
+from entrypoints.cli.item_files import (
+    EXTENSIONS,
+    TEXT_COLUMNS,
+    FileFormat,
+    as_exported,
+    spreadsheet_safe,
+)
 from service_layer.services.import_lines import Rejected, SourceLine
 
 REJECT_COLUMNS = ("line", "reason", "row")
@@ -87,7 +93,10 @@ def _read_csv(text: TextIO) -> Iterator[SourceLine]:
             too_many = f"{len(cells)} cells but the header names {len(header)} columns"
             yield SourceLine(first_line, {}, _csv_text(cells), error=too_many)
             continue
-        fields = dict(zip(header, cells, strict=False))
+        fields = {
+            name: as_exported(cell) if name in TEXT_COLUMNS else cell
+            for name, cell in zip(header, cells, strict=False)
+        }
         yield SourceLine(first_line, fields, functools.partial(_csv_text, cells))
 
 
@@ -161,8 +170,14 @@ class RejectsFile:
             )
             self._writer = csv.DictWriter(self._stream, REJECT_COLUMNS)
             self._writer.writeheader()
+        # Opened in a spreadsheet to be fixed: the rejected row and the reason (which may quote
+        # it) never run there as formulas.
         self._writer.writerow(
-            {"line": rejected.line, "reason": rejected.reason, "row": rejected.text}
+            {
+                "line": rejected.line,
+                "reason": spreadsheet_safe(rejected.reason),
+                "row": spreadsheet_safe(rejected.text),
+            }
         )
         self.count += 1
 

@@ -8,14 +8,19 @@ Two formats, the same columns in the same order (``COLUMNS``):
 - JSONL: one JSON object per line; the price a string ("12.50") so no reader turns it into a
   binary float, the quantity a number, the description a string or null.
 
-Values are written as stored: nothing is escaped for spreadsheets (a title starting with "="
-stays one), since the file exists to come back in through the importer unchanged.
+A CSV text cell that a spreadsheet would run as a formula (one beginning with ``=``, ``+``,
+``-``, ``@``, a tab, a carriage return or a line feed: OWASP's "CSV Injection" list) is written
+with a single quote before it, which spreadsheets show as text; the importer takes that quote
+off again, so an export imports back unchanged (``spreadsheet_safe``, ``as_exported``). The
+price and quantity are numbers and never get one. JSONL is no spreadsheet's format: written
+as stored.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import AsyncIterable
 from enum import StrEnum
 from typing import Final, TextIO
@@ -39,8 +44,32 @@ EXTENSIONS: Final = {
 }
 
 
+# What a spreadsheet takes for the start of a formula (OWASP, CSV Injection), after any number
+# of quotes: one quote more is added on export and taken off on import, so that a value that
+# itself begins with quotes before such a character comes back as it was.
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r\n]")
+# The columns of text; the price and the quantity are numbers, and stay numbers.
+TEXT_COLUMNS: Final = ("sku", "title", "description")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it but never runs it: a formula gets a quote before it."""
+    return f"'{cell}" if _FORMULA_START.match(cell) else cell
+
+
+def as_exported(cell: str) -> str:
+    """A text cell of a CSV file as the exporter had it: the quote it added taken off."""
+    return cell[1:] if cell.startswith("'") and _FORMULA_START.match(cell, 1) else cell
+
+
 def csv_row(view: ItemView) -> tuple[str, str, str, int, str]:
-    return (view.sku, view.title, f"{view.price:.2f}", view.quantity, view.description or "")
+    return (
+        spreadsheet_safe(view.sku),
+        spreadsheet_safe(view.title),
+        f"{view.price:.2f}",
+        view.quantity,
+        spreadsheet_safe(view.description or ""),
+    )
 
 
 def json_record(view: ItemView) -> dict[str, str | int | None]:

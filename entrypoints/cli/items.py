@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from domain.text import LINE_BREAKING
 from entrypoints.cli import item_files
 from entrypoints.cli.atomic_file import replacing
 from entrypoints.cli.common import console, container_of, errors, run
@@ -146,5 +147,11 @@ def _print_items(views: list[ItemView]) -> None:
     for view in views:
         # Text, not str: a title like "[bold]x" is data, never Rich markup.
         cells = (str(view.id), view.sku, view.title, f"{view.price:.2f}", str(view.quantity))
-        table.add_row(*(Text(cell) for cell in cells))
+        table.add_row(*(Text(_shown(cell)) for cell in cells))
     console.print(table)
+
+
+def _shown(cell: str) -> str:
+    """A title stored before control characters were refused may still hold some (an escape
+    sequence, a newline): shown as ``\\u001b``, never sent to the terminal."""
+    return "".join(f"\\u{ord(char):04x}" if char in LINE_BREAKING else char for char in cell)

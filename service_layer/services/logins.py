@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from domain.address_activity import ActivityCounter
 from domain.errors import IncorrectPassword, InvalidCredentials, InvalidValue
 from domain.login_throttle import (
     FailureCounter,
@@ -58,17 +59,19 @@ async def log_in(
 ) -> UserView:
     """``authenticate``, unless this account or address has failed too often lately
     (``TooManyFailedLogins``). A failure is counted; a success clears this address's failures
-    on this account."""
+    on this account, and makes this address a known client of the account."""
     attempt = LoginAttempt.of(_account(email), address)
-    seen = await _refuse_if_blocked(uow, throttle, attempt)
+    seen, marks = await _refuse_if_blocked(uow, throttle, attempt)
     try:
         user = await authenticate(uow, hasher, email, password)
     except InvalidCredentials:
         await _count_failure(uow, throttle, attempt)
         raise
     own = attempt.account_at_address
-    if own is not None and own in {counter.key for counter in seen}:
-        await _forget_failures(uow, own)
+    forget = own if own is not None and own in {counter.key for counter in seen} else None
+    remember = throttle.policy.should_remember(attempt, marks, throttle.clock())
+    if forget is not None or remember:
+        await _count_success(uow, throttle, attempt, forget=forget, remember=remember)
     return user
 
 
@@ -89,7 +92,11 @@ async def change_own_password(
     await _refuse_if_blocked(uow, throttle, attempt)
     current, new = passwords
     try:
-        return await users.change_password(uow, hasher, user.id, current, new)
+        return await users.change_password(
+            uow, hasher, user.id, current, new, session_version=user.credentials_version
+        )
+    except users.SessionEndedMeanwhile:
+        raise  # no guess was wrong: not counted
     except IncorrectPassword:
         await _count_failure(uow, throttle, attempt)
         raise
@@ -106,13 +113,15 @@ def _account(email: str) -> str | None:
 
 async def _refuse_if_blocked(
     uow: AbstractUnitOfWork, throttle: LoginThrottle, attempt: LoginAttempt
-) -> Sequence[FailureCounter]:
+) -> tuple[Sequence[FailureCounter], Sequence[ActivityCounter]]:
+    known = [attempt.known_client] if attempt.known_client is not None else []
     async with uow.reading():
         counters = await uow.login_failures.get(attempt.keys)
-    wait = throttle.policy.wait(attempt, counters, throttle.clock())
+        marks = await uow.login_failures.get_activity(known)
+    wait = throttle.policy.wait(attempt, counters, throttle.clock(), marks)
     if wait is not None:
         raise TooManyFailedLogins(wait)
-    return counters
+    return counters, marks
 
 
 @use_case
@@ -137,7 +146,24 @@ async def _count_failure(
 
 @use_case
 @retry_transient()
-async def _forget_failures(uow: AbstractUnitOfWork, key: ThrottleKey) -> None:
+async def _count_success(
+    uow: AbstractUnitOfWork,
+    throttle: LoginThrottle,
+    attempt: LoginAttempt,
+    *,
+    forget: ThrottleKey | None,
+    remember: bool,
+) -> None:
+    """This address's failures on the account are forgotten, and (``remember``) it becomes,
+    or stays, a known client of the account; known clients not seen for long are purged."""
+    policy, now = throttle.policy, throttle.clock()
     async with uow:
-        await uow.login_failures.forget(key)
+        if forget is not None:
+            await uow.login_failures.forget(forget)
+        if remember and attempt.known_client is not None:
+            since = now - policy.remember_clients_for
+            await uow.login_failures.count_activity(attempt.known_client, now, since)
+            await uow.login_failures.forget_stale_activity(
+                now - max(policy.remember_clients_for, policy.sign_ups.window)
+            )
         await uow.commit()

@@ -8,11 +8,12 @@ Whatever ends an account's sessions (a password change or reset, a promotion, a 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
+from domain.emails import legacy_email_form
 from domain.errors import (
     EmailTaken,
-    IncorrectPassword,
     InvalidCredentials,
     InvalidValue,
     UnknownUser,
@@ -25,9 +26,14 @@ from domain.user import (
     check_password_policy,
     normalise_email,
 )
+from service_layer.errors import Overloaded
 from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
 from service_layer.retry import retry_transient
+from service_layer.services.password_changes import (  # the accounts' services, in one place
+    SessionEndedMeanwhile as SessionEndedMeanwhile,
+)
+from service_layer.services.password_changes import change_password as change_password
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
 from service_layer.views import UserView
@@ -63,11 +69,16 @@ async def authenticate(
     if address is not None:
         async with uow.reading():  # released before hashing: no connection waits on the CPU
             user = await uow.users.get_by_email(address)
+            legacy = legacy_email_form(email)
+            if user is None and legacy is not None and legacy != address:
+                user = await uow.users.get_by_email(legacy)  # stored before NFKC (domain/emails)
     ok = await hasher.verify(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         raise InvalidCredentials
     if hasher.needs_rehash(user.password_hash):
-        await _upgrade_hash(uow, hasher, user.id, user.password_hash, password)  # type: ignore[arg-type]
+        # Under load the login stands and the hash is upgraded at a quieter one.
+        with contextlib.suppress(Overloaded):
+            await _upgrade_hash(uow, hasher, user.id, user.password_hash, password)  # type: ignore[arg-type]
     return UserView.from_domain(user)
 
 
@@ -160,47 +171,6 @@ async def create_admin(
             user.set_password_hash(password_hash)
         await uow.commit()
         return UserView.from_domain(user), created
-
-
-@use_case
-async def change_password(
-    uow: AbstractUnitOfWork,
-    hasher: PasswordHasher,
-    user_id: int,
-    current_password: str,
-    new_password: str,
-) -> UserView:
-    """The signed-in user's new password, given the current one (``IncorrectPassword``
-    otherwise). Every session ends; the returned view has the new version, for the caller's
-    fresh token."""
-    check_password_policy(new_password)
-    async with uow.reading():  # released before hashing: no connection waits on the CPU
-        verified_hash = (await uow.users.get(user_id)).password_hash
-    if not await _verifies(hasher, verified_hash, current_password):
-        raise IncorrectPassword
-    new_hash = await hasher.hash(new_password)
-    return await _store_new_password(uow, user_id, verified_hash, new_hash)
-
-
-@use_case
-@retry_transient()
-async def _store_new_password(
-    uow: AbstractUnitOfWork, user_id: int, verified_hash: str, new_hash: str
-) -> UserView:
-    """The write of ``change_password``, retried on its own: a retry needs no new hashing."""
-    async with uow:
-        user = await uow.users.get_for_update(user_id)
-        if user.password_hash != verified_hash:
-            raise IncorrectPassword  # changed meanwhile: what was verified is no longer it
-        user.set_password_hash(new_hash)
-        await uow.commit()
-        return UserView.from_domain(user)
-
-
-async def _verifies(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
-    if len(password) > PASSWORD_MAX_LENGTH or not is_storable(password):
-        return False  # no account has such a password; skip the costly hash
-    return await hasher.verify(password_hash, password)
 
 
 @use_case

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from domain.address_activity import ActivityCounter, ActivityKey
 from domain.catalog_import import CatalogRow, ImportedBatch
 from domain.errors import (
     DomainError,
@@ -56,6 +57,7 @@ class InMemoryStore:
     orders: dict[int, Order] = field(default_factory=dict)
     idempotency: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
     login_failures: dict[ThrottleKey, FailureCounter] = field(default_factory=dict)
+    address_activity: dict[ActivityKey, ActivityCounter] = field(default_factory=dict)
     imports: dict[tuple[str, int], ImportedBatch] = field(default_factory=dict)
     ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
@@ -276,6 +278,7 @@ class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
 
     def __init__(self, store: InMemoryStore) -> None:
         self.table: _Table[ThrottleKey, FailureCounter] = _Table(store.login_failures)
+        self.activity: _Table[ActivityKey, ActivityCounter] = _Table(store.address_activity)
 
     async def get(self, keys: Sequence[ThrottleKey]) -> Sequence[FailureCounter]:
         return [self.table.rows[key] for key in keys if key in self.table.rows]
@@ -300,6 +303,26 @@ class InMemoryLoginFailureRepository(AbstractLoginFailureRepository):
         stale = [k for k, c in self.table.rows.items() if c.last_failure_at < forget_before]
         for key in stale:
             del self.table.rows[key]
+        return len(stale)
+
+    async def get_activity(self, keys: Sequence[ActivityKey]) -> Sequence[ActivityCounter]:
+        return [self.activity.rows[key] for key in keys if key in self.activity.rows]
+
+    async def count_activity(
+        self, key: ActivityKey, at: datetime, restart_before: datetime
+    ) -> ActivityCounter:
+        current = self.activity.rows.get(key)
+        if current is None or current.started_at < restart_before:
+            counted = ActivityCounter(key, count=1, started_at=at, last_at=at)
+        else:
+            counted = ActivityCounter(key, current.count + 1, current.started_at, at)
+        self.activity.rows[key] = counted
+        return counted
+
+    async def forget_stale_activity(self, before: datetime) -> int:
+        stale = [k for k, c in self.activity.rows.items() if c.last_at < before]
+        for key in stale:
+            del self.activity.rows[key]
         return len(stale)
 
 
@@ -398,6 +421,7 @@ class InMemoryRepositories:
             self.orders.table.merged_into(self.store.orders),
             self.idempotency.table.merged_into(self.store.idempotency),
             self.login_failures.table.merged_into(self.store.login_failures),
+            self.login_failures.activity.merged_into(self.store.address_activity),
             self.imports.table.merged_into(self.store.imports),
         )
         (
@@ -406,6 +430,7 @@ class InMemoryRepositories:
             self.store.orders,
             self.store.idempotency,
             self.store.login_failures,
+            self.store.address_activity,
             self.store.imports,
         ) = merged
         for table in self._tables():
@@ -418,5 +443,6 @@ class InMemoryRepositories:
             self.orders.table,
             self.idempotency.table,
             self.login_failures.table,
+            self.login_failures.activity,
             self.imports.table,
         ]

@@ -105,3 +105,44 @@ async def test_guessing_the_current_password_of_a_password_change_is_throttled_t
     right = {"current_password": password, "new_password": new_password()}
     changed = await owner.post("/users/me/password", json=right, headers=stolen)
     assert changed.status_code == 200, changed.text
+
+
+# --- issue 26: an IPv6 client is its /64 (F5); an address's block spares its known clients (F4)
+
+
+async def test_guesses_spread_over_one_ipv6_slash_64_are_counted_as_one_address(
+    app: FastAPI, owner: httpx.AsyncClient, database: Database
+) -> None:
+    email, password = f"six-{new_password()[3:]}@example.com", new_password()
+    await owner.post("/users/", json={"email": email, "password": password})
+    statuses = []
+    for n in range(1, 9):  # a fresh address of the same /64 for every guess
+        async with api_client(app, address=f"2001:db8:66:1::{n:x}") as guesser:
+            guess = {"username": email, "password": f"guess number {n}"}
+            statuses.append((await guesser.post("/token", data=guess)).status_code)
+    assert statuses == [401] * 6 + [429] * 2, statuses
+    assert await _failures(database, email, "2001:db8:66:1::/64") == 6
+
+
+async def test_others_failures_at_a_shared_address_do_not_lock_out_its_known_clients(
+    app: FastAPI, database: Database
+) -> None:
+    """An office behind one address: someone there tries common passwords on many accounts
+    until the address is blocked (50 failures); a colleague who logged in from there lately
+    still logs in, a newcomer waits."""
+    shared = "192.0.2.44"
+    async with api_client(app, address=shared) as office:
+        email, password = f"colleague-{new_password()[3:]}@example.com", new_password()
+        await office.post("/users/", json={"email": email, "password": password})
+        right = {"username": email, "password": password}
+        assert (await office.post("/token", data=right)).status_code == 200
+
+        for n in range(50):
+            guess = {"username": f"victim-{n}@example.com", "password": "Summer2026!"}
+            assert (await office.post("/token", data=guess)).status_code == 401
+        blocked = await office.post("/token", data={**guess, "password": "again"})
+        assert blocked.status_code == 401  # the 51st failure, which blocks the address
+        newcomer = {"username": "newcomer@example.com", "password": "never checked"}
+        assert (await office.post("/token", data=newcomer)).status_code == 429
+
+        assert (await office.post("/token", data=right)).status_code == 200

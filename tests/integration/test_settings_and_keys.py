@@ -52,6 +52,7 @@ def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
 def test_a_truncated_key_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / KEY_FILE_NAME
     path.write_text("short")
+    path.chmod(0o600)  # private, as the service makes it: refused for its length alone
     with pytest.raises(RuntimeError, match="delete it"):
         load_or_create_key(path)
 

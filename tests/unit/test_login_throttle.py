@@ -3,7 +3,9 @@
 The policy (``domain.login_throttle``): per account from one address 5 failures are free,
 then each blocks for 1 s, 2 s, 4 s... up to 15 min; the account across addresses and the
 address across accounts have looser allowances; the account-wide block never binds an
-address that has not failed on the account itself, so the owner is never locked out.
+address that has not failed on the account itself, and the address-wide block never binds an
+account that logged in from that address lately, so the owner is never locked out. An IPv6
+address is counted as its /64.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.passwords import Argon2PasswordHasher
+from domain.address_activity import Activity, ActivityKey, client_network
 from domain.errors import InvalidCredentials
 from domain.login_throttle import (
     Backoff,
@@ -238,3 +241,158 @@ async def test_an_address_is_clipped_and_a_missing_one_is_counted_as_unknown() -
     await site.fail(address=None)
     assert site.failures(ThrottleScope.ADDRESS, "x" * 64) == 1
     assert site.failures(ThrottleScope.ADDRESS, "unknown") == 1
+
+
+# --- F5: an IPv6 client is its /64 ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("testclient", "testclient"),
+        (None, "unknown"),
+        ("", "unknown"),
+    ],
+)
+def test_a_client_is_counted_as_its_ipv4_address_or_its_ipv6_slash_64(
+    address: str | None, network: str
+) -> None:
+    assert client_network(address) == network
+
+
+async def test_guesses_from_every_address_of_one_ipv6_slash_64_share_one_allowance() -> None:
+    site = Site()
+    await site.register()
+    for n in range(1, 7):  # six addresses, one /64: the sixth failure blocks
+        await site.fail(address=f"2001:db8:66:1::{n:x}")
+    assert await site.refused(address="2001:db8:66:1:ffff:ffff:ffff:ffff") == 1
+    assert (await site.log_in(OWNER, PASSWORD, "2001:db8:66:2::1")).email == OWNER
+
+
+async def test_an_ipv4_mapped_address_is_the_ipv4_address_it_maps() -> None:
+    site = Site()
+    await site.register()
+    for _ in range(6):
+        await site.fail(address="::ffff:203.0.113.66")
+    assert await site.refused(address=ATTACKER) == 1
+
+
+# --- F4: nobody can lock an owner out of their own account ------------------------------
+
+
+async def test_a_blocked_address_still_lets_in_an_account_that_logged_in_from_it_lately() -> None:
+    """Many people behind one address (or a spoofed one): others' failures there block the
+    address, but not for an account known to log in from it."""
+    policy = LoginThrottlePolicy(per_address=Backoff(free_failures=3))
+    site = Site(policy)
+    await site.register()
+    await site.log_in(OWNER, PASSWORD, ATTACKER)  # the owner, at the shared address
+    for n in range(4):  # three free failures, and the fourth that blocks the address
+        await site.fail(email=f"victim-{n}@example.com")
+    assert await site.refused(email="someone-else@example.com") >= 1  # the address is blocked
+
+    assert (await site.log_in(OWNER, PASSWORD, ATTACKER)).email == OWNER
+
+
+async def test_a_known_client_still_has_only_its_own_allowance_on_its_account() -> None:
+    """Being known exempts from the address's block, not from the account's own counters:
+    someone else at the owner's address guessing the owner's password is blocked as usual."""
+    site = Site()
+    await site.register()
+    await site.log_in(OWNER, PASSWORD, ATTACKER)
+    for _ in range(6):
+        await site.fail()
+    assert await site.refused() == 1
+
+
+async def test_a_client_is_known_for_thirty_days_after_its_last_login_there() -> None:
+    policy = LoginThrottlePolicy(per_address=Backoff(free_failures=0))
+    site = Site(policy)
+    await site.register()
+    await site.log_in(OWNER, PASSWORD, ATTACKER)
+    site.clock.advance(29 * 24 * 60 * 60)
+    await site.fail(email="victim@example.com")
+    assert (await site.log_in(OWNER, PASSWORD, ATTACKER)).email == OWNER  # known: 29 days
+
+    site.clock.advance(30 * 24 * 60 * 60 + 1)  # 30 days since that login
+    await site.fail(email="victim@example.com")
+    assert await site.refused() >= 1
+
+
+async def test_a_known_client_is_written_down_again_only_once_an_hour() -> None:
+    site = Site()
+    await site.register()
+    await site.log_in(OWNER, PASSWORD, OWNER_AT)
+    mark = ActivityKey(Activity.LOGIN, f"{OWNER} {OWNER_AT}")
+    first = site.store.address_activity[mark]
+    site.clock.advance(30 * 60)
+    await site.log_in(OWNER, PASSWORD, OWNER_AT)
+    assert site.store.address_activity[mark] == first
+    site.clock.advance(31 * 60)
+    await site.log_in(OWNER, PASSWORD, OWNER_AT)
+    assert site.store.address_activity[mark].last_at == site.clock.now
+
+
+# --- a double-submitted password change ------------------------------------------------
+
+NEW_PASSWORD = "the owner's new password"
+
+
+async def _change(site: Site, user: UserView) -> UserView:
+    return await logins.change_own_password(
+        FakeUnitOfWork(site.store),
+        site.hasher,
+        site.throttle,
+        user,
+        (PASSWORD, NEW_PASSWORD),
+        OWNER_AT,
+    )
+
+
+async def test_the_second_of_a_double_submitted_change_is_answered_as_done_uncounted() -> None:
+    """Both requests were signed in when sent; the first ended the session of both. The
+    second finds its new password in force: the same change, answered again, not a guess."""
+    site = Site()
+    await site.register()
+    session = await site.log_in(OWNER, PASSWORD, OWNER_AT)
+    first = await _change(site, session)
+    second = await _change(site, session)
+
+    assert second == first  # one change: the version moved once
+    assert site.store.login_failures == {}
+    assert (await site.log_in(OWNER, NEW_PASSWORD, OWNER_AT)).id == session.id
+
+
+async def test_twins_that_both_verified_the_old_password_are_both_answered_as_done() -> None:
+    """The twin verifies the current password, then stores while this one hashes."""
+    site = Site()
+    await site.register()
+    session = await site.log_in(OWNER, PASSWORD, OWNER_AT)
+    hash_new = site.hasher.hash
+    twin: list[UserView] = []
+
+    async def hash_after_the_twin_stored(password: str) -> str:
+        site.hasher.hash = hash_new  # type: ignore[method-assign]
+        twin.append(await _change(site, session))
+        return await hash_new(password)
+
+    site.hasher.hash = hash_after_the_twin_stored  # type: ignore[method-assign]
+    assert await _change(site, session) == twin[0]
+    assert site.store.login_failures == {}
+
+
+async def test_a_change_whose_session_ended_otherwise_is_refused_and_not_counted() -> None:
+    site = Site()
+    await site.register()
+    session = await site.log_in(OWNER, PASSWORD, OWNER_AT)
+    await users.log_out_everywhere(FakeUnitOfWork(site.store), session.id)
+
+    with pytest.raises(users.SessionEndedMeanwhile):
+        await _change(site, session)
+    assert site.store.login_failures == {}
+    assert (await site.log_in(OWNER, PASSWORD, OWNER_AT)).id == session.id  # unchanged

@@ -15,6 +15,7 @@ from domain.errors import (
     UnknownUser,
 )
 from domain.user import Role
+from service_layer.errors import Overloaded
 from service_layer.services import users as services
 from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 
@@ -131,6 +132,24 @@ async def test_login_upgrades_a_hash_made_with_weaker_parameters(
     assert new_hash != weak_hash
     assert not stronger.needs_rehash(new_hash)
     assert await stronger.verify(new_hash, PASSWORD)
+
+
+async def test_a_login_whose_rehash_finds_no_hashing_slot_still_succeeds(
+    store: InMemoryStore, fast_hasher: Argon2PasswordHasher
+) -> None:
+    """Under a flood of new passwords the upgrade waits for a quieter login; the login,
+    already verified, is not turned into a 503."""
+    user_id = await _register(store, fast_hasher, "busy@example.com")
+    weak_hash = store.users[user_id].password_hash
+
+    class BusyStronger(Argon2PasswordHasher):
+        async def hash(self, password: str) -> str:
+            raise Overloaded("every password hashing slot for new passwords is busy")
+
+    busy = BusyStronger(time_cost=2, memory_cost=16, parallelism=1)
+    user = await services.authenticate(FakeUnitOfWork(store), busy, "busy@example.com", PASSWORD)
+    assert user.id == user_id
+    assert store.users[user_id].password_hash == weak_hash  # upgraded at a later login
 
 
 async def test_login_with_current_parameters_writes_nothing(

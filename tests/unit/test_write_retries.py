@@ -23,6 +23,8 @@ from service_layer.services import items as item_services
 from service_layer.services import logins as login_services
 from service_layer.services import maintenance as maintenance_services
 from service_layer.services import orders as order_services
+from service_layer.services import password_changes
+from service_layer.services import sign_ups as sign_up_services
 from service_layer.services import stock as stock_services
 from service_layer.services import users as user_services
 from service_layer.services.logins import LoginThrottle
@@ -143,11 +145,17 @@ async def _log_in_wrong(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
 
 
 async def _log_in_after_a_failure(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
-    """A login that succeeds after a failure from the same address clears that failure."""
+    """A login that succeeds after a failure from the same address clears that failure (and
+    marks the address a known client of the account)."""
     await _log_in_wrong(store, FakeUnitOfWork(store))
     return await login_services.log_in(
         uow, CHEAP, LoginThrottle(), "guess@example.com", PASSWORD, "192.0.2.1"
     )
+
+
+async def _count_sign_up(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    """A sign-up is counted against its address before anything is hashed."""
+    return await sign_up_services._count_sign_up(uow, LoginThrottle(), "192.0.2.1")
 
 
 WRITERS = [
@@ -169,7 +177,8 @@ WRITERS = [
     Writer("_upgrade_hash", _authenticate_with_rehash, reads_before=1),
     # Both open a unit for the counters and one for the account before the one that writes.
     Writer("_count_failure", _log_in_wrong, reads_before=2),
-    Writer("_forget_failures", _log_in_after_a_failure, reads_before=2),
+    Writer("_count_success", _log_in_after_a_failure, reads_before=2),
+    Writer("_count_sign_up", _count_sign_up),
     Writer("_purge_batch", _purge_expired_keys),
 ]
 # Use cases that never commit: reads through a unit of work or the read port.
@@ -187,13 +196,15 @@ READERS = {
     "get_active_user",
 }
 # These read (and hash), then write only through units of their own (in WRITERS), which are
-# retried without hashing again: log_in also through _forget_failures. The purge writes one
+# retried without hashing again: log_in also through _count_success, sign_up through
+# register. The purge writes one
 # unit of work per batch, each retried on its own (a retry never redoes a batch).
 ENTRY_POINTS_OF_WRITERS = {
     "authenticate": "_upgrade_hash",
     "change_password": "_store_new_password",
     "log_in": "_count_failure",
     "change_own_password": "_count_failure",
+    "sign_up": "_count_sign_up",
     "purge_expired_idempotency_keys": "_purge_batch",
 }
 SERVICES = (
@@ -201,6 +212,8 @@ SERVICES = (
     order_services,
     user_services,
     login_services,
+    password_changes,
+    sign_up_services,
     maintenance_services,
     stock_services,
 )

@@ -19,6 +19,7 @@ from entrypoints.api.responses import RETRY_AFTER, SIGNED_IN, UNAVAILABLE, Respo
 from entrypoints.api.schemas import PasswordChange, Registration
 from entrypoints.api.security import CurrentUser
 from service_layer.services import logins as login_services
+from service_layer.services import sign_ups
 from service_layer.services import users as services
 from service_layer.views import UserView
 
@@ -29,8 +30,12 @@ async def _no_store(response: Response) -> None:
 
 router = APIRouter(tags=["users"], dependencies=[Depends(_no_store)])
 
-EMAIL_TAKEN: Responses = {**UNAVAILABLE, 409: error("Email already registered")}
 THROTTLED: Responses = {429: error("Too many failed logins", headers=RETRY_AFTER)}
+EMAIL_TAKEN: Responses = {
+    **UNAVAILABLE,
+    409: error("Email already registered"),
+    429: error("Too many sign-ups from this address", headers=RETRY_AFTER),
+}
 BAD_LOGIN: Responses = {
     **UNAVAILABLE,
     401: error("Incorrect email or password"),
@@ -55,8 +60,20 @@ def _client_address(request: Request) -> str | None:
 @router.post(
     "/users/", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=EMAIL_TAKEN
 )
-async def register(body: Registration, uow: UnitOfWork, hasher: Hasher) -> UserView:
-    return await services.register(uow, hasher, body.email, body.password.get_secret_value())
+async def register(
+    body: Registration, request: Request, uow: UnitOfWork, hasher: Hasher, throttle: Throttle
+) -> UserView:
+    """A new customer account. A password among the 20,000 most commonly used ones is
+    refused with a 422 (NIST SP 800-63B 5.1.1.2), compared case-insensitively. Throttled per
+    client address (429 with Retry-After), before the password is hashed."""
+    return await sign_ups.sign_up(
+        uow,
+        hasher,
+        throttle,
+        body.email,
+        body.password.get_secret_value(),
+        address=_client_address(request),
+    )
 
 
 @router.post("/token", responses=BAD_LOGIN)
@@ -71,8 +88,8 @@ async def login(
     """OAuth2 password flow: form fields ``username`` (the email) and ``password``.
 
     Throttled per account and per client address (429 with Retry-After); the address is the
-    connection's peer as uvicorn gives it, the proxy's ``X-Forwarded-For`` when the proxy is
-    trusted (``stockroom serve --forwarded-allow-ips``).
+    connection's peer, or the proxy's ``X-Forwarded-For`` when the proxy is one the operator
+    trusts (``STOCKROOM_TRUSTED_PROXIES``).
     """
     user = await login_services.log_in(
         uow, hasher, throttle, form.username, form.password, address=_client_address(request)
