@@ -66,8 +66,7 @@ REPLICA_LAG = Gauge(
 class PoolGauges:
     """One pool's gauges. Sampled (``sample``), not updated at every checkout: a gauge write
     per checkout and checkin cost measurably on a fast read, and a scrape every few seconds
-    needs the state now, not its every change. The app samples each pool every second and
-    just before answering ``/metrics``."""
+    needs the state now, not its every change. The app samples each pool every second."""
 
     def __init__(self, engine: Engine, name: str) -> None:
         self._engine = engine

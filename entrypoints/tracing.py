@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 DEFAULT_SERVICE_NAME = "stockroom"
-# Probes and scrapes come every few seconds to every worker and a trace of one says nothing:
-# left out, unless the standard variables name the URLs to leave out instead.
+# Probes come every few seconds to every worker and a trace of one says nothing: left out,
+# unless the standard variables name the URLs to leave out instead. (Metrics are scraped from
+# a listener of their own, which is not the app: nothing to leave out there.)
 EXCLUDED_URLS_VARIABLES = ("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS")
-UNTRACED_BY_DEFAULT = "/health/,/metrics"
+UNTRACED_BY_DEFAULT = "/health/"
 
 
 def traces_exported() -> bool:

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from adapters.database_metrics import Pools
-from entrypoints.api import http_metrics
 from entrypoints.api.consistency import ConsistencyTokens
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
@@ -93,8 +92,6 @@ def create_app(container: Container) -> FastAPI:
             request_ids=settings.request_ids,
             metrics=settings.metrics_enabled,
         )
-    if settings.metrics_enabled:
-        app.include_router(http_metrics.router)
     install_error_handlers(app)
     app.include_router(root.router)
     app.include_router(health.router)

@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from adapters.database import Database
-from adapters.database_metrics import Pools
 from adapters.replicas import ReplicaSet
 from adapters.tokens import JwtTokenCodec
 from entrypoints.settings import Settings
@@ -57,7 +56,7 @@ async def get_token_codec(request: Request) -> JwtTokenCodec:
 
 
 async def get_database(request: Request) -> Database:
-    """The engines and pools, for what checks on them (readiness, metrics)."""
+    """The engines and pools, for what checks on them (readiness)."""
     database: Database = request.app.state.container.database()
     return database
 
@@ -65,11 +64,6 @@ async def get_database(request: Request) -> Database:
 async def get_replicas(request: Request) -> ReplicaSet | None:
     replicas: ReplicaSet | None = request.app.state.container.replicas()
     return replicas
-
-
-async def get_pools(request: Request) -> Pools:
-    pools: Pools = request.app.state.container.pools()
-    return pools
 
 
 UnitOfWork = Annotated[AbstractUnitOfWork, Depends(get_uow)]
@@ -80,4 +74,3 @@ Throttle = Annotated[LoginThrottle, Depends(get_login_throttle)]
 TokenCodec = Annotated[JwtTokenCodec, Depends(get_token_codec)]
 TheDatabase = Annotated[Database, Depends(get_database)]
 Replicas = Annotated[ReplicaSet | None, Depends(get_replicas)]
-PoolGauges = Annotated[Pools, Depends(get_pools)]

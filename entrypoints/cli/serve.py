@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +14,7 @@ from rich.text import Text
 
 from adapters.sqlite import is_sqlite
 from entrypoints import migrations
+from entrypoints.api.http_metrics import start_metrics_listener
 from entrypoints.cli.common import (
     container_of,
     database_url,
@@ -27,7 +30,8 @@ from entrypoints.cli.verdicts import (
     pooler_findings,
 )
 from entrypoints.container import Container
-from entrypoints.logging_config import log_config
+from entrypoints.logging_config import configure_logging, log_config
+from entrypoints.settings import Settings
 from migrations.window import Fit, in_window, outside_window
 
 # With the drain before it (STOCKROOM_DRAIN_SECONDS, 5) well below Kubernetes' default kill
@@ -39,6 +43,10 @@ DEFAULT_GRACEFUL_TIMEOUT = 15
 # balancer, a proxy's upstream pool, an HTTP client's pool) must give up on idle ones sooner.
 # Behind a balancer with a long idle timeout (AWS ALB: 60 s), raise this above it instead.
 DEFAULT_KEEP_ALIVE = 5
+# uvicorn reads it when told nothing; we always tell it (STOCKROOM_TRUSTED_PROXIES instead).
+UVICORN_TRUST_VARIABLE = "FORWARDED_ALLOW_IPS"
+
+logger = logging.getLogger(__name__)
 
 
 def serve(
@@ -74,9 +82,9 @@ def serve(
         str | None,
         typer.Option(
             metavar="ADDRESSES",
-            help="Proxies trusted to say who the client is (X-Forwarded-For), comma-separated, "
-            "or '*'. Login throttling counts by that address. Default: uvicorn's "
-            "($FORWARDED_ALLOW_IPS, else 127.0.0.1).",
+            help="Proxies trusted to say who the client is (X-Forwarded-For): addresses or "
+            "networks, comma-separated, or '*'. Login throttling counts by that address. "
+            "Overrides STOCKROOM_TRUSTED_PROXIES (default: none, the peer is the client).",
         ),
     ] = None,
 ) -> None:
@@ -86,19 +94,28 @@ def serve(
     SIGTERM drains: readiness turns 503, requests in flight finish, then the pools close.
     """
     settings = container_of(ctx).settings()
+    trusted = settings.trusted_proxies
+    if forwarded_allow_ips is not None:
+        trusted = [proxy.strip() for proxy in forwarded_allow_ips.split(",") if proxy.strip()]
     options = ServeOptions(
         host=host,
         port=port,
         workers=workers,
         graceful_timeout=graceful_timeout,
         keep_alive=keep_alive,
-        forwarded_allow_ips=forwarded_allow_ips,
+        trusted_proxies=tuple(trusted),
         log_config=log_config(settings.log_format, settings.log_level),
         log_level=settings.log_level,
         max_header_bytes=settings.max_header_bytes,
         access_log=settings.access_log,
     )
     refused = refusal(server, options)
+    if UVICORN_TRUST_VARIABLE in os.environ:
+        # It once widened trust by itself: refused, rather than quietly no longer in force.
+        refused = (
+            f"${UVICORN_TRUST_VARIABLE} is not read: name the proxies trusted with "
+            "X-Forwarded-For in STOCKROOM_TRUSTED_PROXIES (or --forwarded-allow-ips) and unset it"
+        )
     if refused is not None:
         errors.print(Text.assemble(("error: ", "red"), refused), soft_wrap=True)
         raise typer.Exit(code=1)
@@ -108,16 +125,45 @@ def serve(
     else:
         _check_before_serving(container_of(ctx), url)
     metrics_folder = None
-    if workers > 1:
-        # Every worker writes its metrics where any of them can read all (GET /metrics);
-        # a fresh folder each start, so counters restart cleanly with the server.
+    if settings.metrics_enabled and (workers > 1 or server is Server.granian):
+        # The workers are other processes (Granian's always are): each writes its metrics
+        # where this one reads them all; a fresh folder each start, so counters restart
+        # cleanly with the server.
         metrics_folder = tempfile.mkdtemp(prefix="stockroom-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
     try:
+        if settings.metrics_enabled:
+            _listen_for_metrics(settings, metrics_folder)
         run(server, APP_FACTORY, options)
     finally:
         if metrics_folder is not None:
             shutil.rmtree(metrics_folder, ignore_errors=True)
+
+
+def _listen_for_metrics(settings: Settings, workers_folder: str | None) -> None:
+    """The metrics listener, in this process (entrypoints/api/http_metrics.py), or one line
+    and exit 1: an instance nobody can scrape must not look healthy."""
+    host = settings.metrics_host
+    try:
+        listener = start_metrics_listener(
+            host, settings.metrics_port, Path(workers_folder) if workers_folder else None
+        )
+    except OSError as error:
+        where = f"{host}:{settings.metrics_port}"
+        errors.print(
+            Text.assemble(
+                ("error: ", "red"),
+                f"cannot serve metrics on {where}: {error.strerror or error} (set "
+                "STOCKROOM_METRICS_HOST and STOCKROOM_METRICS_PORT, or "
+                "STOCKROOM_METRICS_ENABLED=false)",
+            ),
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1) from None
+    # Configured now rather than by the server, which does it again: this line is the first.
+    configure_logging(settings.log_format, settings.log_level)
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("Metrics on http://%s:%d/metrics", shown, listener.server_port)
 
 
 def _check_before_serving(container: Container, url: str) -> None:

@@ -12,6 +12,7 @@ app, and needs neither the CLI nor the other server.
 
 from __future__ import annotations
 
+import ipaddress
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,15 +62,23 @@ class ServeOptions:
     workers: int
     graceful_timeout: int  # seconds
     keep_alive: int  # seconds
-    forwarded_allow_ips: str | None  # None: $FORWARDED_ALLOW_IPS, else 127.0.0.1 (uvicorn's)
     log_config: dict[str, Any] | None  # logging.config.dictConfig; None: the server's own
     log_level: str = "INFO"
     max_header_bytes: int | None = None  # None: the server's own limit (uvicorn: the guard's)
     access_log: bool = True
+    # Whose X-Forwarded-For (and X-Forwarded-Proto) is believed: addresses, networks, or "*".
+    # Empty: nobody's, the connection's peer is the client (STOCKROOM_TRUSTED_PROXIES).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def refusal(server: Server, options: ServeOptions) -> str | None:
     """Why ``server`` cannot honour ``options`` (one line), or None when it can."""
+    for proxy in options.trusted_proxies:
+        if not _is_address_or_network(proxy) or (proxy == "*" and len(options.trusted_proxies) > 1):
+            return (
+                f"trusted proxy {proxy!r} is no IP address or network (STOCKROOM_TRUSTED_PROXIES "
+                "or --forwarded-allow-ips: e.g. 10.0.0.5,10.0.0.0/8, or * alone for any)"
+            )
     if server is not Server.granian:
         return None
     if options.graceful_timeout == 0:
@@ -110,9 +119,11 @@ def run_uvicorn(app: str, options: ServeOptions) -> None:
         timeout_graceful_shutdown=options.graceful_timeout,
         timeout_keep_alive=options.keep_alive,
         timeout_worker_healthcheck=WORKER_START_SECONDS,
-        # None keeps uvicorn's own default; behind a proxy on another host, name it here,
-        # or every client looks like the proxy to login throttling.
-        forwarded_allow_ips=options.forwarded_allow_ips,
+        # Given explicitly, even empty: uvicorn would otherwise trust $FORWARDED_ALLOW_IPS,
+        # else 127.0.0.1, and a local client could then name a fresh address for every
+        # login it guesses (issue 26, F3).
+        proxy_headers=bool(options.trusted_proxies),
+        forwarded_allow_ips=list(options.trusted_proxies),
         # Applied by uvicorn in the supervisor and in every worker before it logs anything
         # (the app's factory configures the same again from each worker's settings).
         log_config=options.log_config,
@@ -167,21 +178,32 @@ def run_granian(app: str, options: ServeOptions) -> None:
         log_access_format=GRANIAN_ACCESS_FORMAT,
     )
     # Granian has no X-Forwarded-For handling of its own: uvicorn's middleware, the same
-    # rules and default as under uvicorn, wraps the app in each worker.
-    loader = partial(_load_behind_proxies, trusted=options.forwarded_allow_ips)
+    # rules as under uvicorn, wraps the app in each worker.
+    loader = partial(load_behind_proxies, trusted=options.trusted_proxies)
     server.serve(target_loader=loader)
 
 
-def _load_behind_proxies(app: str, trusted: str | None) -> ASGI3Application:
+def load_behind_proxies(app: str, trusted: tuple[str, ...]) -> ASGI3Application:
     """In a Granian worker: the app built by the factory ``app``, X-Forwarded-For applied
-    from the proxies in ``trusted`` (None: $FORWARDED_ALLOW_IPS, else 127.0.0.1)."""
+    from the proxies in ``trusted`` (none: the app alone, the peer is the client)."""
     import importlib
-    import os
 
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     module, _, name = app.partition(":")
     factory: Callable[[], ASGI3Application] = getattr(importlib.import_module(module), name)
-    if trusted is None:
-        trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-    return ProxyHeadersMiddleware(factory(), trusted_hosts=trusted)
+    if not trusted:
+        return factory()
+    return ProxyHeadersMiddleware(factory(), trusted_hosts=list(trusted))
+
+
+def _is_address_or_network(proxy: str) -> bool:
+    """uvicorn would take anything else as a literal host name (meant for Unix sockets):
+    a typo there (10.0.0.0/33) would trust nobody, silently."""
+    if proxy == "*":
+        return True
+    try:
+        ipaddress.ip_network(proxy, strict=False)
+    except ValueError:
+        return False
+    return True

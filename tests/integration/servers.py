@@ -199,11 +199,14 @@ def stockroom_serve(
     settings: Mapping[str, str], folder: Path, *, workers: int = 2, args: tuple[str, ...] = ()
 ) -> Iterator[str]:
     """``stockroom serve`` as an operator runs it, with these ``STOCKROOM_*`` settings and no
-    others, in ``folder``; yields its base URL once it answers, and stops it by its pid."""
+    others (but a free STOCKROOM_METRICS_PORT unless they name one), in ``folder``; yields its
+    base URL once it answers, and stops it by its pid."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     # No balancer polls these servers: stopped, they stop at once (the drain's own tests set it).
     env["STOCKROOM_DRAIN_SECONDS"] = "0"
+    # Each its own metrics listener: another server (or `make run`) may hold the default port.
+    env["STOCKROOM_METRICS_PORT"] = str(free_port())
     env.update(settings)
     log_path = folder / f"serve-{port}.log"
     command = [STOCKROOM, "serve", "--port", str(port), "--workers", str(workers), *args]

@@ -99,6 +99,9 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """`stockroom serve` in an empty folder with no configuration at all: the newcomer's path."""
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+    # The one setting: metrics on a port the system picks, not the default 9464 another
+    # server on this machine (make run, a second test run) may hold.
+    env["STOCKROOM_METRICS_PORT"] = "0"
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script

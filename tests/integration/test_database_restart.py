@@ -229,6 +229,7 @@ def server(cluster: Cluster, tmp_path: Path) -> Iterator[Server]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     env.update(STOCKROOM_DATABASE_URL=cluster.url(), STOCKROOM_SECRET_KEY=SECRET_KEY)
     env["STOCKROOM_DRAIN_SECONDS"] = "0"  # no balancer to tell: stopped, it stops at once
+    env["STOCKROOM_METRICS_PORT"] = "0"  # a free one, not the default another server may hold
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script

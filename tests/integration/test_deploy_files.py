@@ -201,6 +201,7 @@ def test_the_image_serves_the_probes_drains_and_stops_in_time(image: Image, tmp_
     # `docker run -e ...`: a database and a key, which production (the image's ENV) requires.
     env = {**image_env, "STOCKROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/stockroom.db"}
     env["STOCKROOM_SECRET_KEY"] = SECRETS["STOCKROOM_SECRET_KEY"]
+    env["STOCKROOM_METRICS_PORT"] = str(free_port())  # the default may be another server's
     files_before = sorted(root.rglob("*"))
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
@@ -254,7 +255,7 @@ def test_the_probes_are_the_apps_health_routes_on_the_port_it_serves() -> None:
     api = pod("Deployment")["containers"][0]
     ports = {port["name"]: port["containerPort"] for port in api["ports"]}
     served = int(option(cmd(), "--port") or 0)
-    assert set(ports.values()) == {served}, "the port the image's CMD serves on"
+    assert ports["http"] == served, "the port the image's CMD serves on"
     paths = {route.endpoint: route.path for route in health.router.routes}  # type: ignore[attr-defined]
     published = create_app(build_test_container()).openapi()["paths"]
     for probe, endpoint in [
@@ -266,6 +267,17 @@ def test_the_probes_are_the_apps_health_routes_on_the_port_it_serves() -> None:
         assert "get" in published[paths[endpoint]], f"{probe}: the app serves it"
         port = api[probe]["httpGet"]["port"]
         assert ports.get(port, port) == served, f"{probe}: the port the app serves on"
+
+
+def test_metrics_are_scraped_from_their_own_port_which_the_service_does_not_expose() -> None:
+    api = pod("Deployment")["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in api["ports"]}
+    env = {item["name"]: item.get("value") for item in api.get("env", [])}
+    listens = env.get("STOCKROOM_METRICS_PORT") or Settings.model_fields["metrics_port"].default
+    assert ports["metrics"] == int(listens)
+    assert env.get("STOCKROOM_METRICS_HOST") == "0.0.0.0", "scraped from outside the pod"  # noqa: S104
+    (service,) = [doc for doc in manifests() if doc["kind"] == "Service"]
+    assert {port["targetPort"] for port in service["spec"]["ports"]} == {"http"}
 
 
 def test_the_stop_fits_the_termination_grace_period() -> None:

@@ -107,7 +107,13 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 def _serve_env(url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
-    return {**env, "STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY}
+    # Metrics on a free port, not the default 9464 another server on this machine may hold.
+    return {
+        **env,
+        "STOCKROOM_DATABASE_URL": url,
+        "STOCKROOM_SECRET_KEY": SECRET_KEY,
+        "STOCKROOM_METRICS_PORT": "0",
+    }
 
 
 def _wait_until_ready(server: Server) -> None:

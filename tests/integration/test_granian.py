@@ -1,5 +1,6 @@
 """``stockroom serve --server granian --workers 2`` on SQLite, as an operator runs it: it serves
-reads and signed-in writes, ``/metrics`` adds up both workers, SIGTERM drains as under uvicorn,
+reads and signed-in writes, its metrics listener adds up both workers (and the API's port has
+no ``/metrics``), SIGTERM drains as under uvicorn,
 a header section over STOCKROOM_MAX_HEADER_BYTES gets a 431, JSON logs stay JSON, and what
 Granian cannot honour is refused with one line.
 
@@ -46,6 +47,11 @@ FIELDS = {"time", "level", "logger", "message", "request_id", "pid"}
 @dataclass
 class Served(Server):
     database: Path
+    metrics_port: int
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log_lines(self) -> list[dict[str, Any]]:
         """Every complete JSON line so far (the text after the last newline may be half a
@@ -66,6 +72,8 @@ def granian_serve(folder: Path, *args: str, **settings: str) -> Iterator[Served]
     env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
     env |= {"STOCKROOM_DATABASE_URL": url, "STOCKROOM_SECRET_KEY": SECRET_KEY}
     env |= {"STOCKROOM_DRAIN_SECONDS": "0"}  # no balancer to tell: stopped, it stops at once
+    metrics_port = free_port()
+    env |= {"STOCKROOM_METRICS_PORT": str(metrics_port)}
     env |= {f"STOCKROOM_{name.upper()}": value for name, value in settings.items()}
     port = free_port()
     command = [STOCKROOM, "serve", "--server", "granian", "--port", str(port)]
@@ -80,7 +88,7 @@ def granian_serve(folder: Path, *args: str, **settings: str) -> Iterator[Served]
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: nothing of it can outlive the test
         )
-    served = Served(process, port, log_path, database)
+    served = Served(process, port, log_path, database, metrics_port)
     try:
         _wait_until_ready(served)
         yield served
@@ -170,13 +178,15 @@ async def test_metrics_add_up_the_requests_of_both_workers(served: Served) -> No
     async with httpx.AsyncClient(
         base_url=served.base_url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
     ) as client:
-        before = _count((await client.get("/metrics")).text, **counted)
+        before = _count((await client.get(served.metrics_url)).text, **counted)
         answers = [(await client.get(path)).status_code for _ in range(requests)]
-        after = _count((await client.get("/metrics")).text, **counted)
+        after = _count((await client.get(served.metrics_url)).text, **counted)
+        on_the_api_port = await client.get("/metrics")
 
     assert answers == [404] * requests
-    # One worker answered the scrape: it counted the other's requests too.
+    # Granian's supervisor answered the scrape, from both workers' files.
     assert after - before == requests
+    assert on_the_api_port.status_code == 404
     access = [
         line
         for line in served.log_lines()

@@ -79,10 +79,12 @@ class Instance:
     folder: Path
     settings: dict[str, str]
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("STOCKROOM_")}
+        env["STOCKROOM_METRICS_PORT"] = str(self.metrics_port)  # several instances on one host
         env.update(self.settings)
         log = (self.folder / f"{self.name}.log").open("ab")
         command = [STOCKROOM, "serve", "--workers", "2", "--port", str(self.port)]

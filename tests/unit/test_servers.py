@@ -22,7 +22,6 @@ OPTIONS = ServeOptions(
     workers=2,
     graceful_timeout=25,
     keep_alive=5,
-    forwarded_allow_ips=None,
     log_config=None,
     max_header_bytes=64 * 1024,
 )
