@@ -1,90 +1,17 @@
 """The header size limit inside uvicorn's protocol, fed byte strings as the event loop would
-feed them (no socket): where the limit falls, how early an endless header is cut off, and
-that a read carrying another request's body is never held against the next one's headers.
-The real server over real sockets: tests/integration/test_header_limit.py."""
+feed them (no socket): where the limit falls, how early an endless header or trailer is cut
+off, that header and trailer bytes count against one limit, that no trailer reaches the app,
+and that a read carrying another request's body is never held against the next one's headers.
+The real server over real sockets: tests/integration/test_header_limit.py and
+tests/integration/test_http_edges.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any
 
 import pytest
-from starlette.types import Receive, Scope, Send
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 
-from entrypoints.api.header_guard import HeaderLimitedHttpToolsProtocol
-
-LIMIT = 8 * 1024
-
-
-class App:
-    """Counts the requests that reached it and answers each with 200."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.requests += 1
-        while (await receive()).get("more_body", False):
-            pass
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
-class Transport(asyncio.Transport):
-    """What the protocol wrote and whether it closed; reading is always on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += bytes(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-
-class Connection:
-    def __init__(self) -> None:
-        self.app = App()
-        config = Config(app=self.app, log_config=None, access_log=False)
-        self.state = ServerState()
-        self.protocol = HeaderLimitedHttpToolsProtocol(
-            config, self.state, {}, max_header_bytes=LIMIT
-        )
-        self.transport = Transport()
-        self.protocol.connection_made(self.transport)
-
-    def feed(self, data: bytes, read_size: int) -> None:
-        for start in range(0, len(data), read_size):
-            if self.transport.closed:
-                return
-            self.protocol.data_received(data[start : start + read_size])
-
-    async def settled(self) -> None:
-        """Every request the protocol took has been answered: uvicorn runs each as a task of
-        its own (in ``ServerState.tasks``), and starts a pipelined one when the one before it
-        is done."""
-        while self.state.tasks:
-            await asyncio.gather(*self.state.tasks)
-
-    @property
-    def refused(self) -> bool:
-        return self.transport.written.startswith(b"HTTP/1.1 431 ")
+from tests.unit.protocol_support import LIMIT, App, Connection
 
 
 def header_section(size: int, *, end: bool = True) -> bytes:
@@ -162,3 +89,100 @@ async def test_keep_alive_requests_are_each_measured_on_their_own() -> None:
 
     assert not connection.refused
     assert connection.app.requests == 3
+
+
+CHUNKED_POST = b"POST /orders/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def chunked(body: bytes, trailers: bytes = b"", chunk_size: int = 1000) -> bytes:
+    """``body`` in chunks, then the last chunk and ``trailers`` (CRLF-ended lines)."""
+    chunks = [
+        b"%x\r\n%s\r\n" % (len(body[at : at + chunk_size]), body[at : at + chunk_size])
+        for at in range(0, len(body), chunk_size)
+    ]
+    return b"".join(chunks) + b"0\r\n" + trailers + b"\r\n"
+
+
+async def test_trailers_never_reach_the_app_and_the_request_is_served() -> None:
+    connection = Connection()
+    trailers = b"Authorization: Bearer forged\r\nX-Checksum: 1234\r\n"
+
+    connection.feed(CHUNKED_POST + chunked(b"hello world", trailers), 16)
+    await connection.settled()
+
+    assert connection.status_lines() == [b"HTTP/1.1 200 OK"]
+    assert connection.app.bodies == [b"hello world"]
+    assert connection.app.headers == [{b"host": b"x", b"transfer-encoding": b"chunked"}]
+
+
+@pytest.mark.parametrize("read_size", [1000, 64 * 1024])
+async def test_an_endless_trailer_is_cut_off_within_one_read_of_the_limit(read_size: int) -> None:
+    connection = Connection()
+    connection.protocol.data_received(CHUNKED_POST + b"5\r\nhello\r\n0\r\nX-Trailer: ")
+    fed = 0
+
+    while not connection.transport.closed and fed < 100 * LIMIT:
+        connection.protocol.data_received(b"a" * read_size)
+        fed += read_size
+    await connection.settled()
+
+    assert connection.transport.closed
+    assert fed <= LIMIT + read_size
+    head, _, body = connection.transport.written.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 ")
+    detail = f"request header and trailer fields are larger than {LIMIT} bytes"
+    assert json.loads(body) == {"detail": detail}
+    assert connection.status_lines() == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+
+
+@pytest.mark.parametrize("read_size", [500, 64 * 1024])
+async def test_header_and_trailer_bytes_count_against_one_limit(read_size: int) -> None:
+    # Each section alone is under the limit; together they are over it.
+    connection = Connection()
+    padding = b"X-Padding: " + b"a" * (LIMIT // 2) + b"\r\n"
+    request = CHUNKED_POST.replace(b"\r\n\r\n", b"\r\n" + padding + b"\r\n")
+
+    connection.feed(request + chunked(b"hello", padding), read_size)
+    await connection.settled()
+
+    assert connection.refused
+    assert connection.transport.closed
+    assert connection.status_lines() == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+
+
+async def test_many_small_trailer_fields_in_the_last_read_count_too() -> None:
+    connection = Connection()
+    fields = b"".join(b"X-T%d: %s\r\n" % (n, b"v" * 90) for n in range(LIMIT // 90))
+
+    connection.feed(CHUNKED_POST + chunked(b"hello", fields), 256 * 1024)
+    await connection.settled()
+
+    assert connection.refused
+
+
+async def test_a_chunked_body_is_never_counted_as_trailers() -> None:
+    # Chunk size lines and chunk data in reads of their own: only reads after a chunk header
+    # that yield no body are trailer bytes.
+    connection = Connection()
+    body = b"b" * (8 * LIMIT)
+
+    connection.protocol.data_received(CHUNKED_POST)
+    for piece in chunked(body, chunk_size=3000).split(b"\r\n"):
+        connection.protocol.data_received(piece)
+        connection.protocol.data_received(b"\r\n")
+    await connection.settled()
+
+    assert connection.status_lines() == [b"HTTP/1.1 200 OK"]
+    assert connection.app.bodies == [body]
+
+
+async def test_a_trailer_over_the_limit_after_the_app_answered_only_closes() -> None:
+    # The app began its response before the body ended: a 431 now would follow its 200.
+    connection = Connection(App(read_body=False))
+    connection.protocol.data_received(CHUNKED_POST + b"5\r\nhello\r\n")
+    await connection.settled()
+
+    connection.feed(b"0\r\nX-Trailer: " + b"a" * 2 * LIMIT, 1000)
+
+    assert connection.transport.closed
+    assert connection.status_lines() == [b"HTTP/1.1 200 OK"]
