@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -233,6 +234,18 @@ def stockroom_serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+def port_of(base: str) -> int:
+    """The port of a server's base URL, as ``stockroom_serve`` yields it."""
+    port = urlsplit(base).port
+    assert port is not None
+    return port
+
+
+def serve_logs(folder: Path) -> str:
+    """What the servers ``stockroom_serve`` started in ``folder`` printed (stdout and stderr)."""
+    return "\n".join(path.read_text() for path in folder.glob("serve-*.log"))
 
 
 def exchange_raw(port: int, request: bytes) -> bytes:

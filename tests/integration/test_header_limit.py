@@ -15,12 +15,11 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from adapters.database import Database
-from tests.integration.servers import exchange_raw, stockroom_serve
+from tests.integration.servers import exchange_raw, port_of, serve_logs, stockroom_serve
 
 SECRET_KEY = "headers-signing-key-" + "0123456789abcdef" * 3
 KIB = 1024
@@ -71,16 +70,6 @@ def _stream_header(port: int, total: int) -> int:
     return sent
 
 
-def _port(base: str) -> int:
-    port = urlsplit(base).port
-    assert port is not None
-    return port
-
-
-def _server_log(folder: Path) -> str:
-    return "\n".join(path.read_text() for path in folder.glob("serve-*.log"))
-
-
 def _peak_memory_kib(pid: int) -> int:
     """The process's high-water mark of resident memory (VmHWM), in KiB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -103,7 +92,7 @@ def two_workers(fresh_database: Database, tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_normal_8_kib_header_is_served(two_workers: str) -> None:
-    answer = _exchange(_port(two_workers), _request(8 * KIB, "/items/"))
+    answer = _exchange(port_of(two_workers), _request(8 * KIB, "/items/"))
 
     assert answer.status == 200
     assert json.loads(answer.body) == []
@@ -112,7 +101,7 @@ def test_a_normal_8_kib_header_is_served(two_workers: str) -> None:
 def test_a_128_kib_header_is_refused_and_the_server_serves_the_next_request(
     two_workers: str, tmp_path: Path
 ) -> None:
-    port = _port(two_workers)
+    port = port_of(two_workers)
 
     refused = _exchange(port, _request(128 * KIB))
 
@@ -121,7 +110,7 @@ def test_a_128_kib_header_is_refused_and_the_server_serves_the_next_request(
     assert json.loads(refused.body) == {
         "detail": "request header fields are larger than 65536 bytes"
     }
-    assert "header fields exceed STOCKROOM_MAX_HEADER_BYTES (65536 bytes)" in _server_log(tmp_path)
+    assert "header fields exceed STOCKROOM_MAX_HEADER_BYTES (65536 bytes)" in serve_logs(tmp_path)
     assert _exchange(port, _request(100, "/items/")).status == 200
 
 
@@ -130,16 +119,16 @@ def test_a_32_mib_header_is_cut_off_early_without_buffering_it(
 ) -> None:
     # One worker: the server process is the one that reads the request, and says its pid.
     with stockroom_serve(_settings(fresh_sqlite), tmp_path, workers=1) as base:
-        found = re.search(r"Started server process \[(\d+)\]", _server_log(tmp_path))
+        found = re.search(r"Started server process \[(\d+)\]", serve_logs(tmp_path))
         assert found is not None
         pid = int(found.group(1))
         peak_before = _peak_memory_kib(pid)
 
-        sent = _stream_header(_port(base), 32 * MIB)
+        sent = _stream_header(port_of(base), 32 * MIB)
 
         # The server stopped reading soon after 64 KiB: what it took is what the kernel's
         # buffers held (a few MiB on loopback), never the 32 MiB. And it cut the connection
         # off: one it merely stopped reading would fail this test on the socket's timeout.
         assert sent < 16 * MIB
         assert _peak_memory_kib(pid) - peak_before < 16 * KIB  # KiB: under 16 MiB grown
-        assert _exchange(_port(base), _request(100, "/items/")).status == 200
+        assert _exchange(port_of(base), _request(100, "/items/")).status == 200

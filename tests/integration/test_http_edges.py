@@ -17,13 +17,12 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from adapters.database import Database
-from tests.integration.servers import exchange_raw, stockroom_serve
+from tests.integration.servers import exchange_raw, port_of, serve_logs, stockroom_serve
 
 SECRET_KEY = "http-edges-signing-key-" + "0123456789abcdef" * 3
 KIB = 1024
@@ -37,16 +36,6 @@ def _settings(database: Database, **more: str) -> dict[str, str]:
         "STOCKROOM_SECRET_KEY": SECRET_KEY,
         **more,
     }
-
-
-def _port(base: str) -> int:
-    port = urlsplit(base).port
-    assert port is not None
-    return port
-
-
-def _server_log(folder: Path) -> str:
-    return "\n".join(path.read_text() for path in folder.glob("serve-*.log"))
 
 
 def _status(raw: bytes) -> int | None:
@@ -93,12 +82,12 @@ def test_a_100_mib_trailer_is_cut_off_near_the_limit_and_memory_stays_flat(
 ) -> None:
     # One worker: the server process is the one that reads the request, and says its pid.
     with stockroom_serve(_settings(fresh_sqlite), tmp_path, workers=1) as base:
-        found = re.search(r"Started server process \[(\d+)\]", _server_log(tmp_path))
+        found = re.search(r"Started server process \[(\d+)\]", serve_logs(tmp_path))
         assert found is not None
         pid = int(found.group(1))
         resident_before, peak_before = _memory_kib(pid, "VmRSS"), _memory_kib(pid, "VmHWM")
 
-        sent = _stream_trailer(_port(base), 100 * MIB)
+        sent = _stream_trailer(port_of(base), 100 * MIB)
 
         # What the server took is what the kernel's buffers held (a few MiB on loopback),
         # never the 100 MiB; one it merely stopped reading would fail on the socket timeout.
@@ -106,9 +95,9 @@ def test_a_100_mib_trailer_is_cut_off_near_the_limit_and_memory_stays_flat(
         assert sent < 16 * MIB
         assert _memory_kib(pid, "VmRSS") - resident_before < 16 * KIB  # KiB: under 16 MiB
         assert _memory_kib(pid, "VmHWM") - peak_before < 16 * KIB
-        assert "trailer fields exceed STOCKROOM_MAX_HEADER_BYTES (65536" in _server_log(tmp_path)
+        assert "trailer fields exceed STOCKROOM_MAX_HEADER_BYTES (65536" in serve_logs(tmp_path)
         next_one = b"GET /items/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        assert _status(exchange_raw(_port(base), next_one)) == 200
+        assert _status(exchange_raw(port_of(base), next_one)) == 200
 
 
 @pytest.fixture
@@ -135,7 +124,7 @@ def _sign_in(server: str, email: str, password: str) -> httpx.Response:
 def test_a_chunked_request_with_a_small_trailer_is_served(server: str) -> None:
     email, password = f"chunked-{secrets.token_hex(4)}@example.com", secrets.token_hex(12)
 
-    signed_up = _chunked_sign_up(_port(server), email, password)
+    signed_up = _chunked_sign_up(port_of(server), email, password)
 
     assert _status(signed_up) == 201, signed_up
     assert _sign_in(server, email, password).status_code == 200
@@ -151,9 +140,9 @@ def test_an_authorization_sent_only_as_a_trailer_does_not_authenticate(server: s
     authorization = b"Authorization: Bearer %s\r\n" % login.json()["access_token"].encode()
     head = b"GET /users/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
 
-    as_header = exchange_raw(_port(server), head + authorization + b"\r\n")
+    as_header = exchange_raw(port_of(server), head + authorization + b"\r\n")
     as_trailer = exchange_raw(
-        _port(server), head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + authorization + b"\r\n"
+        port_of(server), head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + authorization + b"\r\n"
     )
 
     assert _status(as_header) == 200  # the token is good
@@ -167,7 +156,7 @@ def test_an_authorization_sent_only_as_a_trailer_does_not_authenticate(server: s
 def quick_deadline(fresh_sqlite: Database, tmp_path: Path) -> Iterator[int]:
     settings = _settings(fresh_sqlite, STOCKROOM_REQUEST_HEAD_SECONDS=str(HEAD_SECONDS))
     with stockroom_serve(settings, tmp_path, workers=1) as base:
-        yield _port(base)
+        yield port_of(base)
 
 
 def _until_closed(connection: socket.socket, trickle: bytes | None, seconds: float) -> bytes:
@@ -218,7 +207,7 @@ def test_a_trickled_head_gets_408_and_the_close_after_the_deadline(
         "detail": "the request head did not arrive within 1 seconds"
     }
     assert HEAD_SECONDS * 0.9 < took < HEAD_SECONDS + 2
-    assert "closed a slow request from 127.0.0.1:" in _server_log(tmp_path)
+    assert "closed a slow request from 127.0.0.1:" in serve_logs(tmp_path)
 
 
 def test_a_connection_that_sends_nothing_is_closed(quick_deadline: int) -> None:
