@@ -8,7 +8,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/stockroom
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md LICENSE ./
 COPY domain domain
 COPY adapters adapters
 COPY service_layer service_layer

@@ -3,22 +3,30 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: install run test lint unit integration bench bench-quick clean
 
-# The virtualenv is rebuilt whenever the declared or pinned dependencies change.
-$(INSTALLED): pyproject.toml constraints.txt
+# The virtualenv is brought up to date whenever the declared or pinned dependencies change.
+# $(RUNTIME): what the service needs, all `make run` installs. $(INSTALLED): that and the
+# development toolchain (the dev extra: tests, linters, a browser driver), for everything else.
+$(RUNTIME): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PIP) --upgrade pip
+	$(PIP) -c constraints.txt -e .
+	touch $@
+
+$(INSTALLED): $(RUNTIME)
+	$(PIP) -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(INSTALLED)
 
 # `make run PORT=8001` when 8000 is taken.
 PORT ?= 8000
-run: $(INSTALLED)
+run: $(RUNTIME)
 	$(BIN)/stockroom serve --port $(PORT)
 
 lint: $(INSTALLED)

@@ -27,6 +27,7 @@ from domain.idempotency import DEFAULT_KEY_TTL
 from domain.login_throttle import Backoff, LoginThrottlePolicy
 from domain.sign_ups import SignUpLimit
 from entrypoints.local_files import check_trusted_path
+from entrypoints.origins import checked_origins
 from entrypoints.secret_key import development_key_path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
@@ -94,6 +95,10 @@ class Settings(BaseSettings):
     # [Whose address] Proxies whose X-Forwarded-For is believed, comma-separated addresses or
     # networks; empty (the default): none, the peer's address is the client's.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # [CORS] Origins whose browser pages may call the API, comma-separated
+    # ("https://shop.example,http://localhost:5173"), or "*" for any; empty (the default): no
+    # CORS layer at all (entrypoints/api/cors.py).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Operating it (README, "Operating Stockroom"). Metrics on by default, on a listener of their
     # own (below). A unit of work open longer than uow_warn_seconds logs one warning.
@@ -138,6 +143,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
+
+    # [CORS] Origins as the browser sends them: one it never sends is refused, not ignored.
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, value: object) -> object:
+        return value.split(",") if isinstance(value, str) else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins_checked(cls, value: list[str]) -> list[str]:
+        return checked_origins(value)
 
     # A URL with no async driver, or none at all, is refused here with the forms that work,
     # instead of failing deep inside SQLAlchemy at the first query.

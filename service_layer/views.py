@@ -93,6 +93,9 @@ class OrderView:
     # low-stock alert) without another query. Not part of what the order is, so it is left
     # out of equality; empty for any other read, and for an idempotent replay.
     stock_left: tuple[tuple[int, int], ...] = field(default=(), compare=False)
+    # True when place_order answered from an earlier request with the same Idempotency-Key
+    # (nothing was sold now): the API says so in Idempotent-Replayed. Not part of the order.
+    replayed: bool = field(default=False, compare=False)
 
     @classmethod
     def from_domain(cls, order: Order, stock: Iterable[Item] = ()) -> OrderView:

@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from adapters.database_metrics import Pools
 from entrypoints.api.consistency import ConsistencyTokens
+from entrypoints.api.cors import allow_cross_origin
 from entrypoints.api.drain import Drain
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.maintenance import purge_periodically
@@ -92,6 +93,9 @@ def create_app(container: Container) -> FastAPI:
             request_ids=settings.request_ids,
             metrics=settings.metrics_enabled,
         )
+    # Outermost (added last): a preflight is answered before the layers above count it or
+    # refuse its body; with no origins set, no layer.
+    allow_cross_origin(app, settings.cors_origins)
     install_error_handlers(app)
     app.include_router(root.router)
     app.include_router(health.router)

@@ -9,6 +9,7 @@ docs/session-lifecycle.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder, UnknownUser
@@ -93,7 +94,7 @@ async def _replay(uow: AbstractUnitOfWork, earlier: IdempotencyRecord, digest: s
     if earlier.request_fingerprint != digest:
         raise IdempotencyKeyReused
     IDEMPOTENT_REPLAYS.inc()
-    return OrderView.from_domain(await uow.orders.get(earlier.order_id))
+    return replace(OrderView.from_domain(await uow.orders.get(earlier.order_id)), replayed=True)
 
 
 @use_case

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Response, status
 
 from entrypoints.api.background import alert_low_stock
 from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
@@ -24,6 +24,20 @@ router = APIRouter(
 OrderId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ORDER = id_segment("order_id")  # see items.ITEM
 NOT_FOUND: Responses = {404: error("No such order (or not yours)")}
+# Sent only on a replay (Stripe's name; the IETF idempotency-key draft defines none): a first
+# answer and its replay have the same status and body, and a client may want to know which.
+REPLAYED_HEADER = "Idempotent-Replayed"
+PLACED: Responses = {
+    201: {
+        "headers": {
+            REPLAYED_HEADER: {
+                "description": "`true` when this is the answer to an earlier request with the "
+                "same Idempotency-Key (nothing was bought now); absent otherwise",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+    }
+}
 CONFLICT: Responses = {
     409: error("Not allowed in its status, or the stock it returns would exceed an item's limit")
 }
@@ -33,7 +47,10 @@ CONFLICT: Responses = {
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderOut,
-    responses={409: {"model": OutOfStockOut, "description": "Out of stock; names the SKUs"}},
+    responses={
+        **PLACED,
+        409: {"model": OutOfStockOut, "description": "Out of stock; names the SKUs"},
+    },
 )
 async def place_order(
     body: OrderCreate,
@@ -42,6 +59,7 @@ async def place_order(
     reads: Reads,
     settings: AppSettings,
     background: BackgroundTasks,
+    response: Response,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -66,6 +84,8 @@ async def place_order(
         idempotency_key=idempotency_key,
         key_ttl=settings.idempotency_ttl,
     )
+    if order.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
     threshold = settings.low_stock_threshold
     running_low = services.items_running_low(order, threshold)
     if running_low:
