@@ -21,11 +21,14 @@ from tests.integration.conftest import POSTGRES_URL
 
 REPO = Path(__file__).resolve().parents[2]
 # (functions, files) at most, per request and database.
+# Issue 26 added, on purpose: the server protocol's deadline for a request's head (slowloris;
+# ``HeadDeadline.start``/``stop``, one file, on every request) and, on POST /orders/, the
+# router's ``no_store`` dependency (one file: an order is one account's, no cache may keep it).
 BUDGETS = {
-    ("sqlite", "GET /items/{id}"): (17, 8),
-    ("sqlite", "POST /orders/"): (66, 24),
-    ("postgresql", "GET /items/{id}"): (17, 10),
-    ("postgresql", "POST /orders/"): (60, 21),
+    ("sqlite", "GET /items/{id}"): (17, 9),
+    ("sqlite", "POST /orders/"): (69, 26),
+    ("postgresql", "GET /items/{id}"): (17, 11),
+    ("postgresql", "POST /orders/"): (63, 23),
 }
 
 
