@@ -41,6 +41,7 @@ from entrypoints.api.consistency import HEADER as CONSISTENCY_HEADER
 from entrypoints.api.paths import allowed_methods
 from entrypoints.api.request_id import HEADER as REQUEST_ID_HEADER
 from entrypoints.api.request_id import STATE_KEY
+from entrypoints.api.token_errors import TokenRequestRefused
 from entrypoints.api.validation_problems import without_input
 from service_layer.errors import (
     DatabaseUnavailable,
@@ -139,6 +140,17 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
+async def _token_refused(_request: Request, error: Exception) -> JSONResponse:
+    """``POST /token`` refused in OAuth 2.0's form (``token_errors``). A failed login at
+    INFO, as the other authentication refusals; a malformed request at DEBUG."""
+    assert isinstance(error, TokenRequestRefused)
+    level = logging.INFO if error.error == "invalid_grant" else logging.DEBUG
+    log.log(level, "400: %s", error.error)
+    return JSONResponse(
+        status_code=status.HTTP_400_BAD_REQUEST, content=error.body(), headers=NO_STORE
+    )
+
+
 RETRY_AFTER_SECONDS = 1
 
 
@@ -214,4 +226,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TransientConflict, _unavailable)
     app.add_exception_handler(Overloaded, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(TokenRequestRefused, _token_refused)
     app.add_exception_handler(MalformedReadPosition, _malformed_position)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from entrypoints.cli.common import console
+from entrypoints.cli.common import console, debug_requested
 from entrypoints.cli.db import db_app
 from entrypoints.cli.explained import ExplainingGroup
 from entrypoints.cli.items import items_app
@@ -48,7 +48,7 @@ def _print_version(wanted: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    debug: Annotated[  # noqa: ARG001 - read by ExplainingGroup, from ctx.params
+    debug: Annotated[  # read by ExplainingGroup too, from ctx.params
         bool,
         typer.Option(
             "--debug",
@@ -63,6 +63,7 @@ def main(
         ),
     ] = False,
 ) -> None:
+    debug_requested.set(debug)
     # Tests hand in their own container through ``obj``; everyone else gets the real one.
     if ctx.obj is None:
         ctx.obj = build_container()

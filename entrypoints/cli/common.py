@@ -1,12 +1,13 @@
 """What every ``stockroom`` command shares: the container, the consoles, and running a use
 case on a fresh event loop, with domain errors and an unreachable database turned into one
-line and a non-zero exit."""
+line and a non-zero exit (their traceback under ``--debug``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 import typer
@@ -25,6 +26,9 @@ from service_layer.errors import DatabaseUnavailable
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
+# Set by the root command from --debug / STOCKROOM_DEBUG (entrypoints/cli/__init__.py), for the
+# commands' one-line errors to step aside for their traceback.
+debug_requested: ContextVar[bool] = ContextVar("debug_requested", default=False)
 
 # How long a command waits for the database's first answer before saying it cannot reach it
 # (a pooler whose server is down may hold a new client for much longer).
@@ -80,12 +84,22 @@ def run_on(
     try:
         return asyncio.run(reach_then_run())
     except DomainError as error:
+        if debugging():
+            raise
         errors.print(Text.assemble(("error: ", "red"), str(error)), soft_wrap=True)
         raise typer.Exit(code=1) from error
     except DatabaseUnavailable as error:
+        if debugging():
+            raise
         # soft_wrap: one line whatever the terminal's width, so a script can grep it.
         errors.print(Text.assemble(("error: ", "red"), unreachable(url, error)), soft_wrap=True)
         raise typer.Exit(code=1) from error
+
+
+def debugging() -> bool:
+    """``stockroom --debug`` (or ``STOCKROOM_DEBUG=1``): an error keeps its traceback instead
+    of being explained in one line."""
+    return debug_requested.get()
 
 
 @asynccontextmanager

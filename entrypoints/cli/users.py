@@ -1,7 +1,8 @@
 """``stockroom users``: account provisioning and the operator's side of revocation.
 
 Every change that ends sessions (promotion, reset, deactivation) makes all earlier tokens of
-the account invalid at once (``service_layer.services.users``).
+the account invalid at once (``service_layer.services.users``); reactivating an account ends
+none, as there are none left to end.
 """
 
 from __future__ import annotations
@@ -105,6 +106,22 @@ def users_deactivate(
     console.print(f"deactivated {user.email} (id {user.id})", markup=False)
 
 
+@users_app.command("activate")
+def users_activate(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The account's email address.")],
+) -> None:
+    """Let a deactivated account log in again, with the role and password it had."""
+    container = container_of(ctx)
+    user, was_deactivated = run(
+        container, lambda: user_services.activate_user(container.uow(), email)
+    )
+    if was_deactivated:
+        console.print(f"activated {user.email} (id {user.id})", markup=False)
+    else:
+        console.print(f"{user.email} (id {user.id}) was already active", markup=False)
+
+
 @users_app.command("reset-password")
 def users_reset_password(
     ctx: typer.Context,
@@ -129,4 +146,11 @@ def users_reset_password(
         container,
         lambda: user_services.reset_password(container.uow(), hasher, email, password),
     )
-    console.print(f"reset the password of {user.email} (id {user.id})", markup=False)
+    # Reset all the same: the operator may be preparing the account before activating it.
+    still_locked = (
+        ""
+        if user.is_active
+        else f" (the account is deactivated: `stockroom users activate {user.email}` "
+        "to let it log in)"
+    )
+    console.print(f"reset the password of {user.email} (id {user.id}){still_locked}", markup=False)

@@ -199,6 +199,20 @@ async def reset_password(
 
 @use_case
 @retry_transient()
+async def activate_user(uow: AbstractUnitOfWork, email: str) -> tuple[UserView, bool]:
+    """A deactivated account may log in again, with its role and password as they were;
+    ``True`` if it was deactivated. Its credentials version stays: the deactivation already
+    ended every session, and no token can have been issued since."""
+    async with uow:
+        user = await _by_email_for_update(uow, email)
+        was_deactivated = not user.is_active
+        user.activate()
+        await uow.commit()
+        return UserView.from_domain(user), was_deactivated
+
+
+@use_case
+@retry_transient()
 async def deactivate_user(uow: AbstractUnitOfWork, email: str) -> UserView:
     """The account can no longer log in, and every session ends."""
     async with uow:

@@ -92,7 +92,7 @@ async def test_create_admin_never_silently_promotes_and_promotion_revokes_old_to
     response = await client.post("/items/", json=item_payload(), headers=squatter)
     assert (response.status_code, response.json()) == (401, INVALID)
     assert (await client.get("/users/me", headers=squatter)).status_code == 401
-    assert (await _login(client, "ops@example.com", squatter_password)).status_code == 401
+    assert (await _login(client, "ops@example.com", squatter_password)).status_code == 400
 
     admin = await _token(client, "ops@example.com", admin_password)
     assert (await client.post("/items/", json=item_payload(), headers=admin)).status_code == 201
@@ -131,7 +131,7 @@ async def test_password_change_revokes_older_tokens_and_returns_a_fresh_one(
         response = await client.get("/users/me", headers=stale)
         assert (response.status_code, response.json()) == (401, INVALID)
     assert (await client.get("/users/me", headers=fresh)).status_code == 200
-    assert (await _login(client, "pat@example.com", old_password)).status_code == 401
+    assert (await _login(client, "pat@example.com", old_password)).status_code == 400
     assert (await _login(client, "pat@example.com", new)).status_code == 200
 
 
@@ -193,7 +193,7 @@ async def test_cli_reset_password_and_deactivate_revoke_tokens_and_never_promote
     deactivated = stockroom("users", "deactivate", "rae@example.com", url=_url(database))
     assert deactivated.returncode == 0, deactivated.stderr
     assert (await client.get("/users/me", headers=after)).status_code == 401
-    assert (await _login(client, "rae@example.com", reset_to)).status_code == 401
+    assert (await _login(client, "rae@example.com", reset_to)).status_code == 400
     [row] = [
         line
         for line in stockroom("users", "list", url=_url(database)).stdout.splitlines()

@@ -45,7 +45,7 @@ async def test_register_log_in_and_see_yourself(
     assert password_hash.startswith("$argon2id$")
 
 
-async def test_wrong_password_and_unknown_email_get_the_same_401(
+async def test_wrong_password_and_unknown_email_get_the_same_invalid_grant(
     client: httpx.AsyncClient,
 ) -> None:
     password = new_password()
@@ -56,9 +56,11 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(
     unknown = await client.post(
         "/token", data={"username": "who@example.com", "password": password}
     )
-    assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"detail": "incorrect email or password"}
-    assert wrong.headers["www-authenticate"] == "Bearer"
+    assert wrong.status_code == unknown.status_code == 400  # RFC 6749 5.2
+    description = "incorrect email or password (username is the account's email address)"
+    invalid_grant = {"error": "invalid_grant", "error_description": description}
+    assert wrong.json() == unknown.json() == invalid_grant
+    assert "www-authenticate" not in wrong.headers  # only for invalid_client
 
 
 async def test_taken_email_is_409_whatever_its_case(

@@ -55,7 +55,7 @@ async def test_wrong_passwords_earn_a_429_and_the_owner_still_logs_in_elsewhere(
         guess = {"username": email, "password": f"guess number {n}"}
         answers.append(await attacker.post("/token", data=guess))
     statuses = [answer.status_code for answer in answers]
-    assert statuses == [401] * 6 + [429] * 4, statuses  # five free, the sixth blocks
+    assert statuses == [400] * 6 + [429] * 4, statuses  # five free, the sixth blocks
     refused = answers[-1]
     assert refused.json() == {"detail": "too many failed logins; try again in 1 s"}
     assert int(refused.headers["retry-after"]) == 1
@@ -76,7 +76,7 @@ async def test_a_success_clears_the_failures_of_its_address_on_the_account(
     await owner.post("/users/", json={"email": email, "password": password})
     for _ in range(3):
         wrong = await owner.post("/token", data={"username": email, "password": "typo typo"})
-        assert wrong.status_code == 401
+        assert wrong.status_code == 400
     assert await _failures(database, email, OWNER_AT) == 3
 
     right = await owner.post("/token", data={"username": email, "password": password})
@@ -120,7 +120,7 @@ async def test_guesses_spread_over_one_ipv6_slash_64_are_counted_as_one_address(
         async with api_client(app, address=f"2001:db8:66:1::{n:x}") as guesser:
             guess = {"username": email, "password": f"guess number {n}"}
             statuses.append((await guesser.post("/token", data=guess)).status_code)
-    assert statuses == [401] * 6 + [429] * 2, statuses
+    assert statuses == [400] * 6 + [429] * 2, statuses
     assert await _failures(database, email, "2001:db8:66:1::/64") == 6
 
 
@@ -139,9 +139,9 @@ async def test_others_failures_at_a_shared_address_do_not_lock_out_its_known_cli
 
         for n in range(50):
             guess = {"username": f"victim-{n}@example.com", "password": "Summer2026!"}
-            assert (await office.post("/token", data=guess)).status_code == 401
+            assert (await office.post("/token", data=guess)).status_code == 400
         blocked = await office.post("/token", data={**guess, "password": "again"})
-        assert blocked.status_code == 401  # the 51st failure, which blocks the address
+        assert blocked.status_code == 400  # the 51st failure, which blocks the address
         newcomer = {"username": "newcomer@example.com", "password": "never checked"}
         assert (await office.post("/token", data=newcomer)).status_code == 429
 

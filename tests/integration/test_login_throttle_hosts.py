@@ -89,7 +89,7 @@ async def test_failures_sent_to_one_server_are_counted_by_the_other(
                     break
             # The sixth failure blocks for 1 s, the seventh for 2 s: a 429 comes by the
             # seventh attempt unless each server counted only its own.
-            assert statuses[:6] == [401] * 6 or statuses[:5] == [401] * 5, statuses
+            assert statuses[:6] == [400] * 6 or statuses[:5] == [400] * 5, statuses
             assert statuses[-1] == 429, statuses
 
             owner = await client.post(f"{second}/token", data=right, headers=OWNER_AT)
@@ -110,8 +110,8 @@ async def _forged_guesses(client: httpx.AsyncClient, base: str, wrong: dict[str,
 
 def _throttled(statuses: list[int]) -> bool:
     """Blocked after the free failures, but for a try each time a block ends (1 s, 2 s, ...):
-    a few 401s, then 429s (unthrottled: all 401)."""
-    return statuses.count(401) <= 10 and statuses[-1] == 429 and set(statuses) <= {401, 429}
+    a few 400s (invalid_grant), then 429s (unthrottled: all 400)."""
+    return statuses.count(400) <= 10 and statuses[-1] == 429 and set(statuses) <= {400, 429}
 
 
 async def test_without_a_trusted_proxy_a_fresh_forged_address_per_guess_is_throttled(
@@ -178,7 +178,7 @@ async def test_behind_a_trusted_proxy_the_throttle_counts_the_address_it_names(
             # Through the same proxy: the owner's address has no failure of its own.
             owner = await client.post(f"{base}/token", data=right, headers=OWNER_AT)
 
-    assert statuses[:5] == [401] * 5, statuses
+    assert statuses[:5] == [400] * 5, statuses
     assert statuses[-1] == 429, statuses
     assert attacker.status_code == 429, attacker.text
     assert owner.status_code == 200, owner.text

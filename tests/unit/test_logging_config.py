@@ -239,7 +239,7 @@ async def test_refused_requests_say_why_without_the_token_password_or_body(
     assert (await client.get("/users/me", headers=bad_token)).status_code == 401
     login = {"username": EMAIL, "password": WRONG_PASSWORD}
     refused = await client.post("/token", data=login, headers={"X-Request-ID": "req-login"})
-    assert refused.status_code == 401
+    assert refused.status_code == 400
     forbidden = {**customer.headers, "X-Request-ID": "req-403"}
     assert (await client.post("/items/", json={}, headers=forbidden)).status_code == 403
     too_long = {"email": EMAIL, "password": LONG_PASSWORD}
@@ -253,7 +253,7 @@ async def test_refused_requests_say_why_without_the_token_password_or_body(
     lines = [json.loads(line) for line in written.splitlines()]
     assert _refusals(lines) == [
         ("INFO", "401: invalid or expired token", "req-401"),
-        ("INFO", "401: InvalidCredentials", "req-login"),
+        ("INFO", "400: invalid_grant", "req-login"),
         ("INFO", "403: admins only", "req-403"),
         ("DEBUG", "422: body.password: too_long", "req-422"),
         ("DEBUG", "422: UnknownSku on lines", "req-sku"),

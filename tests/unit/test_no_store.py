@@ -71,7 +71,7 @@ ASKS: dict[str, tuple[int, Ask]] = {
         lambda c, _a, b: c.post("/token", data={"username": b.email, "password": b.password}),
     ),
     "log in wrongly": (
-        401,
+        400,
         lambda c, _a, b: c.post("/token", data={"username": b.email, "password": "wrong-one"}),
     ),
     "log in too often": (429, _throttled),

@@ -108,6 +108,12 @@ async def _deactivate_user(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
     return await user_services.deactivate_user(uow, store.users[user_id].email)
 
 
+async def _activate_user(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    user_id = (await add_user(store)).user_id
+    store.users[user_id].is_active = False
+    return await user_services.activate_user(uow, store.users[user_id].email)
+
+
 async def _create_admin_promoting(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
     await add_user(store)
     (email,) = (user.email for user in store.users.values())
@@ -170,6 +176,7 @@ WRITERS = [
     Writer("register", _register),
     Writer("create_admin", _create_admin),
     Writer("deactivate_user", _deactivate_user),
+    Writer("activate_user", _activate_user),
     Writer("create_admin", _create_admin_promoting),
     Writer("_store_new_password", _change_password, reads_before=1),
     Writer("log_out_everywhere", _log_out_everywhere),

@@ -13,11 +13,13 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from adapters.tokens import JwtTokenCodec
+from domain.errors import InvalidCredentials
 from entrypoints.api.dependencies import Hasher, Throttle, TokenCodec, UnitOfWork
 from entrypoints.api.response_models import TokenOut, UserOut
 from entrypoints.api.responses import RETRY_AFTER, SIGNED_IN, UNAVAILABLE, Responses, error
 from entrypoints.api.schemas import PasswordChange, Registration
 from entrypoints.api.security import CurrentUser
+from entrypoints.api.token_errors import TokenErrorOut, TokenRoute, wrong_credentials
 from service_layer.services import logins as login_services
 from service_layer.services import sign_ups
 from service_layer.services import users as services
@@ -38,7 +40,11 @@ EMAIL_TAKEN: Responses = {
 }
 BAD_LOGIN: Responses = {
     **UNAVAILABLE,
-    401: error("Incorrect email or password"),
+    400: {
+        "model": TokenErrorOut,
+        "description": "OAuth 2.0 error (RFC 6749 5.2): invalid_grant (incorrect email or "
+        "password), invalid_request (username or password missing), unsupported_grant_type",
+    },
     **THROTTLED,
 }
 WRONG_PASSWORD: Responses = {
@@ -76,7 +82,11 @@ async def register(
     )
 
 
-@router.post("/token", responses=BAD_LOGIN)
+# Its own router only for its route class: a form FastAPI refuses is an OAuth error too.
+token_router = APIRouter(route_class=TokenRoute)
+
+
+@token_router.post("/token", responses=BAD_LOGIN)
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
@@ -87,14 +97,22 @@ async def login(
 ) -> TokenOut:
     """OAuth2 password flow: form fields ``username`` (the email) and ``password``.
 
+    Refusals are OAuth 2.0 errors (RFC 6749 5.2): 400 ``invalid_grant`` for wrong
+    credentials, ``invalid_request`` for a missing field, ``unsupported_grant_type``.
     Throttled per account and per client address (429 with Retry-After); the address is the
     connection's peer, or the proxy's ``X-Forwarded-For`` when the proxy is one the operator
     trusts (``STOCKROOM_TRUSTED_PROXIES``).
     """
-    user = await login_services.log_in(
-        uow, hasher, throttle, form.username, form.password, address=_client_address(request)
-    )
+    try:
+        user = await login_services.log_in(
+            uow, hasher, throttle, form.username, form.password, address=_client_address(request)
+        )
+    except InvalidCredentials:
+        raise wrong_credentials() from None
     return _token_for(codec, user)
+
+
+router.include_router(token_router)
 
 
 @router.get("/users/me", response_model=UserOut, responses=SIGNED_IN)
