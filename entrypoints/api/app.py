@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from adapters.database_metrics import Pools
@@ -22,9 +23,17 @@ from entrypoints.api.readiness import Readiness
 from entrypoints.api.request_layer import RequestLayer
 from entrypoints.api.responses import EVERY_REQUEST
 from entrypoints.api.routers import health, items, orders, root, users
+from entrypoints.api.token_errors import without_the_token_422
 from entrypoints.container import Container, build_container, running
 from entrypoints.logging_config import configure_logging
 from entrypoints.tracing import trace_when_configured
+
+
+def _operation_id(route: APIRoute) -> str:
+    """The route function's name (``get_item``, ``place_order``): what a generated client
+    names its functions after. FastAPI's default adds the path and the method
+    (``read_item_items__item_id__get``), and names form bodies after it."""
+    return route.name
 
 
 async def _sample_pools(pools: Pools, every: float = 1.0) -> None:
@@ -76,6 +85,7 @@ def create_app(container: Container) -> FastAPI:
         summary="A shop's catalog, stock, customers and orders.",
         lifespan=lifespan,
         responses=EVERY_REQUEST,  # what the header and body guards answer to any request
+        generate_unique_id_function=_operation_id,
     )
     app.state.container = container
     app.state.drain = drain
@@ -102,6 +112,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(items.router)
     app.include_router(users.router)
     app.include_router(orders.router)
+    without_the_token_422(app)
     return app
 
 

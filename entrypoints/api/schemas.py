@@ -225,6 +225,19 @@ class PasswordChange(_Strict):
     new_password: Password
 
 
+class TokenRequest(BaseModel):
+    """OAuth 2.0's password grant (RFC 6749 4.3.2), as form fields: ``username`` is the
+    account's email. What ``OAuth2PasswordRequestForm`` reads, as a model, so the schema
+    names it. Other fields are ignored, not refused, as RFC 6749 3.2 asks of a token endpoint."""
+
+    grant_type: Annotated[str | None, Field(pattern="^password$")] = None
+    username: str = Field(description="The account's email address.")
+    password: SecretStr
+    scope: str = ""
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+
 class OrderLineIn(_Strict):
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY), BeforeValidator(_a_json_number)]

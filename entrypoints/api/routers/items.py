@@ -29,6 +29,12 @@ ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ITEM = id_segment("item_id")
 NOT_FOUND: Responses = {404: error("No item with that id")}
 SKU_TAKEN: Responses = {409: error("SKU already taken")}
+# Each line of the export is one ItemOut. OpenAPI 3.1 (FastAPI's) has no way to say "a stream
+# of": the schema is the line's, which is what a generated client needs to parse each line.
+EXPORTED = {
+    "description": "The catalog as NDJSON: one ItemOut (JSON object) per line",
+    "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/ItemOut"}}},
+}
 # Reading the catalog is public, a page at a time; every change to it, and the whole of it at
 # once (the export), is an admin's.
 BY_ADMIN = [Depends(require_admin)]
@@ -58,7 +64,7 @@ async def list_items(
     "/export",
     dependencies=BY_ADMIN,
     response_class=StreamingResponse,
-    responses={200: {"content": {NDJSON: {}}, "description": "One item per line"}, **ADMIN_ONLY},
+    responses={200: EXPORTED, **ADMIN_ONLY},
 )
 async def export_items(reads: Reads) -> StreamingResponse:
     """The whole catalog as NDJSON, streamed page by page (each page its own short read).
@@ -86,7 +92,7 @@ def _ndjson(view: ItemView) -> bytes:
 
 
 @router.get(ITEM, response_model=ItemOut, responses={**READS, **NOT_FOUND})
-async def read_item(item_id: ItemId, reads: Reads) -> ItemView:
+async def get_item(item_id: ItemId, reads: Reads) -> ItemView:
     return await services.get_item(reads, item_id)
 
 

@@ -106,7 +106,7 @@ async def list_orders(
 
 
 @router.get(ORDER, response_model=OrderOut, responses=NOT_FOUND)
-async def read_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderView:
+async def get_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderView:
     return await services.get_order(uow, actor, order_id)
 
 

@@ -18,7 +18,7 @@ REDOC_PATH = "/redoc"
 
 
 @router.get("/", summary="The service: its name, version, docs and health checks")
-async def service(request: Request) -> ServiceOut:
+async def root(request: Request) -> ServiceOut:
     """Paths are relative to this server, so they hold behind any host name."""
     app = request.app
     return ServiceOut(

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
 from adapters.tokens import JwtTokenCodec
 from domain.errors import InvalidCredentials
 from entrypoints.api.dependencies import Hasher, Throttle, TokenCodec, UnitOfWork
 from entrypoints.api.response_models import TokenOut, UserOut
 from entrypoints.api.responses import RETRY_AFTER, SIGNED_IN, UNAVAILABLE, Responses, error
-from entrypoints.api.schemas import PasswordChange, Registration
+from entrypoints.api.schemas import PasswordChange, Registration, TokenRequest
 from entrypoints.api.security import CurrentUser
-from entrypoints.api.token_errors import TokenErrorOut, TokenRoute, wrong_credentials
+from entrypoints.api.token_errors import (
+    TOKEN_PATH,
+    TokenErrorOut,
+    TokenRoute,
+    wrong_credentials,
+)
 from service_layer.services import logins as login_services
 from service_layer.services import sign_ups
 from service_layer.services import users as services
@@ -86,9 +90,9 @@ async def register(
 token_router = APIRouter(route_class=TokenRoute)
 
 
-@token_router.post("/token", responses=BAD_LOGIN)
-async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+@token_router.post(TOKEN_PATH, responses=BAD_LOGIN)
+async def log_in(
+    form: Annotated[TokenRequest, Form()],
     request: Request,
     uow: UnitOfWork,
     hasher: Hasher,
@@ -105,7 +109,12 @@ async def login(
     """
     try:
         user = await login_services.log_in(
-            uow, hasher, throttle, form.username, form.password, address=_client_address(request)
+            uow,
+            hasher,
+            throttle,
+            form.username,
+            form.password.get_secret_value(),
+            address=_client_address(request),
         )
     except InvalidCredentials:
         raise wrong_credentials() from None
@@ -116,7 +125,7 @@ router.include_router(token_router)
 
 
 @router.get("/users/me", response_model=UserOut, responses=SIGNED_IN)
-async def me(user: CurrentUser) -> UserView:
+async def get_me(user: CurrentUser) -> UserView:
     return user
 
 
@@ -145,6 +154,6 @@ async def change_password(
 
 
 @router.post("/users/me/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN)
-async def logout_all(user: CurrentUser, uow: UnitOfWork) -> None:
+async def log_out_everywhere(user: CurrentUser, uow: UnitOfWork) -> None:
     """Every token of this account stops working, the one sent included."""
     await services.log_out_everywhere(uow, user.id)
