@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -21,7 +21,27 @@ class _Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+def _example(example: dict[str, Any], *, from_attributes: bool = True) -> ConfigDict:
+    """The body Swagger shows for a response: what the request examples in ``schemas.py``
+    get back on a fresh database."""
+    return ConfigDict(from_attributes=from_attributes, json_schema_extra={"examples": [example]})
+
+
+_AT = "2025-01-31T09:30:00Z"
+_LINE = {"item_id": 1, "sku": "MUG-01", "quantity": 1, "unit_price": 8.75, "total": 8.75}
+
+
 class ItemOut(_Read):
+    model_config = _example(
+        {
+            "id": 1,
+            "sku": "MUG-01",
+            "title": "Mug",
+            "description": None,
+            "price": 9.5,
+            "quantity": 10,
+        }
+    )
     id: int
     sku: str
     title: str
@@ -33,6 +53,16 @@ class ItemOut(_Read):
 class UserOut(_Read):
     """What a client may know about an account: never the hash, never the password."""
 
+    model_config = _example(
+        {
+            "id": 2,
+            "email": "ann@example.com",
+            "role": "customer",
+            "is_active": True,
+            "created_at": _AT,
+        }
+    )
+
     id: int
     email: str
     role: Literal["admin", "customer"]
@@ -41,11 +71,15 @@ class UserOut(_Read):
 
 
 class TokenOut(BaseModel):
+    model_config = _example(
+        {"access_token": "eyJhbGciOi...", "token_type": "bearer"}, from_attributes=False
+    )
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
 
 
 class OrderLineOut(_Read):
+    model_config = _example(_LINE)
     item_id: int
     sku: str
     quantity: int
@@ -54,6 +88,10 @@ class OrderLineOut(_Read):
 
 
 class OrderOut(_Read):
+    model_config = _example(
+        {"id": 1, "customer_id": 2, "status": "placed", "lines": [_LINE], "total": 8.75}
+        | {"created_at": _AT, "updated_at": _AT}
+    )
     id: int
     customer_id: int
     status: Literal["placed", "shipped", "cancelled"]
@@ -64,6 +102,9 @@ class OrderOut(_Read):
 
 
 class OutOfStockOut(BaseModel):
+    model_config = _example(
+        {"detail": "out of stock: MUG-01", "skus": ["MUG-01"]}, from_attributes=False
+    )
     detail: str
     skus: list[str]
 
