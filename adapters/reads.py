@@ -31,6 +31,15 @@ _ITEM_BY_ID = _ITEMS.where(items.c.id == bindparam("item_id"))
 _ITEMS_PAGE = _ITEMS.order_by(items.c.id).offset(bindparam("skip")).limit(bindparam("limit"))
 _ITEMS_AFTER = _ITEMS.where(items.c.id > bindparam("after_id")).order_by(items.c.id)
 _ITEMS_PAGE_AFTER = _ITEMS_AFTER.offset(bindparam("skip")).limit(bindparam("limit"))
+# By (after_id given, sku given). A SKU is on a unique index: at most one row, though
+# skip/limit still apply as on any page.
+_SKU_IS = items.c.sku == bindparam("sku")
+_PAGES = {
+    (False, False): _ITEMS_PAGE,
+    (True, False): _ITEMS_PAGE_AFTER,
+    (False, True): _ITEMS_PAGE.where(_SKU_IS),
+    (True, True): _ITEMS_PAGE_AFTER.where(_SKU_IS),
+}
 # No index on quantity: one scan keeping the ``limit`` lowest (a top-N sort), bounded memory.
 _BY_STOCK = _ITEMS.order_by(items.c.quantity, items.c.id).limit(bindparam("limit"))
 _BY_STOCK_BELOW = _BY_STOCK.where(items.c.quantity < bindparam("below"))
@@ -87,13 +96,20 @@ class SqlAlchemyReads(AbstractReads):
         return ItemView(**rows[0]) if rows else None
 
     async def items(
-        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+        self,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        after_id: int | None = None,
+        sku: str | None = None,
     ) -> list[ItemView]:
-        if after_id is None:
-            rows = await self._reader.fetch_all(_ITEMS_PAGE, {"skip": skip, "limit": limit})
-        else:
-            parameters = {"skip": skip, "limit": limit, "after_id": after_id}
-            rows = await self._reader.fetch_all(_ITEMS_PAGE_AFTER, parameters)
+        parameters: dict[str, Any] = {"skip": skip, "limit": limit}
+        if after_id is not None:
+            parameters["after_id"] = after_id
+        if sku is not None:
+            parameters["sku"] = sku
+        statement = _PAGES[after_id is not None, sku is not None]
+        rows = await self._reader.fetch_all(statement, parameters)
         return [ItemView(**row) for row in rows]
 
     async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:

@@ -29,9 +29,15 @@ class AbstractReads(abc.ABC):
 
     @abc.abstractmethod
     async def items(
-        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+        self,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        after_id: int | None = None,
+        sku: str | None = None,
     ) -> list[ItemView]:
-        """In id order; ``after_id`` pages by key, ``skip`` by offset."""
+        """In id order; ``after_id`` pages by key, ``skip`` by offset; with ``sku`` (already
+        normalised, ``domain.item.normalise_sku``), only the item with exactly that SKU."""
 
     @abc.abstractmethod
     async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:

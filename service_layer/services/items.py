@@ -79,9 +79,14 @@ async def get_item(reads: AbstractReads, item_id: int) -> ItemView:
 
 
 @use_case
-async def list_items(reads: AbstractReads, *, skip: int = 0, limit: int = 100) -> list[ItemView]:
+async def list_items(
+    reads: AbstractReads, *, skip: int = 0, limit: int = 100, sku: str | None = None
+) -> list[ItemView]:
+    """A page of the catalog in id order; with ``sku``, only the item with that SKU (in any
+    case, with blanks around it, as the catalog accepts SKUs), if there is one."""
     limit = max(0, min(limit, MAX_PAGE_SIZE))
-    return await reads.items(skip=max(0, skip), limit=limit)
+    wanted = normalise_sku(sku) if sku is not None else None
+    return await reads.items(skip=max(0, skip), limit=limit, sku=wanted)
 
 
 async def export_items(reads: AbstractReads, *, page_size: int = 500) -> AsyncIterator[ItemView]:

@@ -109,13 +109,22 @@ async def get_order(uow: AbstractUnitOfWork, actor: Actor, order_id: int) -> Ord
 
 @use_case
 async def list_orders(
-    uow: AbstractUnitOfWork, actor: Actor, *, skip: int = 0, limit: int = MAX_PAGE_SIZE
+    uow: AbstractUnitOfWork,
+    actor: Actor,
+    *,
+    skip: int = 0,
+    limit: int = MAX_PAGE_SIZE,
+    status: OrderStatus | None = None,
 ) -> list[OrderView]:
-    """Newest first: a customer's own orders, or everyone's for an admin."""
+    """Newest first: a customer's own orders, or everyone's for an admin; only those in
+    ``status`` when it is given."""
     customer = None if actor.is_admin else actor.user_id
     async with uow.reading():
         found = await uow.orders.list(
-            customer_id=customer, skip=max(0, skip), limit=max(0, min(limit, MAX_PAGE_SIZE))
+            customer_id=customer,
+            status=status,
+            skip=max(0, skip),
+            limit=max(0, min(limit, MAX_PAGE_SIZE)),
         )
         return [OrderView.from_domain(order) for order in found]
 

@@ -19,11 +19,18 @@ class InMemoryReads(AbstractReads):
         return ItemView.from_domain(item) if item is not None else None
 
     async def items(
-        self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
+        self,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        after_id: int | None = None,
+        sku: str | None = None,
     ) -> list[ItemView]:
         ordered = sorted(self._store.items.items())
         if after_id is not None:
             ordered = [(item_id, item) for item_id, item in ordered if item_id > after_id]
+        if sku is not None:
+            ordered = [(item_id, item) for item_id, item in ordered if item.sku == sku]
         return [ItemView.from_domain(item) for _, item in ordered[skip : skip + limit]]
 
     async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:

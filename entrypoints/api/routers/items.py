@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
+from domain.item import SKU_MAX_LENGTH
 from entrypoints.api.dependencies import Reads, UnitOfWork
 from entrypoints.api.paths import id_segment
 from entrypoints.api.response_models import ItemOut
 from entrypoints.api.responses import ADMIN_ONLY, READS, Responses, error
-from entrypoints.api.schemas import ItemCreate, ItemUpdate, Restock
+from entrypoints.api.schemas import SKU_TEXT, ItemCreate, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
 from service_layer.services import items as services
 from service_layer.views import ItemView
@@ -56,8 +57,17 @@ async def list_items(
     reads: Reads,
     skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
+    sku: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=SKU_MAX_LENGTH,
+            pattern=SKU_TEXT,
+            description="Only the item with this SKU (any case): a list of one item, or none",
+        ),
+    ] = None,
 ) -> list[ItemView]:
-    return await services.list_items(reads, skip=skip, limit=limit)
+    return await services.list_items(reads, skip=skip, limit=limit, sku=sku)
 
 
 @router.get(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Response, status
 
+from domain.order import OrderStatus
 from entrypoints.api.background import alert_low_stock
 from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
 from entrypoints.api.paths import id_segment
@@ -101,8 +102,11 @@ async def list_orders(
     uow: UnitOfWork,
     skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
+    status: Annotated[
+        OrderStatus | None, Query(description="Only the orders in this status")
+    ] = None,
 ) -> list[OrderView]:
-    return await services.list_orders(uow, actor, skip=skip, limit=limit)
+    return await services.list_orders(uow, actor, skip=skip, limit=limit, status=status)
 
 
 @router.get(ORDER, response_model=OrderOut, responses=NOT_FOUND)
