@@ -8,6 +8,7 @@ When one cannot start, a laptop skips with the reason and CI (``CI`` set) fails.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -246,6 +247,32 @@ def port_of(base: str) -> int:
 def serve_logs(folder: Path) -> str:
     """What the servers ``stockroom_serve`` started in ``folder`` printed (stdout and stderr)."""
     return "\n".join(path.read_text() for path in folder.glob("serve-*.log"))
+
+
+def stream_endless_field(port: int, opening: bytes, total: int) -> int:
+    """Send ``opening`` (a request up to a field's name), then that field's value, ``total``
+    bytes in 64 KiB writes, for as long as the server takes them; how many bytes of the value
+    the kernel accepted before the connection broke (the rest of a limit test's measure)."""
+    sent = 0
+    piece = b"a" * (64 * 1024)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(opening)
+            while sent < total:
+                connection.sendall(piece)
+                sent += len(piece)
+            connection.sendall(b"\r\n\r\n")
+            connection.recv(64 * 1024)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    return sent
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its high-water mark) of a process, in KiB."""
+    found = re.search(rf"^{field}:\s+(\d+) kB$", Path(f"/proc/{pid}/status").read_text(), re.M)
+    assert found is not None
+    return int(found.group(1))
 
 
 def exchange_raw(port: int, request: bytes) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from adapters.database import Database
-from tests.integration.servers import exchange_raw, port_of, serve_logs, stockroom_serve
+from tests.integration.servers import (
+    exchange_raw,
+    memory_kib,
+    port_of,
+    serve_logs,
+    stockroom_serve,
+    stream_endless_field,
+)
 
 SECRET_KEY = "headers-signing-key-" + "0123456789abcdef" * 3
 KIB = 1024
@@ -53,29 +59,9 @@ def _exchange(port: int, request: bytes) -> Answer:
 
 
 def _stream_header(port: int, total: int) -> int:
-    """Send one header value of ``total`` bytes in 64 KiB writes for as long as the server
-    takes them; how many bytes the kernel accepted before the connection broke."""
-    sent = 0
-    piece = b"a" * (64 * KIB)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        try:
-            connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: ")
-            while sent < total:
-                connection.sendall(piece)
-                sent += len(piece)
-            connection.sendall(b"\r\n\r\n")
-            connection.recv(64 * KIB)
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-    return sent
-
-
-def _peak_memory_kib(pid: int) -> int:
-    """The process's high-water mark of resident memory (VmHWM), in KiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmHWM:\s+(\d+) kB$", status, re.MULTILINE)
-    assert found is not None
-    return int(found.group(1))
+    """One header value of ``total`` bytes."""
+    opening = b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: "
+    return stream_endless_field(port, opening, total)
 
 
 def _settings(database: Database) -> dict[str, str]:
@@ -122,7 +108,7 @@ def test_a_32_mib_header_is_cut_off_early_without_buffering_it(
         found = re.search(r"Started server process \[(\d+)\]", serve_logs(tmp_path))
         assert found is not None
         pid = int(found.group(1))
-        peak_before = _peak_memory_kib(pid)
+        peak_before = memory_kib(pid, "VmHWM")
 
         sent = _stream_header(port_of(base), 32 * MIB)
 
@@ -130,5 +116,5 @@ def test_a_32_mib_header_is_cut_off_early_without_buffering_it(
         # buffers held (a few MiB on loopback), never the 32 MiB. And it cut the connection
         # off: one it merely stopped reading would fail this test on the socket's timeout.
         assert sent < 16 * MIB
-        assert _peak_memory_kib(pid) - peak_before < 16 * KIB  # KiB: under 16 MiB grown
+        assert memory_kib(pid, "VmHWM") - peak_before < 16 * KIB  # KiB: under 16 MiB grown
         assert _exchange(port_of(base), _request(100, "/items/")).status == 200

@@ -22,7 +22,14 @@ import httpx
 import pytest
 
 from adapters.database import Database
-from tests.integration.servers import exchange_raw, port_of, serve_logs, stockroom_serve
+from tests.integration.servers import (
+    exchange_raw,
+    memory_kib,
+    port_of,
+    serve_logs,
+    stockroom_serve,
+    stream_endless_field,
+)
 
 SECRET_KEY = "http-edges-signing-key-" + "0123456789abcdef" * 3
 KIB = 1024
@@ -44,13 +51,6 @@ def _status(raw: bytes) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _memory_kib(pid: int, field: str) -> int:
-    """``VmRSS`` (resident now) or ``VmHWM`` (its high-water mark) of a process, in KiB."""
-    found = re.search(rf"^{field}:\s+(\d+) kB$", Path(f"/proc/{pid}/status").read_text(), re.M)
-    assert found is not None
-    return int(found.group(1))
-
-
 def _chunked(body: bytes, trailers: bytes) -> bytes:
     return b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(body), body, trailers)
 
@@ -59,22 +59,9 @@ def _chunked(body: bytes, trailers: bytes) -> bytes:
 
 
 def _stream_trailer(port: int, total: int) -> int:
-    """A chunked POST whose one trailer field is ``total`` bytes long, sent in 64 KiB writes
-    for as long as the server takes them; how many bytes of it the kernel accepted."""
-    sent = 0
-    piece = b"a" * (64 * KIB)
+    """A chunked POST whose one trailer field is ``total`` bytes long."""
     head = b"POST /users/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        try:
-            connection.sendall(head + b"2\r\n{}\r\n0\r\nX-Trailer: ")
-            while sent < total:
-                connection.sendall(piece)
-                sent += len(piece)
-            connection.sendall(b"\r\n\r\n")
-            connection.recv(64 * KIB)
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-    return sent
+    return stream_endless_field(port, head + b"2\r\n{}\r\n0\r\nX-Trailer: ", total)
 
 
 def test_a_100_mib_trailer_is_cut_off_near_the_limit_and_memory_stays_flat(
@@ -85,7 +72,7 @@ def test_a_100_mib_trailer_is_cut_off_near_the_limit_and_memory_stays_flat(
         found = re.search(r"Started server process \[(\d+)\]", serve_logs(tmp_path))
         assert found is not None
         pid = int(found.group(1))
-        resident_before, peak_before = _memory_kib(pid, "VmRSS"), _memory_kib(pid, "VmHWM")
+        resident_before, peak_before = memory_kib(pid, "VmRSS"), memory_kib(pid, "VmHWM")
 
         sent = _stream_trailer(port_of(base), 100 * MIB)
 
@@ -93,8 +80,8 @@ def test_a_100_mib_trailer_is_cut_off_near_the_limit_and_memory_stays_flat(
         # never the 100 MiB; one it merely stopped reading would fail on the socket timeout.
         # Measured: 2.9 MiB sent, VmRSS and VmHWM 114.5 -> 115.1 MiB (before: 105 -> 301).
         assert sent < 16 * MIB
-        assert _memory_kib(pid, "VmRSS") - resident_before < 16 * KIB  # KiB: under 16 MiB
-        assert _memory_kib(pid, "VmHWM") - peak_before < 16 * KIB
+        assert memory_kib(pid, "VmRSS") - resident_before < 16 * KIB  # KiB: under 16 MiB
+        assert memory_kib(pid, "VmHWM") - peak_before < 16 * KIB
         assert "trailer fields exceed STOCKROOM_MAX_HEADER_BYTES (65536" in serve_logs(tmp_path)
         next_one = b"GET /items/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         assert _status(exchange_raw(port_of(base), next_one)) == 200
