@@ -56,7 +56,7 @@ clean:
 # (Debian) and the bench-only Python packages (bench/requirements.txt) into the venv first.
 # bench: the ablation and the goals, 3 repetitions (about 30 min); bench-quick: the same rows,
 # 2 s each, once; bench-smoke (CI): one short GET on Stockroom + SQLite, no PostgreSQL needed.
-.PHONY: bench-smoke bench-import
+.PHONY: bench-smoke bench-import bench-pages
 bench: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench full
@@ -74,3 +74,8 @@ bench-smoke: $(INSTALLED)
 bench-import: $(INSTALLED)
 	VENV=$(VENV) BENCH_IMPORT=1 bash bench/setup.sh
 	$(BIN)/python -m bench.import $(ARGS)
+
+# Page 1,000 of 100,000 items by offset against the same page by key, at the read port, on
+# SQLite and PostgreSQL (bench/README.md, "Pages"); needs no wrk or psql (~15 s).
+bench-pages: $(INSTALLED)
+	$(BIN)/python -m bench.pages $(ARGS)
