@@ -57,6 +57,14 @@ items = Table(
     Column("quantity", Integer, nullable=False),
     CheckConstraint("price_cents >= 0", name="price_not_negative"),
     CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    # Title search (``GET /items/?q=``, ILIKE '%text%'): a trigram index, PostgreSQL only
+    # (migration 0010); on SQLite the search scans, which is fine for the embedded default.
+    Index(
+        "ix_items_title_trgm",
+        "title",
+        postgresql_using="gin",
+        postgresql_ops={"title": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql"),
     sqlite_autoincrement=True,
 )
 

@@ -8,11 +8,13 @@ from functools import cache
 from typing import TypeVar
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Select,
     bindparam,
     delete,
     exists,
+    func,
     select,
     tuple_,
 )
@@ -140,13 +142,18 @@ class SqlAlchemyOrderRepository(SqlAlchemyRepository, AbstractOrderRepository):
         status: OrderStatus | None = None,
         skip: int = 0,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> Sequence[Order]:
         statement = select(Order).order_by(orders.c.id.desc()).offset(skip).limit(limit)
-        if customer_id is not None:
-            statement = statement.where(orders.c.customer_id == customer_id)
-        if status is not None:
-            statement = statement.where(orders.c.status == status)
+        statement = statement.where(*_order_filters(customer_id, status))
+        if before_id is not None:  # (customer_id, id) is indexed: a customer's page is a seek
+            statement = statement.where(orders.c.id < before_id)
         return (await self._session.scalars(statement)).all()
+
+    async def count(self, *, customer_id: int | None, status: OrderStatus | None = None) -> int:
+        statement = select(func.count()).select_from(orders)
+        statement = statement.where(*_order_filters(customer_id, status))
+        return int(await self._session.scalar(statement) or 0)
 
     async def exists_for_item(self, item_id: int) -> bool:
         statement = select(exists().where(order_lines.c.item_id == item_id))
@@ -195,6 +202,17 @@ class SqlAlchemyIdempotencyRepository(SqlAlchemyRepository, AbstractIdempotencyR
         )
         assert isinstance(result, CursorResult)
         return result.rowcount
+
+
+def _order_filters(
+    customer_id: int | None, status: OrderStatus | None
+) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if customer_id is not None:
+        found.append(orders.c.customer_id == customer_id)
+    if status is not None:
+        found.append(orders.c.status == status)
+    return found
 
 
 def _found(row: T | None, missing: Exception) -> T:

@@ -19,6 +19,9 @@ DESCRIPTION_MAX_LENGTH = 2000
 MAX_PRICE = Decimal("99999999.99")
 MAX_QUANTITY = 1_000_000_000
 CENT = Decimal("0.01")
+# One wording for a price finer than a cent, wherever it is refused: here, and at the API's edge
+# for a price sent as a JSON number or as text (entrypoints/api/schemas.py).
+TOO_MANY_PLACES = "price must have at most two decimal places"
 
 
 def normalise_sku(raw: str) -> str:
@@ -74,7 +77,7 @@ def validate_price(raw: Decimal | int | str) -> Decimal:
     if price < 0 or price > MAX_PRICE:
         raise InvalidValue(f"price must be between 0 and {MAX_PRICE}", field="price")
     if price != price.quantize(CENT):
-        raise InvalidValue("price must have at most two decimal places", field="price")
+        raise InvalidValue(TOO_MANY_PLACES, field="price")
     # -0 is a valid zero, but it must not be stored or shown as "-0.00".
     return price.quantize(CENT).copy_abs() if price == 0 else price.quantize(CENT)
 

@@ -18,6 +18,7 @@ from adapters.sqlite_unit_of_work import SqliteUnitOfWork, reading_session_facto
 from adapters.tokens import JwtTokenCodec
 from adapters.unit_observers import unit_observer
 from adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
+from entrypoints.login_policy import login_throttle_policy
 from entrypoints.secret_key import development_key_path, load_or_create_key
 from entrypoints.settings import Settings
 from entrypoints.tracing import traces_exported
@@ -129,7 +130,7 @@ class Container(containers.DeclarativeContainer):
         Argon2PasswordHasher, max_in_flight=settings.provided.max_concurrent_hashes
     )
     login_throttle: providers.Provider[LoginThrottle] = providers.Singleton(
-        LoginThrottle, policy=settings.provided.login_throttle_policy
+        LoginThrottle, policy=providers.Callable(login_throttle_policy, settings)
     )
     token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(
         _token_codec, settings=settings

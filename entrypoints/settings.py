@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from adapters.database_urls import check_database_url
 from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from domain.idempotency import DEFAULT_KEY_TTL
-from domain.login_throttle import Backoff, LoginThrottlePolicy
-from domain.sign_ups import SignUpLimit
+from entrypoints.currency import checked_currency
 from entrypoints.local_files import check_trusted_path
 from entrypoints.origins import checked_origins
 from entrypoints.secret_key import development_key_path
+from service_layer.views import DEFAULT_CURRENCY
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./stockroom.db"
 HOUR = timedelta(hours=1)
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
     low_stock_threshold: int = Field(default=5, ge=0)
+    # [Money] The ISO 4217 code shown as "currency" on every item and order: a label, changing
+    # it converts no stored price (entrypoints/currency.py).
+    currency: Annotated[str, AfterValidator(checked_currency)] = DEFAULT_CURRENCY
     # A request whose header section (request line and header fields) is larger gets a 431
     # from the server itself, before it is buffered (entrypoints/api/header_guard.py).
     max_header_bytes: int = Field(default=64 * 1024, ge=4 * 1024)
@@ -117,7 +120,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     token_lifetime_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
-    # Login throttling (domain.login_throttle; README, "Login throttling"): failed logins
+    # Login throttling (entrypoints/login_policy.py; README, "Login throttling"): failed logins
     # that cost nothing, per account from one address, per account from anywhere, and per
     # address whatever the account; each one beyond blocks for 1 s, doubling up to the cap.
     login_free_failures: int = Field(default=5, ge=0)
@@ -203,20 +206,6 @@ class Settings(BaseSettings):
                 "STOCKROOM_LOGIN_MAX_BLOCK_SECONDS: a block outlives no counter"
             )
         return self
-
-    @property
-    def login_throttle_policy(self) -> LoginThrottlePolicy:
-        cap = timedelta(seconds=self.login_max_block_seconds)
-        return LoginThrottlePolicy(
-            per_account_at_address=Backoff(self.login_free_failures, max_block=cap),
-            per_account=Backoff(self.login_free_failures_per_account, max_block=cap),
-            per_address=Backoff(self.login_free_failures_per_address, max_block=cap),
-            forget_after=timedelta(seconds=self.login_forget_after_seconds),
-            remember_clients_for=timedelta(days=self.login_known_client_days),
-            sign_ups=SignUpLimit(
-                self.signups_per_address, timedelta(seconds=self.signup_window_seconds)
-            ),
-        )
 
     @property
     def held_unit_warning(self) -> float | None:

@@ -11,24 +11,26 @@ import asyncio
 from contextlib import nullcontext
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from adapters.database import Database
 from adapters.orm import metadata
 from adapters.postgres import Pooler
 from adapters.sqlite import check_foreign_keys, foreign_keys_off, is_sqlite
 from migrations import window
+from migrations.dialects import include_object_for
 from migrations.online import LOCK_POLICY, LockPolicy, limit_lock_waits
 
 config = context.config
 target_metadata = metadata
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(dialect: str, **kwargs: object) -> None:
     url = config.get_main_option("sqlalchemy.url") or ""
     context.configure(
         target_metadata=target_metadata,
         compare_type=True,
+        include_object=include_object_for(dialect),  # what one database only has
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=is_sqlite(url) if url else False,
         on_version_apply=[window.record],
@@ -41,7 +43,7 @@ def do_run_migrations(connection: Connection) -> None:
     ``lock_timeout`` on PostgreSQL. On SQLite, with foreign keys off around it
     (``adapters.sqlite.foreign_keys_off``: batch mode rebuilds tables) and checked before the
     commit."""
-    _configure(connection=connection)
+    _configure(connection.dialect.name, connection=connection)
     sqlite = connection.dialect.name == "sqlite"
     with (
         foreign_keys_off(connection) if sqlite else nullcontext(),
@@ -65,7 +67,8 @@ async def run_async_migrations() -> None:
 
 
 def run_migrations_offline() -> None:
-    _configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    url = config.get_main_option("sqlalchemy.url") or ""
+    _configure(make_url(url).get_backend_name(), url=url, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -14,8 +14,26 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 
 from service_layer.views import ItemView, UserView
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Which items a listing shows: every condition given holds (``None``: no condition)."""
+
+    sku: str | None = None  # exactly this SKU, already normalised (``domain.item.normalise_sku``)
+    # The title contains this text, in any case, every character taken literally (a ``%`` or
+    # ``_`` in it is that character, not a wildcard).
+    title_contains: str | None = None
+    in_stock: bool | None = None  # True: quantity > 0; False: quantity == 0
+    min_price: Decimal | None = None  # inclusive
+    max_price: Decimal | None = None  # inclusive
+
+
+EVERY_ITEM = ItemFilter()
 
 
 class AbstractReads(abc.ABC):
@@ -34,10 +52,14 @@ class AbstractReads(abc.ABC):
         skip: int = 0,
         limit: int = 100,
         after_id: int | None = None,
-        sku: str | None = None,
+        where: ItemFilter = EVERY_ITEM,
     ) -> list[ItemView]:
-        """In id order; ``after_id`` pages by key, ``skip`` by offset; with ``sku`` (already
-        normalised, ``domain.item.normalise_sku``), only the item with exactly that SKU."""
+        """The items ``where`` admits, in id order; ``after_id`` pages by key (only ids above
+        it: stable while rows come and go), ``skip`` by offset."""
+
+    @abc.abstractmethod
+    async def count_items(self, where: ItemFilter = EVERY_ITEM) -> int:
+        """How many items ``where`` admits."""
 
     @abc.abstractmethod
     async def items_by_stock(self, *, below: int | None = None, limit: int = 100) -> list[ItemView]:

@@ -101,9 +101,16 @@ class AbstractOrderRepository(abc.ABC):
         status: OrderStatus | None = None,
         skip: int = 0,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> Sequence[Order]:
-        """Newest first; one customer's orders, or everyone's when ``customer_id`` is None;
-        only those in ``status`` when it is given."""
+        """Newest first (id descending); one customer's orders, or everyone's when
+        ``customer_id`` is None; only those in ``status`` when it is given. ``before_id`` pages
+        by key (only older orders, ids below it: stable while orders are placed), ``skip`` by
+        offset."""
+
+    @abc.abstractmethod
+    async def count(self, *, customer_id: int | None, status: OrderStatus | None = None) -> int:
+        """How many orders ``list`` would show with these filters and no page bounds."""
 
     @abc.abstractmethod
     async def exists_for_item(self, item_id: int) -> bool: ...

@@ -11,6 +11,11 @@ from domain.item import Item
 from domain.order import Order, OrderLine, OrderStatus
 from domain.user import Role, User
 
+# The ISO 4217 code of the shop's one currency when nothing names another: the default of
+# STOCKROOM_CURRENCY (entrypoints/settings.py), and what a view says until the HTTP edge labels
+# it with the configured code.
+DEFAULT_CURRENCY = "EUR"
+
 
 @dataclass(frozen=True, slots=True)
 class ItemView:
@@ -20,6 +25,11 @@ class ItemView:
     description: str | None
     price: Decimal
     quantity: int
+    # What the amounts are in: a label, not part of the stored item. The services and the read
+    # port know no currency, so every view starts with the default; each API route that answers
+    # with views sets the shop's configured one (entrypoints/api/routers), and the CLI and the
+    # unit tests, which show no currency, keep the default.
+    currency: str = DEFAULT_CURRENCY
 
     @classmethod
     def from_domain(cls, item: Item) -> ItemView:
@@ -88,6 +98,7 @@ class OrderView:
     total: Decimal
     created_at: datetime
     updated_at: datetime
+    currency: str = DEFAULT_CURRENCY  # of the total and every line's amounts; see ItemView
     # Filled by place_order only: (item id, stock left) for each item right after the sale,
     # as seen inside its transaction, so the caller can decide on follow-up work (the API's
     # low-stock alert) without another query. Not part of what the order is, so it is left

@@ -8,10 +8,36 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-# Outputs are not re-validated against input limits: a line total may exceed any one price.
-MoneyOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+from entrypoints.currency import CURRENCY_PATTERN
+
+# An amount as text with exactly two places ("8.00", "17.50"): a JSON number would become a
+# binary float in most clients (0.1 + 0.2 != 0.3), and its trailing zeros would be lost.
+# "{:.2f}".format is the formatting itself, a builtin: no function of ours per amount on the
+# request path (tests/integration/test_request_path.py). Outputs are not re-validated against
+# input limits: a line total may exceed any one price.
+MoneyOut = Annotated[
+    Decimal,
+    PlainSerializer("{:.2f}".format, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "format": "decimal", "pattern": r"^[0-9]+\.[0-9]{2}$"},
+        mode="serialization",
+    ),
+]
+# The shop's one currency (STOCKROOM_CURRENCY), which every amount beside it is in.
+CurrencyOut = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": CURRENCY_PATTERN,
+            "description": "ISO 4217 code of the currency every amount here is in",
+            "examples": ["EUR"],
+        },
+        mode="serialization",
+    ),
+]
 
 
 class _Read(BaseModel):
@@ -28,7 +54,7 @@ def _example(example: dict[str, Any], *, from_attributes: bool = True) -> Config
 
 
 _AT = "2025-01-31T09:30:00Z"
-_LINE = {"item_id": 1, "sku": "MUG-01", "quantity": 1, "unit_price": 8.75, "total": 8.75}
+_LINE = {"item_id": 1, "sku": "MUG-01", "quantity": 1, "unit_price": "8.75", "total": "8.75"}
 
 
 class ItemOut(_Read):
@@ -38,8 +64,9 @@ class ItemOut(_Read):
             "sku": "MUG-01",
             "title": "Mug",
             "description": None,
-            "price": 9.5,
+            "price": "9.50",
             "quantity": 10,
+            "currency": "EUR",
         }
     )
     id: int
@@ -48,6 +75,7 @@ class ItemOut(_Read):
     description: str | None
     price: MoneyOut
     quantity: int
+    currency: CurrencyOut
 
 
 class UserOut(_Read):
@@ -89,14 +117,15 @@ class OrderLineOut(_Read):
 
 class OrderOut(_Read):
     model_config = _example(
-        {"id": 1, "customer_id": 2, "status": "placed", "lines": [_LINE], "total": 8.75}
-        | {"created_at": _AT, "updated_at": _AT}
+        {"id": 1, "customer_id": 2, "status": "placed", "lines": [_LINE], "total": "8.75"}
+        | {"currency": "EUR", "created_at": _AT, "updated_at": _AT}
     )
     id: int
     customer_id: int
     status: Literal["placed", "shipped", "cancelled"]
     lines: list[OrderLineOut]
     total: MoneyOut
+    currency: CurrencyOut
     created_at: datetime
     updated_at: datetime
 

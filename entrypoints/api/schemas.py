@@ -3,7 +3,6 @@ the HTTP edge only (the service layer never sees them). Responses: ``response_mo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -15,17 +14,13 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
-    PlainSerializer,
     SecretStr,
-    WithJsonSchema,
     field_validator,
 )
 from pydantic.config import ExtraValues
 
 from domain.item import (
-    CENT,
     DESCRIPTION_MAX_LENGTH,
-    MAX_PRICE,
     MAX_QUANTITY,
     SKU_MAX_LENGTH,
     TITLE_MAX_LENGTH,
@@ -33,6 +28,7 @@ from domain.item import (
 from domain.order import MAX_LINE_QUANTITY, MAX_LINES, LineRequest
 from domain.text import BLANK_CHARACTERS, LINE_BREAKING, MULTI_LINE_ALLOWED
 from domain.user import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from entrypoints.api.prices import Price
 from service_layer.services.items import ItemChanges, NewItem
 
 # The published schema states every rule the server enforces on a field (schemathesis checks
@@ -76,41 +72,6 @@ SINGLE_LINE = (
 MULTI_LINE = rf"^[^{_BREAKING_IN_TEXT}]*$"
 # The domain's SKU rule (domain/item.py) before it strips and upper-cases the text.
 SKU_TEXT = rf"^[{_BLANK}]*[A-Za-z0-9][A-Za-z0-9._-]*[{_BLANK}]*$"
-
-# Prices travel as JSON numbers (what clients of a classic FastAPI API expect), or as text
-# such as "19.99"; either way they are validated as Decimals so 19.99 stays 19.99 and never
-# picks up binary-float noise. Text must look like a price: digits, at most two decimals.
-_PLACES = -int(CENT.as_tuple().exponent)
-PRICE_TEXT = rf"^[0-9]{{1,{len(str(int(MAX_PRICE)))}}}(\.[0-9]{{1,{_PLACES}}})?$"
-
-
-def _price_as_written(value: object) -> object:
-    # Decimal would also read " 1e1", "+5" or "1_0"; the schema promises one plain form.
-    if isinstance(value, str) and not re.fullmatch(PRICE_TEXT, value):
-        raise ValueError(f'a price given as text is digits with at most {_PLACES} decimals: "9.99"')
-    return value
-
-
-Price = Annotated[
-    Decimal,
-    BeforeValidator(_price_as_written),
-    Field(ge=0, le=MAX_PRICE, max_digits=10, decimal_places=_PLACES, allow_inf_nan=False),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": float(MAX_PRICE),
-                    "multipleOf": float(CENT),
-                },
-                {"type": "string", "pattern": PRICE_TEXT},
-            ]
-        },
-        mode="validation",
-    ),
-    PlainSerializer(float, return_type=float, when_used="json"),
-]
 
 
 def _a_json_number(value: object) -> object:
@@ -167,7 +128,7 @@ def _examples(*examples: dict[str, Any], extra: ExtraValues = "forbid") -> Confi
 
 
 class ItemCreate(_Strict):
-    model_config = _examples({"title": "Mug", "sku": EXAMPLE_SKU, "price": 9.5, "quantity": 10})
+    model_config = _examples({"title": "Mug", "sku": EXAMPLE_SKU, "price": "9.50", "quantity": 10})
     title: Title
     sku: Sku | None = None
     description: Description | None = None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 from typing import Final
 
 from domain.errors import DuplicateSku, ItemHasOrders, UnknownItem, UnknownSku
 from domain.item import Item, generate_sku, is_running_low, normalise_sku
-from service_layer.reads import AbstractReads
+from service_layer.pages import Page, page_of
+from service_layer.reads import EVERY_ITEM, AbstractReads, ItemFilter
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
@@ -80,13 +81,24 @@ async def get_item(reads: AbstractReads, item_id: int) -> ItemView:
 
 @use_case
 async def list_items(
-    reads: AbstractReads, *, skip: int = 0, limit: int = 100, sku: str | None = None
-) -> list[ItemView]:
-    """A page of the catalog in id order; with ``sku``, only the item with that SKU (in any
-    case, with blanks around it, as the catalog accepts SKUs), if there is one."""
+    reads: AbstractReads,
+    *,
+    skip: int = 0,
+    limit: int = 100,
+    after_id: int | None = None,
+    where: ItemFilter = EVERY_ITEM,
+    count: bool = False,
+) -> Page[ItemView]:
+    """A page of the catalog in id order: the items ``where`` admits, after the item
+    ``after_id`` (a keyed page) and past ``skip`` more (an offset page); with ``count``, how
+    many items ``where`` admits in all. A SKU is matched as the catalog accepts it (any case,
+    blanks around it)."""
     limit = max(0, min(limit, MAX_PAGE_SIZE))
-    wanted = normalise_sku(sku) if sku is not None else None
-    return await reads.items(skip=max(0, skip), limit=limit, sku=wanted)
+    if where.sku is not None:
+        where = replace(where, sku=normalise_sku(where.sku))
+    fetched = await reads.items(skip=max(0, skip), limit=limit + 1, after_id=after_id, where=where)
+    total = await reads.count_items(where) if count else None
+    return page_of(fetched, limit, total=total)
 
 
 async def export_items(reads: AbstractReads, *, page_size: int = 500) -> AsyncIterator[ItemView]:

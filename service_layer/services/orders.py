@@ -19,6 +19,7 @@ from domain.order import LineRequest, Order, OrderStatus, normalise_lines
 from domain.user import normalise_email
 from service_layer.actor import Actor
 from service_layer.metrics import IDEMPOTENT_REPLAYS, ORDERS
+from service_layer.pages import Page, page_of
 from service_layer.retry import retry_transient
 from service_layer.unit_of_work import AbstractUnitOfWork
 from service_layer.use_cases import use_case
@@ -115,18 +116,24 @@ async def list_orders(
     skip: int = 0,
     limit: int = MAX_PAGE_SIZE,
     status: OrderStatus | None = None,
-) -> list[OrderView]:
+    before_id: int | None = None,
+    count: bool = False,
+) -> Page[OrderView]:
     """Newest first: a customer's own orders, or everyone's for an admin; only those in
-    ``status`` when it is given."""
+    ``status`` when it is given; older than the order ``before_id`` (a keyed page) and past
+    ``skip`` more (an offset page). With ``count``, how many there are in all."""
     customer = None if actor.is_admin else actor.user_id
+    limit = max(0, min(limit, MAX_PAGE_SIZE))
     async with uow.reading():
         found = await uow.orders.list(
             customer_id=customer,
             status=status,
             skip=max(0, skip),
-            limit=max(0, min(limit, MAX_PAGE_SIZE)),
+            limit=limit + 1,
+            before_id=before_id,
         )
-        return [OrderView.from_domain(order) for order in found]
+        total = await uow.orders.count(customer_id=customer, status=status) if count else None
+        return page_of([OrderView.from_domain(order) for order in found], limit, total=total)
 
 
 @use_case

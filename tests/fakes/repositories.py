@@ -233,14 +233,25 @@ class InMemoryOrderRepository(AbstractOrderRepository):
         status: OrderStatus | None = None,
         skip: int = 0,
         limit: int = 100,
+        before_id: int | None = None,
     ) -> Sequence[Order]:
         mine = [
+            order
+            for order in self._matching(customer_id, status)
+            if before_id is None or _by_id(order) < before_id
+        ]
+        return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
+
+    async def count(self, *, customer_id: int | None, status: OrderStatus | None = None) -> int:
+        return len(self._matching(customer_id, status))
+
+    def _matching(self, customer_id: int | None, status: OrderStatus | None) -> list[Order]:
+        return [
             order
             for order in self.table.rows.values()
             if (customer_id is None or order.customer_id == customer_id)
             and (status is None or order.status is status)
         ]
-        return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
 
     async def exists_for_item(self, item_id: int) -> bool:
         return any(

@@ -55,7 +55,7 @@ async def test_minimal_item_gets_generated_sku_and_zero_defaults(client: httpx.A
     assert response.status_code == 201
     body = response.json()
     assert body["sku"].startswith("SKU-")
-    assert (body["price"], body["quantity"], body["description"]) == (0, 0, None)
+    assert (body["price"], body["quantity"], body["description"]) == ("0.00", 0, None)
 
 
 async def test_update_restock_delete_round_trip(
@@ -68,7 +68,7 @@ async def test_update_restock_delete_round_trip(
     assert updated.status_code == 200
     assert (await client.get(item_url)).json() == updated.json()
     assert updated.json()["title"] == "Renamed"
-    assert updated.json()["price"] == 7.25
+    assert updated.json()["price"] == "7.25"
 
     restocked = await client.post(f"{item_url}/restock", json={"quantity": 5})
     assert restocked.json()["quantity"] == 7

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from entrypoints.container import Container
+from service_layer.reads import ItemFilter
 from tests.api_support import Account, make_account
 from tests.factories import item_payload
 
@@ -39,8 +40,9 @@ async def test_sku_filter_returns_exactly_that_item_among_many(
     # The read port's keyed pages (the export's) take the SKU too.
     reads = container.reads()
     before, after = made[1]["id"], made[2]["id"]
-    assert [view.id for view in await reads.items(after_id=before, sku=f"F{run}-2")] == [after]
-    assert await reads.items(after_id=after, sku=f"F{run}-2") == []
+    wanted_sku = ItemFilter(sku=f"F{run}-2")
+    assert [view.id for view in await reads.items(after_id=before, where=wanted_sku)] == [after]
+    assert await reads.items(after_id=after, where=wanted_sku) == []
 
 
 async def test_status_filters_orders_and_never_shows_anothers(

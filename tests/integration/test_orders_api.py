@@ -55,10 +55,10 @@ async def test_placing_an_order_takes_stock_and_records_prices(
 
     assert response.status_code == 201, response.text
     order = response.json()
-    assert (order["customer_id"], order["status"], order["total"]) == (ann.id, "placed", 15.0)
+    assert (order["customer_id"], order["status"], order["total"]) == (ann.id, "placed", "15.00")
     assert [(line["sku"], line["quantity"], line["unit_price"]) for line in order["lines"]] == [
-        ("CUP", 2, 2.5),
-        ("POT", 1, 10.0),
+        ("CUP", 2, "2.50"),
+        ("POT", 1, "10.00"),
     ]
     assert await stock(database) == {"CUP": 3, "POT": 0}
     assert (await client.get(f"/orders/{order['id']}", headers=ann.headers)).json() == order

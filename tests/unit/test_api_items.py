@@ -5,6 +5,7 @@ Every failed write is checked against a snapshot of the store: nothing may be ha
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.factories import item_payload
 from tests.fakes import InMemoryStore
 from tests.unit.support import item_id, seed, seed_one, snapshot
 
-ITEM_FIELDS = {"id", "sku", "title", "description", "price", "quantity"}
+ITEM_FIELDS = {"id", "sku", "title", "description", "price", "quantity", "currency"}
 JSON = {"content-type": "application/json"}
 
 
@@ -30,10 +31,12 @@ def client(client: httpx.AsyncClient, admin: Account) -> httpx.AsyncClient:
     return client
 
 
-def as_decimal(number: Any) -> Decimal:
-    assert isinstance(number, int | float)
-    assert not isinstance(number, bool)
-    return Decimal(str(number))
+def as_decimal(amount: Any) -> Decimal:
+    """An amount as the API writes it: text with exactly two places ("19.99"), never a JSON
+    number, which most clients would read as a binary float."""
+    assert isinstance(amount, str), f"{amount!r} is not text"
+    assert re.fullmatch(r"[0-9]+\.[0-9]{2}", amount), amount
+    return Decimal(amount)
 
 
 def assert_validation_error(response: httpx.Response, *, field: str | None = None) -> None:

@@ -7,6 +7,7 @@ test_authorization.py; these tests are about what the routes do for callers who 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,7 +24,10 @@ from tests.fakes import InMemoryStore
 from tests.unit.order_support import ConflictingCommits, shelf, state, stock
 from tests.unit.support import item_id, seed
 
-ORDER_FIELDS = {"id", "customer_id", "status", "lines", "total", "created_at", "updated_at"}
+ORDER_FIELDS = {"id", "customer_id", "status", "lines", "total", "currency"} | {
+    "created_at",
+    "updated_at",
+}
 LINE_FIELDS = {"item_id", "sku", "quantity", "unit_price", "total"}
 JSON = {"content-type": "application/json"}
 
@@ -58,11 +62,12 @@ async def bought(
     return body
 
 
-def as_decimal(number: Any) -> Decimal:
-    """A JSON number (never a string, never a bool) as the exact decimal it spells."""
-    assert isinstance(number, int | float), f"{number!r} is not a JSON number"
-    assert not isinstance(number, bool)
-    return Decimal(str(number))
+def as_decimal(amount: Any) -> Decimal:
+    """An amount as the API writes it: text with exactly two places ("40.28"), never a JSON
+    number, which most clients would read as a binary float."""
+    assert isinstance(amount, str), f"{amount!r} is not text"
+    assert re.fullmatch(r"[0-9]+\.[0-9]{2}", amount), amount
+    return Decimal(amount)
 
 
 def assert_validation_error(response: httpx.Response, *, field: str | int | None = None) -> None:

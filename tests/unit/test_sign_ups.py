@@ -13,6 +13,7 @@ from domain.errors import InvalidValue
 from domain.login_throttle import LoginThrottlePolicy, TooManySignUps
 from domain.sign_ups import SignUpLimit
 from entrypoints.container import Container
+from entrypoints.login_policy import login_throttle_policy
 from entrypoints.settings import Settings
 from service_layer.services import sign_ups
 from service_layer.services.logins import LoginThrottle
@@ -102,10 +103,10 @@ async def test_a_refused_password_costs_no_place() -> None:
 
 def test_the_settings_set_the_allowance_and_the_known_client_memory() -> None:
     settings = Settings(signups_per_address=3, signup_window_seconds=600, login_known_client_days=7)
-    policy = settings.login_throttle_policy
+    policy = login_throttle_policy(settings)
     assert policy.sign_ups == SignUpLimit(per_window=3, window=timedelta(minutes=10))
     assert policy.remember_clients_for == timedelta(days=7)
-    defaults = Settings().login_throttle_policy
+    defaults = login_throttle_policy(Settings())
     assert defaults.sign_ups == SignUpLimit(per_window=20, window=timedelta(hours=1))
     assert defaults.remember_clients_for == timedelta(days=30)
 

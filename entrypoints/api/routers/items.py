@@ -1,22 +1,39 @@
 """``/items``: the catalog over HTTP. Routes translate; services decide.
 
-A route returns the service's read model; FastAPI reads the ``response_model`` off it."""
+A route returns the service's read model; FastAPI reads the ``response_model`` off it. The
+amounts in it are labelled with the shop's currency first (``replace(view, currency=...)``,
+from STOCKROOM_CURRENCY): a label only the HTTP answer carries, so the services, the read port
+and the domain know no currency (service_layer/views.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from domain.item import SKU_MAX_LENGTH
-from entrypoints.api.dependencies import Reads, UnitOfWork
+from domain.item import SKU_MAX_LENGTH, TITLE_MAX_LENGTH
+from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
+from entrypoints.api.pages import (
+    COUNT_DESCRIPTION,
+    CURSOR_DESCRIPTION,
+    CURSOR_MAX_LENGTH,
+    PAGED,
+    SKIP_DESCRIPTION,
+    Listing,
+    describe_page,
+    start_after,
+)
 from entrypoints.api.paths import id_segment
+from entrypoints.api.prices import Price
+from entrypoints.api.query_parameters import query_problem
 from entrypoints.api.response_models import ItemOut
 from entrypoints.api.responses import ADMIN_ONLY, READS, Responses, error
 from entrypoints.api.schemas import SKU_TEXT, ItemCreate, ItemUpdate, Restock
 from entrypoints.api.security import require_admin
+from service_layer.reads import ItemFilter
 from service_layer.services import items as services
 from service_layer.views import ItemView
 
@@ -48,15 +65,23 @@ BY_ADMIN = [Depends(require_admin)]
     response_model=ItemOut,
     responses={**ADMIN_ONLY, **SKU_TAKEN},
 )
-async def create_item(body: ItemCreate, uow: UnitOfWork) -> ItemView:
-    return await services.add_item(uow, body.to_command())
+async def create_item(body: ItemCreate, uow: UnitOfWork, settings: AppSettings) -> ItemView:
+    item = await services.add_item(uow, body.to_command())
+    return replace(item, currency=settings.currency)
 
 
-@router.get("/", response_model=list[ItemOut], responses=READS)
+@router.get("/", response_model=list[ItemOut], responses={**READS, **PAGED})
 async def list_items(
+    request: Request,
+    response: Response,
     reads: Reads,
-    skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    settings: AppSettings,
+    skip: Annotated[int, Query(ge=0, le=10**9, description=SKIP_DESCRIPTION)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
+    cursor: Annotated[
+        str | None, Query(max_length=CURSOR_MAX_LENGTH, description=CURSOR_DESCRIPTION)
+    ] = None,
+    count: Annotated[bool, Query(description=COUNT_DESCRIPTION)] = False,
     sku: Annotated[
         str | None,
         Query(
@@ -66,8 +91,41 @@ async def list_items(
             description="Only the item with this SKU (any case): a list of one item, or none",
         ),
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=TITLE_MAX_LENGTH,
+            description="Only items whose title contains this text, in any case (every "
+            "character literally: `%` and `_` are not wildcards)",
+        ),
+    ] = None,
+    in_stock: Annotated[
+        bool | None,
+        Query(description="true: only items with stock (quantity > 0); false: only those without"),
+    ] = None,
+    # The body's Price type: one message for a price finer than a cent, however it is written.
+    min_price: Annotated[
+        Price | None, Query(description="Only items at this price or more")
+    ] = None,
+    max_price: Annotated[
+        Price | None,
+        Query(description="Only items at this price or less; below `min_price` is a 422"),
+    ] = None,
 ) -> list[ItemView]:
-    return await services.list_items(reads, skip=skip, limit=limit, sku=sku)
+    """The catalog in id order, a page at a time: follow the `Link` header's rel="next" URL
+    for the next page (or page by `skip`, classically)."""
+    after_id = start_after(Listing.ITEMS, cursor, skip=skip)
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise query_problem("max_price", "max_price must not be below min_price")
+    where = ItemFilter(
+        sku=sku, title_contains=q, in_stock=in_stock, min_price=min_price, max_price=max_price
+    )
+    page = await services.list_items(
+        reads, skip=skip, limit=limit, after_id=after_id, where=where, count=count
+    )
+    describe_page(request, response, Listing.ITEMS, page)
+    return [replace(view, currency=settings.currency) for view in page]
 
 
 @router.get(
@@ -76,7 +134,7 @@ async def list_items(
     response_class=StreamingResponse,
     responses={200: EXPORTED, **ADMIN_ONLY},
 )
-async def export_items(reads: Reads) -> StreamingResponse:
+async def export_items(reads: Reads, settings: AppSettings) -> StreamingResponse:
     """The whole catalog as NDJSON, streamed page by page (each page its own short read).
 
     Admins only: one request costs the server the whole catalog (seconds of a worker for
@@ -90,20 +148,22 @@ async def export_items(reads: Reads) -> StreamingResponse:
     async def lines() -> AsyncIterator[bytes]:
         if first is None:
             return
-        yield _ndjson(first)
+        yield _ndjson(first, settings.currency)
         async for view in pages:
-            yield _ndjson(view)
+            yield _ndjson(view, settings.currency)
 
     return StreamingResponse(lines(), media_type=NDJSON)
 
 
-def _ndjson(view: ItemView) -> bytes:
-    return ItemOut.model_validate(view).model_dump_json().encode() + b"\n"
+def _ndjson(view: ItemView, currency: str) -> bytes:
+    line = ItemOut.model_validate(replace(view, currency=currency))
+    return line.model_dump_json().encode() + b"\n"
 
 
 @router.get(ITEM, response_model=ItemOut, responses={**READS, **NOT_FOUND})
-async def get_item(item_id: ItemId, reads: Reads) -> ItemView:
-    return await services.get_item(reads, item_id)
+async def get_item(item_id: ItemId, reads: Reads, settings: AppSettings) -> ItemView:
+    item = await services.get_item(reads, item_id)
+    return replace(item, currency=settings.currency)
 
 
 @router.put(
@@ -112,8 +172,11 @@ async def get_item(item_id: ItemId, reads: Reads) -> ItemView:
     response_model=ItemOut,
     responses={**ADMIN_ONLY, **NOT_FOUND, **SKU_TAKEN},
 )
-async def update_item(item_id: ItemId, body: ItemUpdate, uow: UnitOfWork) -> ItemView:
-    return await services.update_item(uow, item_id, body.to_command())
+async def update_item(
+    item_id: ItemId, body: ItemUpdate, uow: UnitOfWork, settings: AppSettings
+) -> ItemView:
+    item = await services.update_item(uow, item_id, body.to_command())
+    return replace(item, currency=settings.currency)
 
 
 @router.delete(
@@ -134,5 +197,8 @@ async def delete_item(item_id: ItemId, uow: UnitOfWork) -> Response:
     responses={**ADMIN_ONLY, **NOT_FOUND, 409: error("The item cannot hold that much stock")},
     dependencies=BY_ADMIN,
 )
-async def restock_item(item_id: ItemId, body: Restock, uow: UnitOfWork) -> ItemView:
-    return await services.restock(uow, item_id, body.quantity)
+async def restock_item(
+    item_id: ItemId, body: Restock, uow: UnitOfWork, settings: AppSettings
+) -> ItemView:
+    item = await services.restock(uow, item_id, body.quantity)
+    return replace(item, currency=settings.currency)

@@ -1,14 +1,38 @@
-"""``/orders``: buying, and following what was bought."""
+"""``/orders``: buying, and following what was bought.
+
+Every order answered is labelled with the shop's currency (``replace(order, currency=...)``),
+as the items are (routers/items.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Response, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 
 from domain.order import OrderStatus
 from entrypoints.api.background import alert_low_stock
 from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
+from entrypoints.api.pages import (
+    COUNT_DESCRIPTION,
+    CURSOR_DESCRIPTION,
+    CURSOR_MAX_LENGTH,
+    PAGED,
+    SKIP_DESCRIPTION,
+    Listing,
+    describe_page,
+    start_after,
+)
 from entrypoints.api.paths import id_segment
 from entrypoints.api.response_models import OrderOut, OutOfStockOut
 from entrypoints.api.responses import ADMIN_ONLY, SIGNED_IN, Responses, error, no_store
@@ -93,30 +117,50 @@ async def place_order(
         # After the response, on the primary's read port (it has the sale): never the
         # request's session, which is closed.
         background.add_task(alert_low_stock, reads.latest, running_low, threshold)
-    return order
+    return replace(order, currency=settings.currency)
 
 
-@router.get("/", response_model=list[OrderOut])
+@router.get("/", response_model=list[OrderOut], responses=PAGED)
 async def list_orders(
+    request: Request,
+    response: Response,
     actor: CurrentActor,
     uow: UnitOfWork,
-    skip: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    settings: AppSettings,
+    skip: Annotated[int, Query(ge=0, le=10**9, description=SKIP_DESCRIPTION)] = 0,
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE_SIZE)] = services.MAX_PAGE_SIZE,
+    cursor: Annotated[
+        str | None, Query(max_length=CURSOR_MAX_LENGTH, description=CURSOR_DESCRIPTION)
+    ] = None,
+    count: Annotated[bool, Query(description=COUNT_DESCRIPTION)] = False,
     status: Annotated[
         OrderStatus | None, Query(description="Only the orders in this status")
     ] = None,
 ) -> list[OrderView]:
-    return await services.list_orders(uow, actor, skip=skip, limit=limit, status=status)
+    """Your orders (an admin's: everyone's), newest first, a page at a time: follow the
+    `Link` header's rel="next" URL for the next page (or page by `skip`, classically)."""
+    before_id = start_after(Listing.ORDERS, cursor, skip=skip)
+    page = await services.list_orders(
+        uow, actor, skip=skip, limit=limit, status=status, before_id=before_id, count=count
+    )
+    describe_page(request, response, Listing.ORDERS, page)
+    return [replace(order, currency=settings.currency) for order in page]
 
 
 @router.get(ORDER, response_model=OrderOut, responses=NOT_FOUND)
-async def get_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderView:
-    return await services.get_order(uow, actor, order_id)
+async def get_order(
+    order_id: OrderId, actor: CurrentActor, uow: UnitOfWork, settings: AppSettings
+) -> OrderView:
+    order = await services.get_order(uow, actor, order_id)
+    return replace(order, currency=settings.currency)
 
 
 @router.post(f"{ORDER}/cancel", response_model=OrderOut, responses={**NOT_FOUND, **CONFLICT})
-async def cancel_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) -> OrderView:
-    return await services.cancel_order(uow, actor, order_id)
+async def cancel_order(
+    order_id: OrderId, actor: CurrentActor, uow: UnitOfWork, settings: AppSettings
+) -> OrderView:
+    order = await services.cancel_order(uow, actor, order_id)
+    return replace(order, currency=settings.currency)
 
 
 @router.post(
@@ -125,5 +169,6 @@ async def cancel_order(order_id: OrderId, actor: CurrentActor, uow: UnitOfWork) 
     responses={**ADMIN_ONLY, **NOT_FOUND, **CONFLICT},
     dependencies=[Depends(require_admin)],
 )
-async def ship_order(order_id: OrderId, uow: UnitOfWork) -> OrderView:
-    return await services.ship_order(uow, order_id)
+async def ship_order(order_id: OrderId, uow: UnitOfWork, settings: AppSettings) -> OrderView:
+    order = await services.ship_order(uow, order_id)
+    return replace(order, currency=settings.currency)
