@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed
+GENERATOR := $(VENV)/client-generator/.installed
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: install run test lint unit integration bench bench-quick clean
@@ -18,8 +19,17 @@ $(RUNTIME): pyproject.toml constraints.txt
 	$(PIP) -c constraints.txt -e .
 	touch $@
 
-$(INSTALLED): $(RUNTIME)
+$(INSTALLED): $(RUNTIME) $(GENERATOR)
 	$(PIP) -c constraints.txt -e '.[dev]'
+	touch $@
+
+# openapi-python-client, which tests/integration/test_generated_client.py runs to generate a
+# client from the schema, gets a venv of its own inside ours: it caps typer below the version
+# the CLI pins, so it cannot join the dev extra (its authors advise an environment of its own,
+# pipx, anyway). Pinned in tests/client-generator-requirements.txt.
+$(GENERATOR): tests/client-generator-requirements.txt | $(RUNTIME)
+	$(PYTHON) -m venv $(VENV)/client-generator
+	$(VENV)/client-generator/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 install: $(INSTALLED)
