@@ -58,14 +58,16 @@ Price = Annotated[
     Field(ge=0, le=MAX_PRICE, allow_inf_nan=False),
     WithJsonSchema(
         {
+            # Text first: generated clients take the first branch as the type they offer,
+            # and a price as text ("9.50") never passes through a binary float.
             "anyOf": [
+                {"type": "string", "format": "decimal", "pattern": PRICE_TEXT},
                 {
                     "type": "number",
                     "minimum": 0,
                     "maximum": float(MAX_PRICE),
                     "multipleOf": float(CENT),
                 },
-                {"type": "string", "pattern": PRICE_TEXT},
             ]
         },
         mode="validation",

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from domain.order import OrderStatus
 from entrypoints.currency import CURRENCY_PATTERN
 
 # An amount as text with exactly two places ("8.00", "17.50"): a JSON number would become a
@@ -122,7 +123,7 @@ class OrderOut(_Read):
     )
     id: int
     customer_id: int
-    status: Literal["placed", "shipped", "cancelled"]
+    status: OrderStatus  # the enum GET /orders/?status= takes: one type in generated clients
     lines: list[OrderLineOut]
     total: MoneyOut
     currency: CurrencyOut

@@ -132,7 +132,7 @@ class ItemCreate(_Strict):
     title: Title
     sku: Sku | None = None
     description: Description | None = None
-    price: Price = Decimal("0")
+    price: Price = Decimal("0.00")
     quantity: Quantity = 0
 
     def to_command(self) -> NewItem:

@@ -85,6 +85,24 @@ def test_the_generator_leaves_out_only_the_ndjson_export(generated: GeneratedCli
     assert generated.warnings == EXPECTED_WARNINGS
 
 
+def test_generated_types_offer_money_as_text_and_one_order_status(
+    generated: GeneratedClient,
+) -> None:
+    """A price a client sends may be text (the generator offers ``float | str``: the server
+    takes both), and its default is text, not the float ``0.0``; an order's status is the same
+    enum ``list_orders(status=...)`` takes, not a second one."""
+    import typing
+
+    import attrs
+    from stockroom_client.models import ItemCreate, OrderOut, OrderStatus
+
+    assert str in typing.get_args(typing.get_type_hints(ItemCreate)["price"])
+    assert attrs.fields_dict(ItemCreate)["price"].default == "0.00"
+    # The generated modules postpone annotations: the field's annotation is the enum's name.
+    assert attrs.fields_dict(OrderOut)["status"].type in ("OrderStatus", OrderStatus)
+    assert not (generated.folder / "models" / "order_out_status.py").exists()
+
+
 def answer(response: Any, status: int = 200) -> Any:
     """What a generated ``*_detailed`` call parsed, once its status is the one expected."""
     assert response.status_code == status, response.content
