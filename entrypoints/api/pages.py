@@ -133,8 +133,8 @@ def start_after(listing: Listing, cursor: str | None, *, skip: int) -> int | Non
 def describe_page(request: Request, response: Response, listing: Listing, page: Page[K]) -> None:
     """The headers of a page: ``Link`` to the next one while rows may follow, and the total
     when it was counted."""
-    if page.more and page:
-        cursor = encode_cursor(listing, page[-1].id)
+    if page.more and page.rows:
+        cursor = encode_cursor(listing, page.rows[-1].id)
         following = request.url.remove_query_params("skip").include_query_params(cursor=cursor)
         response.headers[LINK_HEADER] = f'<{following}>; rel="next"'
     if page.total is not None:

@@ -62,11 +62,11 @@ def items_list(
 ) -> None:
     """List catalog items."""
     container = container_of(ctx)
-    views = run(
+    page = run(
         container,
         lambda: item_services.list_items(container.reads().latest, skip=skip, limit=limit),
     )
-    _print_items(views)
+    _print_items(page.rows)
 
 
 # ignore_unknown_options: "-3" is a number here, not an option nobody declared; the domain

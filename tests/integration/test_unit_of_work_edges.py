@@ -182,7 +182,7 @@ async def test_on_sqlite_a_unit_that_only_reads_never_waits_for_the_writer(
     finally:
         release.set()
         await writer
-    assert (read.id, [found.id for found in listed], user.email) == (
+    assert (read.id, [found.id for found in listed.rows], user.email) == (
         order.id,
         [order.id],
         "reader@example.com",

@@ -182,14 +182,14 @@ async def test_get_unknown_item_raises_unknown_item(store: InMemoryStore) -> Non
 async def test_list_items_returns_all_items_in_id_order(store: InMemoryStore) -> None:
     items = await seed(store, 5)
 
-    views = await services.list_items(InMemoryReads(store))
+    views = (await services.list_items(InMemoryReads(store))).rows
 
     assert [view.id for view in views] == [item_id(item) for item in items]
     assert [view.sku for view in views] == [item.sku for item in items]
 
 
 async def test_list_items_of_an_empty_catalog_is_empty(store: InMemoryStore) -> None:
-    assert await services.list_items(InMemoryReads(store)) == []
+    assert (await services.list_items(InMemoryReads(store))).rows == []
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ async def test_list_items_pages_with_skip_and_limit(
 ) -> None:
     ids = [item_id(item) for item in await seed(store, 6)]
 
-    views = await services.list_items(InMemoryReads(store), skip=skip, limit=limit)
+    views = (await services.list_items(InMemoryReads(store), skip=skip, limit=limit)).rows
 
     assert [view.id for view in views] == ids[expected]
 
@@ -218,8 +218,8 @@ async def test_list_items_pages_with_skip_and_limit(
 async def test_list_items_caps_the_page_at_the_maximum_size(store: InMemoryStore) -> None:
     ids = [item_id(item) for item in await seed(store, MAX_PAGE_SIZE + 5)]
 
-    views = await services.list_items(InMemoryReads(store), limit=MAX_PAGE_SIZE * 10)
-    default = await services.list_items(InMemoryReads(store))
+    views = (await services.list_items(InMemoryReads(store), limit=MAX_PAGE_SIZE * 10)).rows
+    default = (await services.list_items(InMemoryReads(store))).rows
 
     assert [view.id for view in views] == ids[:MAX_PAGE_SIZE]
     assert [view.id for view in default] == ids[:MAX_PAGE_SIZE]

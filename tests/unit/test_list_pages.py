@@ -148,11 +148,11 @@ async def test_the_service_reads_one_row_more_to_know_a_next_page_exists(
 
     full = await item_services.list_items(reads, limit=5)
     short = await item_services.list_items(reads, limit=4, count=True)
-    rest = await item_services.list_items(reads, limit=4, after_id=short[-1].id)
+    rest = await item_services.list_items(reads, limit=4, after_id=short.rows[-1].id)
 
-    assert ([view.id for view in full], full.more, full.total) == (ids, False, None)
-    assert ([view.id for view in short], short.more, short.total) == (ids[:4], True, 5)
-    assert ([view.id for view in rest], rest.more) == (ids[4:], False)
+    assert ([view.id for view in full.rows], full.more, full.total) == (ids, False, None)
+    assert ([view.id for view in short.rows], short.more, short.total) == (ids[:4], True, 5)
+    assert ([view.id for view in rest.rows], rest.more) == (ids[4:], False)
 
 
 # --- cursors the API refuses -------------------------------------------------------------------

@@ -562,8 +562,8 @@ async def test_a_customer_lists_only_their_own_orders_newest_first(store: InMemo
     placed = [await place(store, who, ("A-1", 1)) for who in (alice, bob, alice, bob, alice)]
     uow = FakeUnitOfWork(store)
 
-    hers = await services.list_orders(uow, alice)
-    his = await services.list_orders(FakeUnitOfWork(store), bob)
+    hers = (await services.list_orders(uow, alice)).rows
+    his = (await services.list_orders(FakeUnitOfWork(store), bob)).rows
 
     assert [view.id for view in hers] == [placed[4].id, placed[2].id, placed[0].id]
     assert [view.id for view in his] == [placed[3].id, placed[1].id]
@@ -577,7 +577,7 @@ async def test_an_admin_lists_everyones_orders_newest_first(store: InMemoryStore
     admin = await add_user(store, admin=True)
     placed = [await place(store, who, ("A-1", 1)) for who in (alice, bob, alice)]
 
-    listed = await services.list_orders(FakeUnitOfWork(store), admin)
+    listed = (await services.list_orders(FakeUnitOfWork(store), admin)).rows
 
     assert [view.id for view in listed] == [view.id for view in reversed(placed)]
 
@@ -587,7 +587,7 @@ async def test_a_customer_without_orders_lists_nothing(store: InMemoryStore) -> 
     alice, bob = await add_user(store), await add_user(store)
     await place(store, alice, ("A-1", 1))
 
-    assert await services.list_orders(FakeUnitOfWork(store), bob) == []
+    assert (await services.list_orders(FakeUnitOfWork(store), bob)).rows == []
 
 
 async def _orders(store: InMemoryStore, actor: Actor, count: int) -> list[int]:
@@ -623,7 +623,8 @@ async def test_list_orders_pages_with_skip_and_limit(
     alice = await add_user(store)
     newest_first = await _orders(store, alice, 6)
 
-    listed = await services.list_orders(FakeUnitOfWork(store), alice, skip=skip, limit=limit)
+    page = await services.list_orders(FakeUnitOfWork(store), alice, skip=skip, limit=limit)
+    listed = page.rows
 
     assert [view.id for view in listed] == newest_first[expected]
 
@@ -632,8 +633,10 @@ async def test_list_orders_caps_the_page_at_the_maximum_size(store: InMemoryStor
     admin = await add_user(store, admin=True)
     newest_first = await _orders(store, admin, MAX_PAGE_SIZE + 3)
 
-    capped = await services.list_orders(FakeUnitOfWork(store), admin, limit=MAX_PAGE_SIZE * 10)
-    default = await services.list_orders(FakeUnitOfWork(store), admin)
+    capped = (
+        await services.list_orders(FakeUnitOfWork(store), admin, limit=MAX_PAGE_SIZE * 10)
+    ).rows
+    default = (await services.list_orders(FakeUnitOfWork(store), admin)).rows
 
     assert [view.id for view in capped] == newest_first[:MAX_PAGE_SIZE]
     assert [view.id for view in default] == newest_first[:MAX_PAGE_SIZE]

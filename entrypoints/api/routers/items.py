@@ -125,7 +125,7 @@ async def list_items(
         reads, skip=skip, limit=limit, after_id=after_id, where=where, count=count
     )
     describe_page(request, response, Listing.ITEMS, page)
-    return [replace(view, currency=settings.currency) for view in page]
+    return [replace(view, currency=settings.currency) for view in page.rows]
 
 
 @router.get(

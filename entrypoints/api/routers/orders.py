@@ -144,7 +144,7 @@ async def list_orders(
         uow, actor, skip=skip, limit=limit, status=status, before_id=before_id, count=count
     )
     describe_page(request, response, Listing.ORDERS, page)
-    return [replace(order, currency=settings.currency) for order in page]
+    return [replace(order, currency=settings.currency) for order in page.rows]
 
 
 @router.get(ORDER, response_model=OrderOut, responses=NOT_FOUND)
