@@ -6,8 +6,8 @@ A unit holds a database connection from its first statement until it ends, so on
 open is the usual cause of a pool running dry: past ``warn_after`` seconds ``UnitMetrics``
 logs one warning (with the use case and, through the logging filter, the request id) and
 counts it in ``stockroom_units_of_work_held_too_long``. Its timer costs one entry in the
-event loop's schedule per unit, cancelled at exit. Served at ``GET /metrics``; the README's
-"Operating Stockroom" says what each metric is for.
+event loop's schedule per unit, cancelled at exit. Served at ``GET /metrics``; docs/operations.md
+("Metrics") says what each metric is for.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The login throttle's policy (domain.login_throttle) as the ``STOCKROOM_LOGIN_*`` and
-``STOCKROOM_SIGNUP*`` settings configure it (README, "Login throttling")."""
+``STOCKROOM_SIGNUP*`` settings configure it (docs/security.md, "Login throttling")."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # What sits between us and PostgreSQL: "transaction" for PgBouncer in transaction mode
     # (statements are then never prepared on the server; see adapters.postgres).
     database_pooler: Pooler = Pooler.NONE
-    # Streaming replicas for the read port, comma-separated (docs: README, Deployment).
+    # Streaming replicas for the read port, comma-separated (docs/replicas.md).
     replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Seconds behind the primary a replica may be and still serve reads.
     replica_max_lag: float = Field(default=5.0, gt=0)
@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     # header fields) under uvicorn, from its first byte or the connection's start; past it,
     # 408 and the connection closed (slowloris).
     request_head_seconds: float = Field(default=10.0, gt=0, le=300)
-    # An Idempotency-Key replays its order for this long, then is forgotten (README, Orders).
+    # An Idempotency-Key replays its order for this long, then is forgotten (docs/api.md,
+    # "Idempotency keys").
     idempotency_ttl_hours: float = Field(default=DEFAULT_KEY_TTL / HOUR, gt=0, le=24 * 366)
     # Each API worker purges expired keys this often (0: never; `stockroom maintenance purge`
     # does it on demand, e.g. from cron).
@@ -103,7 +104,7 @@ class Settings(BaseSettings):
     # CORS layer at all (entrypoints/api/cors.py).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Operating it (README, "Operating Stockroom"). Metrics on by default, on a listener of their
+    # Operating it (docs/operations.md). Metrics on by default, on a listener of their
     # own (below). A unit of work open longer than uow_warn_seconds logs one warning.
     metrics_enabled: bool = True
     # [Metrics listener] Where `stockroom serve` serves GET /metrics, never on the API's port
@@ -120,9 +121,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     token_lifetime_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
-    # Login throttling (entrypoints/login_policy.py; README, "Login throttling"): failed logins
-    # that cost nothing, per account from one address, per account from anywhere, and per
-    # address whatever the account; each one beyond blocks for 1 s, doubling up to the cap.
+    # Login throttling (entrypoints/login_policy.py; docs/security.md, "Login throttling"):
+    # failed logins that cost nothing, per account from one address, per account from
+    # anywhere, and per address whatever the account; each one beyond blocks for 1 s,
+    # doubling up to the cap.
     login_free_failures: int = Field(default=5, ge=0)
     login_free_failures_per_account: int = Field(default=20, ge=0)
     login_free_failures_per_address: int = Field(default=50, ge=0)

@@ -3,7 +3,7 @@ shop's events and retried use cases. Units of work are counted by their observer
 (``adapters.unit_observers``), pools by ``adapters.database_metrics``.
 
 Served at ``GET /metrics`` (``entrypoints/api/http_metrics.py``), summed across uvicorn
-workers in multiprocess mode; the README's "Operating Stockroom" says what each one is for.
+workers in multiprocess mode; docs/operations.md says what each one is for.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The HTTP servers ``stockroom serve`` can run the API on, with the same app factory, host,
-port and worker count on both (README, "Deployment", says what differs):
+port and worker count on both (docs/deployment.md, "App hosts", says what differs):
 
 - ``uvicorn``: Python's event loop server with the httptools parser and uvloop, our header
   limit in its protocol (entrypoints/api/header_guard.py);
@@ -27,14 +27,14 @@ APP_FACTORY = "entrypoints.api.app:create_app_from_env"
 # uvicorn's httptools protocol with STOCKROOM_MAX_HEADER_BYTES enforced while the headers
 # arrive: httptools itself has no limit, and by the time any ASGI middleware could look, the
 # parser has buffered the whole header (a 32 MiB one included). Why not h11 with
-# --h11-max-incomplete-event-size: README, "Request limits".
+# --h11-max-incomplete-event-size: docs/security.md, "Request limits".
 HTTP_PROTOCOL = "entrypoints.api.header_guard:HeaderLimitedHttpToolsProtocol"
 # hyper refuses (panics on) a read buffer smaller than this: Granian's floor for the limit.
 GRANIAN_MIN_HEADER_BYTES = 8192
 # How long uvicorn's supervisor gives a worker to start (import the app, run its lifespan's
 # start: one dependency check) before it kills and restarts it. uvicorn's 5 s default is what
 # a busy 2-core host missed in 7 of 9 starts (issue 23): a worker needs about 0.9 s to import
-# and 1.7-2.5 s to answer readiness here (README, "Deployment"), and a host in a rolling
+# and 1.7-2.5 s to answer readiness here (docs/deployment.md, "App hosts"), and a host in a rolling
 # restart shares its cores with the instances still serving. The same bound applies to its
 # liveness pings of running workers: a worker stuck that long is restarted.
 WORKER_START_SECONDS = 30

@@ -357,7 +357,8 @@ async def test_token_and_account_responses_are_never_cached(client: httpx.AsyncC
 async def test_registering_a_taken_email_says_so_and_changes_nothing(
     client: httpx.AsyncClient,
 ) -> None:
-    """Kept on purpose (README, "Accounts"): 409 names no address and touches nothing."""
+    """Kept on purpose (docs/security.md, "Accounts"): 409 names no address and touches
+    nothing."""
     password = new_password()
     await _register(client, "kim@example.com", password)
     before = await _token(client, "kim@example.com", password)

@@ -4,10 +4,10 @@ no ``/metrics``), SIGTERM drains as under uvicorn,
 a header section over STOCKROOM_MAX_HEADER_BYTES gets a 431, JSON logs stay JSON, and what
 Granian cannot honour is refused with one line.
 
-Where Granian differs from uvicorn, the test asserts Granian's behaviour and says so (README,
-"Deployment"): its 431 comes from hyper, with an empty body and no log line; a request still
-running when --graceful-timeout ends gets its worker killed (uvicorn cancels the request and
-still ends the lifespan).
+Where Granian differs from uvicorn, the test asserts Granian's behaviour and says so
+(docs/deployment.md, "App hosts"): its 431 comes from hyper, with an empty body and no log
+line; a request still running when --graceful-timeout ends gets its worker killed (uvicorn
+cancels the request and still ends the lifespan).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The published OpenAPI document tells the truth: schemathesis with *all* its checks, against
 a real ``stockroom serve`` on a fresh database, finds nothing, as an admin and anonymously.
 
-The CI-sized version of the README's "Checking the API schema" run (which runs for 60 s): the
-same command and configuration (``tests/schemathesis/``), a bounded number of examples per
-operation and a fixed seed, derandomized, so a run is repeatable and takes well under a minute.
+The CI-sized version of the "Checking the API schema" run in docs/testing.md (which runs
+for 60 s): the same command and configuration (``tests/schemathesis/``), a bounded number of
+examples per operation and a fixed seed, derandomized, so a run is repeatable and takes well
+under a minute.
 
 Why the CLI against a real server rather than ``test_hostile_input.py``'s in-process sender:
 several checks need schemathesis' own phases, not only generated cases. Coverage sends the
@@ -42,7 +43,7 @@ SECRET_KEY = "schema-check-signing-key-" + "0123456789abcdef" * 3
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "schema-check-admin-password"
 # Per operation and phase. Bounded so both runs on both databases stay well within a minute
-# on two cores; the README's run goes on for 60 s with schemathesis' defaults.
+# on two cores; the documented run goes on for 60 s with schemathesis' defaults.
 MAX_EXAMPLES = 5
 SEED = 15
 # Each run guesses passwords by the hundred (POST /token, and the admin's own password at
@@ -70,8 +71,8 @@ def server(fresh_database: Database, tmp_path: Path) -> Iterator[str]:
 def schemathesis_run(
     base: str, config: Path | None, folder: Path
 ) -> subprocess.CompletedProcess[str]:
-    """The README's command, CI-sized: all checks, bounded examples, seeded, derandomized.
-    Without a configuration file it runs with no credentials at all."""
+    """The command in docs/testing.md, CI-sized: all checks, bounded examples, seeded,
+    derandomized. Without a configuration file it runs with no credentials at all."""
     env = os.environ | {
         "STOCKROOM_SCHEMA_CHECK_EMAIL": ADMIN_EMAIL,
         "STOCKROOM_SCHEMA_CHECK_PASSWORD": ADMIN_PASSWORD,

@@ -158,8 +158,9 @@ def fresh_folder() -> Path:
 
 
 def pooler_for(primary_url: str) -> PgBouncer:
-    """PgBouncer in transaction mode in front of the primary, with the README's settings for
-    a fast recovery (``server_login_retry = 1``) and an admin user for PAUSE and RESUME."""
+    """PgBouncer in transaction mode in front of the primary, with docs/deployment.md's
+    settings for a fast recovery (``server_login_retry = 1``) and an admin user for PAUSE and
+    RESUME."""
     return PgBouncer(
         "transaction",
         primary_url,
