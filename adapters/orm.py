@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import registry, relationship
 
@@ -182,6 +184,87 @@ import_batches = Table(
     Column("mode", _string_enum(StockMode, "stock_mode"), nullable=False),
     Column("committed_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("file_digest", "first_line", name="pk_import_batches"),
+)
+
+
+# Domain events, written by the unit of work in the transaction of the change they report
+# (service_layer/unit_of_work.py); the contract with the relay is /work/notes/events.md.
+# ``position`` orders the rows (BIGINT; SQLite's AUTOINCREMENT needs its INTEGER type).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "position",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),  # set by the relay (to the broker)
+    # Set once the in-process dispatcher has noted the handler calls this row is owed
+    # (event_handling); a column rather than a checkpoint position, because on PostgreSQL a
+    # row with a lower position can commit after one with a higher position.
+    Column("dispatched_at", UtcDateTime, nullable=True),
+    # The first rows not yet published / dispatched, by position: partial, so they stay as
+    # small as the backlog however long the table is.
+    Index(
+        "ix_outbox_unpublished",
+        "position",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+    Index(
+        "ix_outbox_undispatched",
+        "position",
+        postgresql_where=text("dispatched_at IS NULL"),
+        sqlite_where=text("dispatched_at IS NULL"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+# One row per (outbox row, in-process handler) call (service_layer/messagebus.py). No foreign
+# key to the outbox: the relay's purge of published rows must not wait on (or cascade into)
+# handler bookkeeping; it purges only dispatched rows whose calls are over.
+event_handling = Table(
+    "event_handling",
+    metadata,
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("handler", String(100), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("parked_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("done_at", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("position", "handler", name="pk_event_handling"),
+    # The calls due: neither done nor parked, by when.
+    Index(
+        "ix_event_handling_due",
+        "next_attempt_at",
+        postgresql_where=text("done_at IS NULL AND parked_at IS NULL"),
+        sqlite_where=text("done_at IS NULL AND parked_at IS NULL"),
+    ),
+    # The parked calls (listed, counted for the gauge): as few as the failures, however many
+    # calls are done.
+    Index(
+        "ix_event_handling_parked",
+        "position",
+        postgresql_where=text("parked_at IS NOT NULL"),
+        sqlite_where=text("parked_at IS NOT NULL"),
+    ),
+)
+
+# Leases by name: one row each, taken with a conditional UPDATE (adapters/outbox_store.py,
+# ``take_lease``): who relays the outbox, one relay at a time. Migration 0012.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(200), nullable=True),
+    Column("expires_at", UtcDateTime, nullable=False),
 )
 
 

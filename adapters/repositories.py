@@ -31,6 +31,7 @@ from service_layer.repositories import (
     AbstractItemRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
+    Seen,
 )
 
 T = TypeVar("T")
@@ -63,16 +64,21 @@ def _locking_select(column: str) -> Select[Item]:
 
 
 class SqlAlchemyItemRepository(SqlAlchemyRepository, AbstractItemRepository):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self.seen = Seen()
+
     async def add(self, item: Item) -> None:
-        self._session.add(item)
+        self._session.add(self.seen.saw(item))
 
     async def get(self, item_id: int) -> Item:
-        return _found(await self._session.get(Item, item_id), UnknownItem(item_id))
+        item = _found(await self._session.get(Item, item_id), UnknownItem(item_id))
+        return self.seen.saw(item)
 
     async def get_for_update(self, item_id: int) -> Item:
         # with_for_update is ignored by SQLite, whose write transactions hold the database lock.
         item = await self._session.get(Item, item_id, with_for_update=True)
-        return _found(item, UnknownItem(item_id))
+        return self.seen.saw(_found(item, UnknownItem(item_id)))
 
     async def list(
         self, *, skip: int = 0, limit: int = 100, after_id: int | None = None
@@ -80,15 +86,17 @@ class SqlAlchemyItemRepository(SqlAlchemyRepository, AbstractItemRepository):
         statement = select(Item).order_by(items.c.id).offset(skip).limit(limit)
         if after_id is not None:
             statement = statement.where(items.c.id > after_id)
-        return (await self._session.scalars(statement)).all()
+        return self.seen.saw_all((await self._session.scalars(statement)).all())
 
     async def lock_by_skus(self, skus: Sequence[str]) -> Sequence[Item]:
         values = sorted(set(skus))
-        return (await self._session.scalars(_locking_select("sku"), {"values": values})).all()
+        found = await self._session.scalars(_locking_select("sku"), {"values": values})
+        return self.seen.saw_all(found.all())
 
     async def lock_by_ids(self, item_ids: Sequence[int]) -> Sequence[Item]:
         values = sorted(set(item_ids))
-        return (await self._session.scalars(_locking_select("id"), {"values": values})).all()
+        found = await self._session.scalars(_locking_select("id"), {"values": values})
+        return self.seen.saw_all(found.all())
 
     async def delete(self, item: Item) -> None:
         await self._session.delete(item)
@@ -118,14 +126,19 @@ class SqlAlchemyUserRepository(SqlAlchemyRepository, AbstractUserRepository):
 
 
 class SqlAlchemyOrderRepository(SqlAlchemyRepository, AbstractOrderRepository):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self.seen = Seen()
+
     async def add(self, order: Order) -> None:
-        self._session.add(order)
+        self._session.add(self.seen.saw(order))
         # Flushed now so the id exists for whatever else this unit records (an idempotency
         # key); the statements would be sent at commit anyway, so this costs no round trip.
         await self._session.flush()
 
     async def get(self, order_id: int) -> Order:
-        return _found(await self._session.get(Order, order_id), UnknownOrder(order_id))
+        order = _found(await self._session.get(Order, order_id), UnknownOrder(order_id))
+        return self.seen.saw(order)
 
     async def get_for_update(self, order_id: int) -> Order:
         # populate_existing: a row locked now shows its latest committed values, even if
@@ -133,7 +146,7 @@ class SqlAlchemyOrderRepository(SqlAlchemyRepository, AbstractOrderRepository):
         order = await self._session.get(
             Order, order_id, with_for_update=True, populate_existing=True
         )
-        return _found(order, UnknownOrder(order_id))
+        return self.seen.saw(_found(order, UnknownOrder(order_id)))
 
     async def list(
         self,
@@ -148,7 +161,7 @@ class SqlAlchemyOrderRepository(SqlAlchemyRepository, AbstractOrderRepository):
         statement = statement.where(*_order_filters(customer_id, status))
         if before_id is not None:  # (customer_id, id) is indexed: a customer's page is a seek
             statement = statement.where(orders.c.id < before_id)
-        return (await self._session.scalars(statement)).all()
+        return self.seen.saw_all((await self._session.scalars(statement)).all())
 
     async def count(self, *, customer_id: int | None, status: OrderStatus | None = None) -> int:
         statement = select(func.count()).select_from(orders)

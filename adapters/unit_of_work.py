@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from adapters.catalog_rows import SqlAlchemyCatalogRows, SqlAlchemyImportJournal
 from adapters.database_errors import classify
 from adapters.login_failures import SqlAlchemyLoginFailureRepository
+from adapters.outbox import SqlAlchemyEventHandling, SqlAlchemyOutbox
 from adapters.repositories import (
     SqlAlchemyIdempotencyRepository,
     SqlAlchemyItemRepository,
@@ -104,17 +105,22 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.login_failures = SqlAlchemyLoginFailureRepository(session)
         self.imports = SqlAlchemyImportJournal(session)
         self.catalog_rows = SqlAlchemyCatalogRows(session)
+        self.outbox = SqlAlchemyOutbox(session)
+        self.event_handling = SqlAlchemyEventHandling(session)
         # Last: nothing after it can fail, so every unit observed opening is observed closing.
         self._watch = self._observer.opened() if self._observer is not None else None
 
-    async def _commit(self) -> None:
-        session = self._session
+    async def _flush(self) -> None:
         try:
-            # The statements first: if one fails, SQLAlchemy rolls the transaction back and
-            # the connection is clean, so it goes back to the pool as usual.
-            await session.flush()
+            # If a statement fails, SQLAlchemy rolls the transaction back and the connection
+            # is clean, so it goes back to the pool as usual.
+            await self._session.flush()
         except Exception as error:
             _raise_classified(error)
+
+    async def _commit(self) -> None:
+        session = self._session
+        await self._flush()  # the statements first (see _flush)
         unit_session = session.sync_session
         assert isinstance(unit_session, UnitSession)
         unit_session.commit_acknowledged = False

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue, OutOfStock, StockLimitExceeded
+from domain.events import ItemCreated, ItemPriceChanged, RecordsEvents, StockLow, StockRestocked
 from domain.text import check_multi_line, check_single_line, check_storable
 
 SKU_MAX_LENGTH = 64
@@ -33,6 +34,11 @@ def normalise_sku(raw: str) -> str:
             field="sku",
         )
     return sku
+
+
+# The shop's setting (STOCKROOM_LOW_STOCK_THRESHOLD) defaults to this; a sale is handed the
+# setting's value (``Order.place``), so the rule below stays here and the policy outside.
+DEFAULT_LOW_STOCK_THRESHOLD = 5
 
 
 def is_running_low(quantity: int, threshold: int) -> bool:
@@ -91,7 +97,7 @@ def validate_quantity(raw: int) -> int:
 
 
 @dataclass(eq=False)
-class Item:
+class Item(RecordsEvents):
     """A sellable thing and how many of it are on the shelf.
 
     Identity is the database id (``eq=False``: two loads of one row are one item), and every
@@ -112,6 +118,21 @@ class Item:
         self.price = validate_price(self.price)
         self.quantity = validate_quantity(self.quantity)
 
+    @classmethod
+    def create(
+        cls,
+        sku: str,
+        title: str,
+        price: Decimal,
+        quantity: int = 0,
+        description: str | None = None,
+    ) -> Item:
+        """A new item for the catalog, recorded as created (``ItemCreated``). Building an
+        ``Item`` directly records nothing: copies and rows read back are not new items."""
+        item = cls(sku, title, price, quantity, description)
+        item.events.append(ItemCreated(item.sku, item.title, item.price, item.quantity))
+        return item
+
     def rename(self, title: str) -> None:
         self.title = validate_title(title)
 
@@ -119,7 +140,9 @@ class Item:
         self.description = validate_description(description)
 
     def reprice(self, price: Decimal) -> None:
-        self.price = validate_price(price)
+        old, self.price = self.price, validate_price(price)
+        if self.price != old:
+            self.events.append(ItemPriceChanged(self.sku, old, self.price))
 
     def change_sku(self, sku: str) -> None:
         self.sku = normalise_sku(sku)
@@ -128,13 +151,19 @@ class Item:
         """Set stock to a counted figure (a stock-take correction), not a relative change."""
         self.quantity = validate_quantity(quantity)
 
-    def take(self, quantity: int) -> None:
-        """Remove stock for an order; the shelf never goes below zero."""
+    def take(
+        self, quantity: int, *, low_stock_threshold: int = DEFAULT_LOW_STOCK_THRESHOLD
+    ) -> None:
+        """Remove stock for an order; the shelf never goes below zero. A sale that leaves the
+        item running low records ``StockLow`` (every such sale, as the alert always did)."""
         if quantity <= 0:
             raise InvalidValue("quantity to take must be positive", field="quantity")
         if quantity > self.quantity:
             raise OutOfStock([self.sku])
         self.quantity -= quantity
+        if is_running_low(self.quantity, low_stock_threshold):
+            low = StockLow(self.sku, self.title, self.quantity, low_stock_threshold)
+            self.events.append(low)
 
     def put_back(self, quantity: int) -> None:
         """Return stock from a cancelled order."""
@@ -146,6 +175,7 @@ class Item:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise InvalidValue("restock quantity must be a positive whole number", field="quantity")
         self._add_stock(quantity)
+        self.events.append(StockRestocked(self.sku, quantity, self.quantity))
 
     def _add_stock(self, quantity: int) -> None:
         # A valid quantity that the shelf's current stock cannot take: the item's state is in

@@ -9,7 +9,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from domain.errors import IllegalTransition, InvalidValue, OutOfStock, UnknownSku
-from domain.item import Item, normalise_sku
+from domain.events import OrderCancelled, OrderedLine, OrderPlaced, OrderShipped, RecordsEvents
+from domain.item import DEFAULT_LOW_STOCK_THRESHOLD, Item, normalise_sku
 
 MAX_LINES = 100
 MAX_LINE_QUANTITY = 10_000
@@ -73,7 +74,7 @@ def normalise_lines(lines: Iterable[LineRequest]) -> list[LineRequest]:
 
 
 @dataclass(eq=False)
-class Order:
+class Order(RecordsEvents):
     customer_id: int
     lines: list[OrderLine] = field(default_factory=list)
     status: OrderStatus = OrderStatus.PLACED
@@ -87,13 +88,20 @@ class Order:
 
     @classmethod
     def place(
-        cls, customer_id: int, requested: Sequence[LineRequest], stock: Iterable[Item]
+        cls,
+        customer_id: int,
+        requested: Sequence[LineRequest],
+        stock: Iterable[Item],
+        *,
+        low_stock_threshold: int = DEFAULT_LOW_STOCK_THRESHOLD,
     ) -> Order:
         """Take stock for every line or for none.
 
         ``requested`` must come from ``normalise_lines``; ``stock`` holds the items the lines
         name (locked by the caller). Raises ``UnknownSku`` for SKUs the catalog lacks, then
         ``OutOfStock`` naming every short SKU; only when neither applies is anything taken.
+        The order records ``OrderPlaced``; each item this sale leaves at or below
+        ``low_stock_threshold`` records ``StockLow``.
         """
         by_sku = {item.sku: item for item in stock}
         unknown = [line.sku for line in requested if line.sku not in by_sku]
@@ -102,13 +110,16 @@ class Order:
         short = [line.sku for line in requested if by_sku[line.sku].quantity < line.quantity]
         if short:
             raise OutOfStock(short)
-        lines = []
+        lines, told = [], []
         for line in requested:
             item = by_sku[line.sku]
-            item.take(line.quantity)
+            item.take(line.quantity, low_stock_threshold=low_stock_threshold)
             assert item.id is not None, "stock comes from stored items"
             lines.append(OrderLine(item.id, item.sku, line.quantity, item.price))
-        return cls(customer_id=customer_id, lines=lines)
+            told.append(OrderedLine(item.id, item.sku, line.quantity, item.price))
+        order = cls(customer_id=customer_id, lines=lines)
+        order.events.append(OrderPlaced(customer_id, tuple(told), order.total))
+        return order
 
     def cancel(self, stock: Iterable[Item]) -> None:
         """Put every line's quantity back on its item; only a placed order can be cancelled."""
@@ -117,11 +128,13 @@ class Order:
         for line in self.lines:
             by_id[line.item_id].put_back(line.quantity)
         self._move_to(OrderStatus.CANCELLED)
+        self.events.append(OrderCancelled(self.customer_id))
 
     def ship(self) -> None:
         """Shipping is final: a shipped order can be neither cancelled nor shipped again."""
         self._require(OrderStatus.PLACED, "ship")
         self._move_to(OrderStatus.SHIPPED)
+        self.events.append(OrderShipped(self.customer_id))
 
     @property
     def item_ids(self) -> list[int]:

@@ -18,10 +18,13 @@ from adapters.sqlite_unit_of_work import SqliteUnitOfWork, reading_session_facto
 from adapters.tokens import JwtTokenCodec
 from adapters.unit_observers import unit_observer
 from adapters.unit_of_work import SqlAlchemyUnitOfWork, session_factory
+from domain.events import StockLow
 from entrypoints.login_policy import login_throttle_policy
 from entrypoints.secret_key import development_key_path, load_or_create_key
 from entrypoints.settings import Settings
 from entrypoints.tracing import traces_exported
+from service_layer import handlers
+from service_layer.messagebus import MessageBus
 from service_layer.ports import PasswordHasher
 from service_layer.reads import AbstractReads
 from service_layer.services.logins import LoginThrottle
@@ -80,6 +83,12 @@ def _token_codec(settings: Settings) -> JwtTokenCodec:
     return JwtTokenCodec(secret, timedelta(minutes=settings.token_lifetime_minutes))
 
 
+def _message_bus() -> MessageBus:
+    """Every in-process handler, by the event type it handles and the name the handling table
+    records its calls under (keep a name once it is in use)."""
+    return MessageBus({StockLow.type: {"low_stock_alert": handlers.alert_low_stock}})
+
+
 class Container(containers.DeclarativeContainer):
     """Shared by the API, the CLI and the tests.
 
@@ -90,6 +99,8 @@ class Container(containers.DeclarativeContainer):
     - ``reads``: a Singleton; each call of the read port takes a connection and gives it
       back. With replicas configured, and only then, it may read from them.
     - ``unit_observer``: what watches every unit (metrics, traces), ``None`` when nothing does.
+    - ``message_bus``: the handlers of domain events, run after commit from the outbox by the
+      dispatcher (``service_layer/messagebus.py``; ``serve`` runs it in each worker).
 
     Tests swap storage with ``container.uow.override(providers.Factory(FakeUnitOfWork, ...))``
     and ``container.reads.override(...)`` (``tests/fakes``).
@@ -135,6 +146,7 @@ class Container(containers.DeclarativeContainer):
     token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(
         _token_codec, settings=settings
     )
+    message_bus: providers.Provider[MessageBus] = providers.Singleton(_message_bus)
 
 
 def build_container(settings: Settings | None = None) -> Container:

@@ -25,6 +25,7 @@ from adapters.pool import PoolSettings
 from adapters.postgres import Pooler
 from domain.idempotency import DEFAULT_KEY_TTL
 from entrypoints.currency import checked_currency
+from entrypoints.events_settings import EventsSettings
 from entrypoints.local_files import check_trusted_path
 from entrypoints.origins import checked_origins
 from entrypoints.secret_key import development_key_path
@@ -49,7 +50,8 @@ NOT_SETTINGS = frozenset(
 )
 
 
-class Settings(BaseSettings):
+# EventsSettings: the broker's block (issue 25), read as one in entrypoints/events_settings.py.
+class Settings(EventsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=ENV_FILE, extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     # Each API worker purges expired keys this often (0: never; `stockroom maintenance purge`
     # does it on demand, e.g. from cron).
     purge_interval_seconds: float = Field(default=3600.0, ge=0)
+    # [Domain events] Each API worker looks for events its in-process handlers owe a call this
+    # often (one indexed query when idle; 0: never). The broker's settings, the relay's:
+    # entrypoints/events_settings.py.
+    events_dispatch_seconds: float = Field(default=0.5, ge=0, le=60)
 
     # Every request's edge (entrypoints/api/request_layer.py); each off costs nothing. A body
     # over max_body_bytes is a 413 (0: no limit here, only behind a proxy that sets one).

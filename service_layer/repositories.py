@@ -3,7 +3,9 @@
 Implementations: ``adapters.repositories`` and ``tests/fakes`` (in memory); both
 pass the same contract suite (``tests/integration/test_repository_contract.py``). A lookup of
 something that does not exist raises the domain's ``Unknown*`` error, never returns ``None``,
-except where absence is a normal answer (``get_by_email``, idempotency keys).
+except where absence is a normal answer (``get_by_email``, idempotency keys). The outbox's
+ports (``AbstractOutbox``, ``AbstractEventHandling``) are in ``service_layer/outbox.py``,
+beside the rows they hold.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from domain.address_activity import ActivityCounter, ActivityKey
 from domain.catalog_import import CatalogRow, ImportedBatch
@@ -20,8 +23,26 @@ from domain.login_throttle import FailureCounter, ThrottleKey
 from domain.order import Order, OrderStatus
 from domain.user import User
 
+A = TypeVar("A", Item, Order)
+
+
+class Seen(dict[A, None]):
+    """The aggregates a repository handed out or was given in one unit, each once, in the
+    order first seen (a dict as an ordered set: aggregates hash by identity). The unit of work
+    records their events at commit (cosmicpython's ``seen``, here because events need it)."""
+
+    def saw(self, aggregate: A) -> A:
+        self[aggregate] = None
+        return aggregate
+
+    def saw_all(self, aggregates: Sequence[A]) -> Sequence[A]:
+        self.update(dict.fromkeys(aggregates))
+        return aggregates
+
 
 class AbstractItemRepository(abc.ABC):
+    seen: Seen[Item]  # every item add/get/list/lock* touched in this unit
+
     @abc.abstractmethod
     async def add(self, item: Item) -> None: ...
 
@@ -81,6 +102,8 @@ class AbstractUserRepository(abc.ABC):
 
 
 class AbstractOrderRepository(abc.ABC):
+    seen: Seen[Order]  # every order add/get/get_for_update/list touched in this unit
+
     @abc.abstractmethod
     async def add(self, order: Order) -> None:
         """Store a new order; its id (and its lines' ids) are assigned on return."""

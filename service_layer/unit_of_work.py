@@ -7,9 +7,14 @@ Why each rule, and how the real unit (``adapters.unit_of_work``) keeps it:
 from __future__ import annotations
 
 import abc
+from itertools import starmap
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
+from domain.events import Event
+from domain.item import Item
+from domain.order import Order
+from service_layer.outbox import AbstractEventHandling, AbstractOutbox, message_of
 from service_layer.repositories import (
     AbstractCatalogRows,
     AbstractIdempotencyRepository,
@@ -55,6 +60,11 @@ class AbstractUnitOfWork(abc.ABC):
     Failures of the storage leave as the service layer's own errors (``service_layer.errors``)
     or as the domain errors they stand for, whether ``commit()`` raised them inside the block
     or they surfaced as the block ended.
+
+    ``commit()`` also writes the events recorded by the aggregates this unit saw (the
+    repositories' ``seen``) into the outbox, in the same transaction: the events exist exactly
+    when the change they report does. Nothing is published from here; handlers and the relay
+    read the outbox after the commit (``service_layer/messagebus.py``).
     """
 
     items: AbstractItemRepository = ENDED
@@ -64,6 +74,8 @@ class AbstractUnitOfWork(abc.ABC):
     login_failures: AbstractLoginFailureRepository = ENDED
     imports: AbstractImportJournal = ENDED
     catalog_rows: AbstractCatalogRows = ENDED
+    outbox: AbstractOutbox = ENDED
+    event_handling: AbstractEventHandling = ENDED
     _open = False
     _read_only = False
 
@@ -97,17 +109,39 @@ class AbstractUnitOfWork(abc.ABC):
             # The instance's repositories go; the class's ENDED shows through again.
             del self.items, self.users, self.orders, self.idempotency
             del self.login_failures, self.imports, self.catalog_rows
+            del self.outbox, self.event_handling
 
     async def commit(self) -> None:
         if not self._open:
             raise UnitOfWorkError("commit() outside 'async with uow'")
         if self._read_only:
             raise UnitOfWorkError("commit() in a unit opened with reading()")
+        recorded = self._recorded_events()
+        if recorded:
+            # New aggregates get their ids at the flush; the outbox rows carry them.
+            await self._flush()
+            await self.outbox.add(list(starmap(message_of, recorded)))
         await self._commit()
+
+    def _recorded_events(self) -> list[tuple[Order | Item, Event]]:
+        """The events the seen aggregates recorded since the last commit, taken from them (a
+        second commit in the block writes only newer ones). Orders first: an order's placing
+        is told before the stock it left low. One aggregate's events keep their order."""
+        recorded: list[tuple[Order | Item, Event]] = []
+        seen: list[Order | Item] = [*self.orders.seen, *self.items.seen]
+        for aggregate in seen:
+            for event in aggregate.events:
+                recorded.append((aggregate, event))
+            aggregate.events.clear()
+        return recorded
 
     @abc.abstractmethod
     async def _begin(self) -> None:
         """Open the transaction's resources and set the repositories on the instance."""
+
+    @abc.abstractmethod
+    async def _flush(self) -> None:
+        """Send the unit's changes so far, inside its transaction: new rows get their ids."""
 
     @abc.abstractmethod
     async def _commit(self) -> None:

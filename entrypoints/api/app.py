@@ -27,7 +27,9 @@ from entrypoints.api.routers import health, items, orders, root, users
 from entrypoints.api.token_errors import without_the_token_422
 from entrypoints.container import Container, build_container, running
 from entrypoints.logging_config import configure_logging
+from entrypoints.relay_runner import relay_in_process
 from entrypoints.tracing import trace_when_configured
+from service_layer.messagebus import dispatch_periodically
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -68,6 +70,15 @@ def create_app(container: Container) -> FastAPI:
                         container.uow, settings.idempotency_ttl, settings.purge_interval_seconds
                     )
                     background.append(asyncio.create_task(purging))
+                if settings.events_dispatch_seconds:
+                    # Domain events' handlers, from the outbox, after their commits.
+                    dispatching = dispatch_periodically(
+                        container.uow, container.message_bus(), settings.events_dispatch_seconds
+                    )
+                    background.append(asyncio.create_task(dispatching))
+                # The outbox relay in this worker too (issue 25; entrypoints/relay_runner.py).
+                if settings.events_url and settings.events_relay_in_process:
+                    background.append(asyncio.create_task(relay_in_process(container)))
                 try:
                     yield
                 finally:

@@ -14,10 +14,12 @@ import typer
 
 from entrypoints.cli.common import console, debug_requested
 from entrypoints.cli.db import db_app
+from entrypoints.cli.events import events_app
 from entrypoints.cli.explained import ExplainingGroup
 from entrypoints.cli.items import items_app
 from entrypoints.cli.maintenance import maintenance_app
 from entrypoints.cli.orders import orders_app
+from entrypoints.cli.relay import relay
 from entrypoints.cli.serve import serve
 from entrypoints.cli.stock import stock_app
 from entrypoints.cli.users import users_app
@@ -36,7 +38,9 @@ app.add_typer(stock_app, name="stock")
 app.add_typer(orders_app, name="orders")
 app.add_typer(users_app, name="users")
 app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(events_app, name="events")
 app.command()(serve)
+app.command()(relay)
 
 
 def _print_version(wanted: bool) -> None:

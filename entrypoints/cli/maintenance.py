@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import typer
 
+from adapters.outbox_store import SqlRelayOutbox
 from entrypoints.cli.common import console, container_of, run
+from service_layer.relay import purge_published
 from service_layer.services.maintenance import purge_expired_idempotency_keys
 
 maintenance_app = typer.Typer(help="Housekeeping.", no_args_is_help=True)
@@ -14,7 +16,8 @@ maintenance_app = typer.Typer(help="Housekeeping.", no_args_is_help=True)
 
 @maintenance_app.command("purge")
 def purge(ctx: typer.Context) -> None:
-    """Remove idempotency keys older than STOCKROOM_IDEMPOTENCY_TTL_HOURS (in batches).
+    """Remove idempotency keys older than STOCKROOM_IDEMPOTENCY_TTL_HOURS, and outbox rows
+    published more than STOCKROOM_EVENTS_RETENTION_HOURS ago (in batches).
 
     Safe to run at any time, from anywhere, alongside the servers' own periodic purges.
     """
@@ -25,3 +28,15 @@ def purge(ctx: typer.Context) -> None:
         lambda: purge_expired_idempotency_keys(container.uow(), datetime.now(UTC), ttl=ttl),
     )
     console.print(f"removed {removed} expired idempotency keys")
+    # Outbox rows published longer ago than STOCKROOM_EVENTS_RETENTION_HOURS (issue 25); with
+    # no broker configured, rows that occurred longer ago (none is ever published).
+    outbox = SqlRelayOutbox(container.database())
+    settings = container.settings()
+    broker = settings.events_url is not None
+    sent = run(
+        container,
+        lambda: purge_published(
+            outbox, datetime.now(UTC), settings.events_retention, broker=broker
+        ),
+    )
+    console.print(f"removed {sent} {'published ' if broker else ''}outbox rows")

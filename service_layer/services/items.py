@@ -49,7 +49,7 @@ class ItemChanges:
 @use_case
 @retry_transient()
 async def add_item(uow: AbstractUnitOfWork, new: NewItem) -> ItemView:
-    item = Item(
+    item = Item.create(
         sku=new.sku if new.sku is not None else generate_sku(),
         title=new.title,
         description=new.description,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken, UnknownOrder, UnknownUser
 from domain.idempotency import DEFAULT_KEY_TTL, IdempotencyRecord, fingerprint, validate_key
-from domain.item import is_running_low
+from domain.item import DEFAULT_LOW_STOCK_THRESHOLD
 from domain.order import LineRequest, Order, OrderStatus, normalise_lines
 from domain.user import normalise_email
 from service_layer.actor import Actor
@@ -37,6 +37,7 @@ async def place_order(
     *,
     idempotency_key: str | None = None,
     key_ttl: timedelta = DEFAULT_KEY_TTL,
+    low_stock_threshold: int = DEFAULT_LOW_STOCK_THRESHOLD,
     now: datetime | None = None,
 ) -> OrderView:
     """Take stock for every line and record the order, or do nothing at all.
@@ -47,7 +48,9 @@ async def place_order(
     order the first one created, without taking stock again; the key is stored in the order's
     own transaction, so it exists exactly when the order does. A key older than ``key_ttl`` is
     forgotten, as the purge would have forgotten it: the request is a new one. ``now`` is the
-    clock's reading (tests hand one in).
+    clock's reading (tests hand one in). Each item the sale leaves at or below
+    ``low_stock_threshold`` (the shop's setting) records ``stock.low``, committed with the
+    order: the low-stock alert is that event's handler (``service_layer/handlers.py``).
     """
     requested = normalise_lines(lines)
     key = validate_key(idempotency_key) if idempotency_key is not None else None
@@ -65,7 +68,9 @@ async def place_order(
                 # Removed, not overwritten: if a twin renews the key at the same moment, one
                 # of the two inserts fails on the key and that request replays the other.
                 await uow.idempotency.remove(earlier)
-            order = Order.place(actor.user_id, requested, stock)
+            order = Order.place(
+                actor.user_id, requested, stock, low_stock_threshold=low_stock_threshold
+            )
             await uow.orders.add(order)
             if key is not None:
                 assert order.id is not None
@@ -83,12 +88,6 @@ async def place_order(
             earlier = await uow.idempotency.get(actor.user_id, key)
             assert earlier is not None, "the key was reported taken, so it is stored"
             return await _replay(uow, earlier, digest)
-
-
-def items_running_low(order: OrderView, threshold: int) -> list[int]:
-    """The items this sale left running low, as seen inside its own transaction: the caller
-    schedules a low-stock check only for these, so most sales cost no follow-up work."""
-    return [item_id for item_id, left in order.stock_left if is_running_low(left, threshold)]
 
 
 async def _replay(uow: AbstractUnitOfWork, earlier: IdempotencyRecord, digest: str) -> OrderView:

@@ -44,7 +44,9 @@ from service_layer.repositories import (
     AbstractLoginFailureRepository,
     AbstractOrderRepository,
     AbstractUserRepository,
+    Seen,
 )
+from tests.fakes.outbox import InMemoryEventHandling, InMemoryOutbox, OutboxStore
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -59,6 +61,7 @@ class InMemoryStore:
     login_failures: dict[ThrottleKey, FailureCounter] = field(default_factory=dict)
     address_activity: dict[ActivityKey, ActivityCounter] = field(default_factory=dict)
     imports: dict[tuple[str, int], ImportedBatch] = field(default_factory=dict)
+    events: OutboxStore = field(default_factory=OutboxStore)
     ids: dict[str, itertools.count[int]] = field(default_factory=dict)
 
     def next_id(self, sequence: str) -> int:
@@ -146,6 +149,7 @@ class _Table(Generic[K, T]):
 class InMemoryItemRepository(AbstractItemRepository):
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
+        self.seen = Seen()
         self.table: _Table[int, Item] = _Table(
             store.items, unique=lambda item: item.sku, on_duplicate=DuplicateSku
         )
@@ -153,10 +157,10 @@ class InMemoryItemRepository(AbstractItemRepository):
     async def add(self, item: Item) -> None:
         if item.id is None:
             item.id = self._store.next_id("items")
-        self.table.insert(item.id, item)
+        self.table.insert(item.id, self.seen.saw(item))
 
     async def get(self, item_id: int) -> Item:
-        return _found(self.table.rows.get(item_id), UnknownItem(item_id))
+        return self.seen.saw(_found(self.table.rows.get(item_id), UnknownItem(item_id)))
 
     async def get_for_update(self, item_id: int) -> Item:
         return await self.get(item_id)  # no locks here: nothing runs concurrently
@@ -167,15 +171,17 @@ class InMemoryItemRepository(AbstractItemRepository):
         rows = sorted(self.table.rows.values(), key=_by_id)
         if after_id is not None:
             rows = [item for item in rows if _by_id(item) > after_id]
-        return rows[skip : skip + limit]
+        return self.seen.saw_all(rows[skip : skip + limit])
 
     async def lock_by_skus(self, skus: Sequence[str]) -> Sequence[Item]:
         wanted = set(skus)
-        return sorted((i for i in self.table.rows.values() if i.sku in wanted), key=_by_id)
+        found = sorted((i for i in self.table.rows.values() if i.sku in wanted), key=_by_id)
+        return self.seen.saw_all(found)
 
     async def lock_by_ids(self, item_ids: Sequence[int]) -> Sequence[Item]:
         wanted = set(item_ids)
-        return sorted((i for i in self.table.rows.values() if i.id in wanted), key=_by_id)
+        found = sorted((i for i in self.table.rows.values() if i.id in wanted), key=_by_id)
+        return self.seen.saw_all(found)
 
     async def delete(self, item: Item) -> None:
         if item.id is not None:
@@ -211,6 +217,7 @@ class InMemoryOrderRepository(AbstractOrderRepository):
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
         self.table: _Table[int, Order] = _Table(store.orders, clone=_clone_order)
+        self.seen = Seen()
 
     async def add(self, order: Order) -> None:
         if order.id is None:
@@ -218,10 +225,10 @@ class InMemoryOrderRepository(AbstractOrderRepository):
         for line in order.lines:
             if line.id is None:
                 line.id = self._store.next_id("order_lines")
-        self.table.insert(order.id, order)
+        self.table.insert(order.id, self.seen.saw(order))
 
     async def get(self, order_id: int) -> Order:
-        return _found(self.table.rows.get(order_id), UnknownOrder(order_id))
+        return self.seen.saw(_found(self.table.rows.get(order_id), UnknownOrder(order_id)))
 
     async def get_for_update(self, order_id: int) -> Order:
         return await self.get(order_id)
@@ -240,7 +247,7 @@ class InMemoryOrderRepository(AbstractOrderRepository):
             for order in self._matching(customer_id, status)
             if before_id is None or _by_id(order) < before_id
         ]
-        return sorted(mine, key=_by_id, reverse=True)[skip : skip + limit]
+        return self.seen.saw_all(sorted(mine, key=_by_id, reverse=True)[skip : skip + limit])
 
     async def count(self, *, customer_id: int | None, status: OrderStatus | None = None) -> int:
         return len(self._matching(customer_id, status))
@@ -415,6 +422,8 @@ class InMemoryRepositories:
     login_failures: InMemoryLoginFailureRepository = field(init=False)
     imports: InMemoryImportJournal = field(init=False)
     catalog_rows: InMemoryCatalogRows = field(init=False)
+    outbox: InMemoryOutbox = field(init=False)
+    event_handling: InMemoryEventHandling = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = InMemoryItemRepository(self.store)
@@ -424,6 +433,8 @@ class InMemoryRepositories:
         self.login_failures = InMemoryLoginFailureRepository(self.store)
         self.imports = InMemoryImportJournal(self.store)
         self.catalog_rows = InMemoryCatalogRows(self.items)
+        self.outbox = InMemoryOutbox(self.store.events)
+        self.event_handling = InMemoryEventHandling(self.store.events)
 
     def commit(self) -> None:
         merged = (
@@ -444,6 +455,9 @@ class InMemoryRepositories:
             self.store.address_activity,
             self.store.imports,
         ) = merged
+        # Last, once nothing above can fail: a commit that fails writes no event.
+        self.outbox.commit()
+        self.event_handling.commit()
         for table in self._tables():
             table.published()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from service_layer.unit_of_work import AbstractUnitOfWork
+from tests.fakes.outbox import InMemoryEventHandling, InMemoryOutbox
 from tests.fakes.repositories import (
     InMemoryCatalogRows,
     InMemoryIdempotencyRepository,
@@ -30,6 +31,8 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     login_failures: InMemoryLoginFailureRepository
     imports: InMemoryImportJournal
     catalog_rows: InMemoryCatalogRows
+    outbox: InMemoryOutbox
+    event_handling: InMemoryEventHandling
 
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store if store is not None else InMemoryStore()
@@ -50,6 +53,11 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.login_failures = repositories.login_failures
         self.imports = repositories.imports
         self.catalog_rows = repositories.catalog_rows
+        self.outbox = repositories.outbox
+        self.event_handling = repositories.event_handling
+
+    async def _flush(self) -> None:
+        pass  # ids are given as rows are added (tests/fakes/repositories.py)
 
     async def _commit(self) -> None:
         self._repositories.commit()

@@ -1,10 +1,12 @@
 """Work that outlives the request's own unit: the NDJSON export, streamed page by page, and the
-low-stock alert that runs after ``POST /orders/`` has answered.
+low-stock alert that follows ``POST /orders/``.
 
-Both only read, so both go through the read port (``container.reads()``), never a unit of
-work: the export one short read per page, the alert one read of the stock afresh. They must
-hold no connection while the client reads and leave nothing checked out and no session
-``idle in transaction`` however they end: finished, failed halfway, or abandoned by the client.
+The export only reads, so it goes through the read port (``container.reads()``), one short
+read per page. It must hold no connection while the client reads and leave nothing checked out
+and no session ``idle in transaction`` however it ends: finished, failed halfway, or abandoned
+by the client. The alert is no work of the request at all: the sale commits ``stock.low``
+events to the outbox, and the dispatcher runs the alert's handler from there, after the
+response (``service_layer/messagebus.py``).
 
 Faults are injected at the engines (``before_cursor_execute`` rewrites the one statement that
 should fail), so they strike inside the database on the very connection the application
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +40,8 @@ from adapters.reads import SqlAlchemyReads
 from adapters.unit_of_work import SqlAlchemyUnitOfWork
 from entrypoints.api.app import create_app
 from entrypoints.container import Container
+from service_layer.messagebus import MessageBus, RetryPolicy, dispatch_once
+from service_layer.outbox import OutboxMessage
 from service_layer.services import items as item_services
 from service_layer.views import ItemView, UserView
 from tests.api_support import Account, make_account
@@ -437,7 +443,7 @@ class AfterTheResponse:
         return self.checkouts.count - self.checkouts_before
 
 
-async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
+async def test_the_low_stock_alert_is_the_stock_low_handler_run_from_the_outbox(
     database: Database,
     container: Container,
     units: list[SqlAlchemyUnitOfWork],
@@ -445,7 +451,11 @@ async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
     checkouts: Checkouts,
     admin: Account,
     customer: Account,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The sale commits its stock.low events with the order; the response waits for no
+    handler; the dispatcher, later and from the outbox alone, runs the alert once per item
+    the sale left at or below the threshold."""
     threshold = container.settings().low_stock_threshold
     assert threshold == 5  # the default the alert is specified against
     for sku in ("ABOVE", "AT", "BELOW", "EMPTY"):
@@ -475,17 +485,29 @@ async def test_low_stock_alert_runs_after_the_response_on_a_unit_of_its_own(
     assert result.status == 201, result.body
     assert after.sent
     assert await stock(database) == {"ABOVE": 6, "AT": 5, "BELOW": 4, "EMPTY": 0}
-    # The alert read the stock afresh after the response, on the read port: never through
-    # the request's unit of work (closed by then), nor any other.
+    # Nothing ran after the response: no unit, no read, no connection; no alert yet.
     assert after.units_before, "the request used no unit of work"
     assert after.units_after == [], "a unit of work ran after the response"
-    assert after.reads_after == ["items_by_ids"]
-    assert after.checkouts_after >= 1
+    assert after.reads_after == []
+    assert after.checkouts_after == 0
+    assert _alerts() == alerts_before
+
+    with caplog.at_level(logging.WARNING, logger="service_layer.handlers"):
+        handled = await dispatch_once(container.uow, container.message_bus())
+
+    assert handled == 3
+    assert _alerts() - alerts_before == 3
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "service_layer.handlers") == [
+        "low stock: AT (AT) has 5 left",
+        "low stock: BELOW (BELOW) has 4 left",
+        "low stock: EMPTY (EMPTY) has 0 left",
+    ]
+    assert await dispatch_once(container.uow, container.message_bus()) == 0  # once each
     assert _alerts() - alerts_before == 3
     await assert_nothing_holds_the_database(database)
 
 
-async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
+async def test_a_sale_that_leaves_enough_stock_owes_no_alert(
     database: Database,
     container: Container,
     units: list[SqlAlchemyUnitOfWork],
@@ -494,9 +516,8 @@ async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
     admin: Account,
     customer: Account,
 ) -> None:
-    """The service reports the stock it saw inside the sale's transaction, so a sale that
-    leaves every item above the threshold schedules no low-stock check: no read, no unit of
-    work and no connection after the response."""
+    """A sale that leaves every item above the threshold records no stock.low: no work after
+    the response, and nothing for the alert to do later."""
     await _create(container, admin, "PLENTY", 7)
     alerts_before = _alerts()
     units.clear()
@@ -518,44 +539,41 @@ async def test_a_sale_that_leaves_enough_stock_does_no_work_after_the_response(
     assert after.units_after == [], "a unit of work ran after the response"
     assert after.reads_after == [], "a read ran after the response"
     assert after.checkouts_after == 0, "a connection was used after the response"
+    assert await dispatch_once(container.uow, container.message_bus()) == 0
     assert _alerts() == alerts_before
 
 
-async def test_a_failing_low_stock_check_keeps_the_sale_and_holds_nothing(
+async def test_a_failing_alert_keeps_the_sale_is_retried_and_holds_nothing(
     database: Database,
     container: Container,
-    units: list[SqlAlchemyUnitOfWork],
-    read_calls: list[str],
-    checkouts: Checkouts,
     admin: Account,
     customer: Account,
 ) -> None:
-    """Every statement after the response fails inside the database: the sale is committed
-    and answered already, so nothing changes for the client, no alert is counted, and the
-    alert's connection still goes back."""
+    """The alert fails (its handler raises): the sale is committed and answered already, so
+    nothing changes for the client; the call is retried after its backoff, and then alerts."""
     await _create(container, admin, "LAST", 1)
     alerts_before = _alerts()
-    after = AfterTheResponse(units, read_calls, checkouts)
-
-    def after_the_response(_statement: str) -> bool:
-        return after.sent
-
-    with rewritten(database, after_the_response, "FROM items", BROKEN_ITEMS) as hits:
-        result = await exchange(
-            create_app(container),
-            "POST",
-            "/orders/",
-            headers=customer.headers,
-            json_body={"lines": [{"sku": "LAST", "quantity": 1}]},
-            on_send=after,
-        )
-
-    assert result.error is None
+    result = await exchange(
+        create_app(container),
+        "POST",
+        "/orders/",
+        headers=customer.headers,
+        json_body={"lines": [{"sku": "LAST", "quantity": 1}]},
+    )
     assert result.status == 201, result.body
-    assert hits, "the alert sent no statement after the response"
-    assert after.reads_after == ["items_by_ids"]
-    assert all(MISSING_TABLE in hit for hit in hits)  # the fault really was planted
+
+    async def broken(_message: OutboxMessage) -> None:
+        raise RuntimeError("the alert broke")
+
+    now = datetime.now(UTC)
+    failing = MessageBus({"stock.low": {"low_stock_alert": broken}})
+    assert await dispatch_once(container.uow, failing, now=now) == 1
     assert _alerts() == alerts_before
     assert await stock(database) == {"LAST": 0}
     assert await scalar(database, "SELECT count(*) FROM orders") == 1
+    await assert_nothing_holds_the_database(database)
+
+    later = now + RetryPolicy().first_delay
+    assert await dispatch_once(container.uow, container.message_bus(), now=later) == 1
+    assert _alerts() - alerts_before == 1
     await assert_nothing_holds_the_database(database)

@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import (
     APIRouter,
-    BackgroundTasks,
     Depends,
     Header,
     Path,
@@ -21,8 +20,7 @@ from fastapi import (
 )
 
 from domain.order import OrderStatus
-from entrypoints.api.background import alert_low_stock
-from entrypoints.api.dependencies import AppSettings, Reads, UnitOfWork
+from entrypoints.api.dependencies import AppSettings, UnitOfWork
 from entrypoints.api.pages import (
     COUNT_DESCRIPTION,
     CURSOR_DESCRIPTION,
@@ -81,9 +79,7 @@ async def place_order(
     body: OrderCreate,
     actor: CurrentActor,
     uow: UnitOfWork,
-    reads: Reads,
     settings: AppSettings,
-    background: BackgroundTasks,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -108,15 +104,12 @@ async def place_order(
         body.to_lines(),
         idempotency_key=idempotency_key,
         key_ttl=settings.idempotency_ttl,
+        # Items the sale leaves at or below it record stock.low with the order; the alert is
+        # that event's handler, run after the commit from the outbox (service_layer/handlers.py).
+        low_stock_threshold=settings.low_stock_threshold,
     )
     if order.replayed:
         response.headers[REPLAYED_HEADER] = "true"
-    threshold = settings.low_stock_threshold
-    running_low = services.items_running_low(order, threshold)
-    if running_low:
-        # After the response, on the primary's read port (it has the sale): never the
-        # request's session, which is closed.
-        background.add_task(alert_low_stock, reads.latest, running_low, threshold)
     return replace(order, currency=settings.currency)
 
 
