@@ -13,24 +13,13 @@ from domain.order import LineRequest
 from domain.user import Role, User
 from service_layer.actor import Actor
 from service_layer.messagebus import MessageBus, RetryPolicy, dispatch_once
-from service_layer.outbox import OutboxMessage
 from service_layer.services import orders as order_services
 from tests.factories import ItemFactory
+from tests.fakes.handlers import Recorder
 from tests.integration.conftest import UowFactory
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=1), lease=timedelta(minutes=1))
-
-
-class Recorder:
-    def __init__(self, *, failing: bool = False) -> None:
-        self.calls: list[OutboxMessage] = []
-        self.failing = failing
-
-    async def __call__(self, message: OutboxMessage) -> None:
-        self.calls.append(message)
-        if self.failing:
-            raise RuntimeError("away")
 
 
 async def _orders(uow_factory: UowFactory, count: int) -> list[int]:
@@ -79,7 +68,7 @@ async def test_a_failing_call_is_parked_listed_and_retried(uow_factory: UowFacto
     assert (parked.handler, parked.attempts, parked.last_error) == (
         "mailer",
         2,
-        "RuntimeError: away",
+        "RuntimeError: the mail server is away",
     )
     assert parked.message.data["id"] == order
     assert parked.parked_at == T0 + timedelta(seconds=1)

@@ -9,27 +9,14 @@ import pytest
 
 from domain.order import Order
 from service_layer.messagebus import MessageBus, RetryPolicy, dispatch_once
-from service_layer.outbox import OutboxMessage
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
 from tests.fakes import FakeUnitOfWork, InMemoryStore
+from tests.fakes.handlers import Recorder
 from tests.unit.order_support import add_user, counter, lines, shelf
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=1), lease=timedelta(minutes=1))
-
-
-class Recorder:
-    """A handler that records what it was called with, and fails while ``failing``."""
-
-    def __init__(self, *, failing: bool = False) -> None:
-        self.calls: list[OutboxMessage] = []
-        self.failing = failing
-
-    async def __call__(self, message: OutboxMessage) -> None:
-        self.calls.append(message)
-        if self.failing:
-            raise RuntimeError("the mail server is away")
 
 
 async def _dispatch(store: InMemoryStore, bus: MessageBus, at: datetime) -> int:
