@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, func, insert, or_, select, update
+from sqlalchemy import Row, delete, exists, func, insert, or_, select, tuple_, update
 
 from adapters.orm import event_handling, outbox
 from adapters.repositories import SqlAlchemyRepository
@@ -117,6 +117,26 @@ class SqlAlchemyEventHandling(SqlAlchemyRepository, AbstractEventHandling):
             statement.values(parked_at=None, attempts=0, next_attempt_at=at)
         )
         return int(getattr(result, "rowcount", 0))
+
+    async def remove_done_before(self, before: datetime, *, limit: int) -> int:
+        h = event_handling.c
+        # A batch by key, then the DELETE: neither dialect takes DELETE ... LIMIT. Pending and
+        # parked calls have done_at NULL, so the comparison alone keeps them. Oldest events
+        # first, along the primary key: old calls are mostly done ones, so a batch is found
+        # near the start of the index, not by reading the whole table. RETURNING, not
+        # rowcount, counts (psycopg behind a transaction-mode pooler may report -1).
+        batch = (
+            select(h.position, h.handler)
+            .where(h.done_at < before)
+            .order_by(h.position, h.handler)
+            .limit(limit)
+        )
+        removed = (
+            delete(event_handling)
+            .where(tuple_(h.position, h.handler).in_(batch))
+            .returning(h.position)
+        )
+        return len((await self._session.execute(removed)).all())
 
     async def _calls(self, condition: Any, *, limit: int | None = None) -> list[HandlerCall]:
         statement = (

@@ -3,12 +3,13 @@ printing each order placed, once.
 
     STOCKROOM_EVENTS_URL=nats://127.0.0.1:4222 python examples/print_orders_placed.py
 
-Needs only nats-py (no Stockroom code: this is the consumer's side of the contract, the README
-section "Events"). Each message is a CloudEvents 1.0 JSON event. Delivery is at least once, so
-the consumer dedupes by the event's ``id``: a real one keeps the ids it handled with what it
-did (in its own database, in the same transaction); this one keeps them in memory. The
-consumer is durable (``--name``): stopped and started again, it goes on after the last event
-it acknowledged. ``--until-idle``: stop once nothing new came for a second (for the test).
+Needs only nats-py (no Stockroom code: this is the consumer's side of the contract,
+docs/events.md, "The consumer's contract"). Each message is a CloudEvents 1.0 JSON event.
+Delivery is at least once, so the consumer dedupes by the event's ``id``: a real one keeps
+the ids it handled with what it did (in its own database, in the same transaction); this one
+keeps them in memory. The consumer is durable (``--name``): stopped and started again, it goes
+on after the last event it acknowledged. ``--until-idle``: stop once nothing new came for a
+second (for the test).
 """
 
 from __future__ import annotations

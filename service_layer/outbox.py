@@ -131,3 +131,10 @@ class AbstractEventHandling(abc.ABC):
     async def retry(self, positions: Sequence[int] | None, at: datetime) -> int:
         """Unpark the parked calls of these events (every parked call when ``None``), due at
         ``at`` with their attempts counted anew; how many."""
+
+    @abc.abstractmethod
+    async def remove_done_before(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` calls done before ``before``, never a pending or parked one
+        (``stockroom maintenance purge``); how many. A done call is only a receipt by then:
+        its event cannot be dispatched again (the outbox row is marked dispatched), so
+        nothing reads it."""

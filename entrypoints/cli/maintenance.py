@@ -9,15 +9,19 @@ import typer
 from adapters.outbox_store import SqlRelayOutbox
 from entrypoints.cli.common import console, container_of, run
 from service_layer.relay import purge_published
-from service_layer.services.maintenance import purge_expired_idempotency_keys
+from service_layer.services.maintenance import (
+    purge_expired_idempotency_keys,
+    purge_finished_handler_calls,
+)
 
 maintenance_app = typer.Typer(help="Housekeeping.", no_args_is_help=True)
 
 
 @maintenance_app.command("purge")
 def purge(ctx: typer.Context) -> None:
-    """Remove idempotency keys older than STOCKROOM_IDEMPOTENCY_TTL_HOURS, and outbox rows
-    published more than STOCKROOM_EVENTS_RETENTION_HOURS ago (in batches).
+    """Remove idempotency keys older than STOCKROOM_IDEMPOTENCY_TTL_HOURS, outbox rows
+    published more than STOCKROOM_EVENTS_RETENTION_HOURS ago, and in-process handler calls
+    done more than STOCKROOM_EVENTS_RETENTION_HOURS ago (in batches).
 
     Safe to run at any time, from anywhere, alongside the servers' own periodic purges.
     """
@@ -40,3 +44,8 @@ def purge(ctx: typer.Context) -> None:
         ),
     )
     console.print(f"removed {sent} {'published ' if broker else ''}outbox rows")
+    # Handler calls done before the retention: receipts nobody reads any more. Pending and
+    # parked calls stay (a parked one waits for `stockroom events retry`).
+    cutoff = datetime.now(UTC) - settings.events_retention
+    done = run(container, lambda: purge_finished_handler_calls(container.uow(), cutoff))
+    console.print(f"removed {done} finished handler calls")

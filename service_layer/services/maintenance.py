@@ -44,3 +44,28 @@ async def _purge_batch(uow: AbstractUnitOfWork, cutoff: datetime, batch_size: in
         removed = await uow.idempotency.remove_created_before(cutoff, limit=batch_size)
         await uow.commit()
         return removed
+
+
+@use_case
+async def purge_finished_handler_calls(
+    uow: AbstractUnitOfWork, before: datetime, *, batch_size: int = PURGE_BATCH_SIZE
+) -> int:
+    """Remove the in-process handler calls done before ``before``, in batches of one unit of
+    work each (as above); pending and parked calls stay. How many were removed."""
+    removed = 0
+    while True:
+        batch = await _purge_handler_calls_batch(uow, before, batch_size)
+        removed += batch
+        if batch < batch_size:
+            return removed
+
+
+@use_case
+@retry_transient()
+async def _purge_handler_calls_batch(
+    uow: AbstractUnitOfWork, before: datetime, batch_size: int
+) -> int:
+    async with uow:
+        removed = await uow.event_handling.remove_done_before(before, limit=batch_size)
+        await uow.commit()
+        return removed

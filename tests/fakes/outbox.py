@@ -73,6 +73,7 @@ class InMemoryEventHandling(AbstractEventHandling):
         self._store = store
         self.rows = {key: dataclasses.replace(row) for key, row in store.handling.items()}
         self._read = {key: dataclasses.replace(row) for key, row in store.handling.items()}
+        self._removed: set[tuple[int, str]] = set()
 
     async def any_work(self, now: datetime) -> bool:
         undispatched = self._store.rows.keys() - self._store.dispatched.keys()
@@ -135,8 +136,23 @@ class InMemoryEventHandling(AbstractEventHandling):
             row.parked_at, row.attempts, row.next_attempt_at = None, 0, at
         return len(chosen)
 
+    async def remove_done_before(self, before: datetime, *, limit: int) -> int:
+        done = [
+            key
+            for key, row in self.rows.items()
+            if row.done_at is not None and row.done_at < before
+        ]
+        for key in done[:limit]:
+            del self.rows[key]
+            self._removed.add(key)
+        return len(done[:limit])
+
     def commit(self) -> None:
         """Publish what this unit changed (another unit may have committed other rows)."""
+        for key in self._removed:
+            self._store.handling.pop(key, None)
+            self._read.pop(key, None)
+        self._removed.clear()
         for key, row in self.rows.items():
             if self._read.get(key) != row:
                 self._store.handling[key] = dataclasses.replace(row)

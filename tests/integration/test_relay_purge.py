@@ -9,8 +9,10 @@ from sqlalchemy import insert, select, update
 
 from adapters.database import Database
 from adapters.orm import event_handling, outbox
+from service_layer.services.maintenance import purge_finished_handler_calls
 from tests.integration.cli_support import Target, stockroom
 from tests.integration.relay_support import add_rows, rows_for_orders
+from tests.integration.units import unit_of_work
 
 
 async def test_purge_removes_rows_published_before_the_retention_that_nothing_needs(
@@ -98,3 +100,73 @@ async def test_with_no_broker_purge_removes_rows_that_occurred_before_the_retent
     async with fresh_database.engine.connect() as connection:
         left = set((await connection.scalars(select(outbox.c.id))).all())
     assert left == {recent.id, parked.id}
+
+
+async def test_purge_removes_handler_calls_done_before_the_retention_only(
+    fresh_database: Database,
+) -> None:
+    """``event_handling`` rows are receipts once done: they go after the retention too, while
+    pending and parked calls stay whatever their age (a parked one awaits ``events retry``)."""
+    now = datetime.now(UTC)
+    long_ago, lately = now - timedelta(hours=49), now - timedelta(hours=47)
+    # position -> (done_at, parked_at): no outbox rows needed, there is no foreign key.
+    calls = {
+        1: (long_ago, None),  # purged
+        2: (long_ago, None),  # purged
+        3: (lately, None),  # kept: done lately
+        4: (None, None),  # kept: pending since long ago
+        5: (None, long_ago),  # kept: parked
+    }
+    async with fresh_database.engine.begin() as connection:
+        await connection.execute(
+            insert(event_handling),
+            [
+                {
+                    "position": position,
+                    "handler": "notify",
+                    "next_attempt_at": long_ago,
+                    "done_at": done,
+                    "parked_at": parked,
+                }
+                for position, (done, parked) in calls.items()
+            ],
+        )
+
+    result = stockroom(
+        "maintenance", "purge", url=Target.of(fresh_database).url, events_retention_hours="48"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "removed 2 finished handler calls" in result.stdout
+    async with fresh_database.engine.connect() as connection:
+        left = set((await connection.scalars(select(event_handling.c.position))).all())
+    assert left == {3, 4, 5}
+
+
+async def test_finished_handler_calls_go_batch_after_batch_oldest_first(
+    fresh_database: Database,
+) -> None:
+    """Batches smaller than the work: each one a unit of work of its own, until one is short."""
+    long_ago = datetime.now(UTC) - timedelta(hours=49)
+    async with fresh_database.engine.begin() as connection:
+        await connection.execute(
+            insert(event_handling),
+            [
+                {
+                    "position": position,
+                    "handler": handler,
+                    "next_attempt_at": long_ago,
+                    "done_at": long_ago if position != 3 else None,  # 3 is still pending
+                }
+                for position in range(1, 5)
+                for handler in ("notify", "audit")
+            ],
+        )
+
+    cutoff = long_ago + timedelta(hours=1)
+    removed = await purge_finished_handler_calls(unit_of_work(fresh_database), cutoff, batch_size=2)
+
+    assert removed == 6
+    async with fresh_database.engine.connect() as connection:
+        left = (await connection.execute(select(event_handling.c.position))).scalars().all()
+    assert sorted(left) == [3, 3]

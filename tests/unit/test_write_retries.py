@@ -91,6 +91,10 @@ async def _purge_expired_keys(store: InMemoryStore, uow: FakeUnitOfWork) -> obje
     return await maintenance_services.purge_expired_idempotency_keys(uow, datetime.now(UTC))
 
 
+async def _purge_handler_calls(store: InMemoryStore, uow: FakeUnitOfWork) -> object:
+    return await maintenance_services.purge_finished_handler_calls(uow, datetime.now(UTC))
+
+
 CHEAP = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 STRONGER = Argon2PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
 
@@ -187,6 +191,7 @@ WRITERS = [
     Writer("_count_success", _log_in_after_a_failure, reads_before=2),
     Writer("_count_sign_up", _count_sign_up),
     Writer("_purge_batch", _purge_expired_keys),
+    Writer("_purge_handler_calls_batch", _purge_handler_calls),
 ]
 # Use cases that never commit: reads through a unit of work or the read port.
 READERS = {
@@ -213,6 +218,7 @@ ENTRY_POINTS_OF_WRITERS = {
     "change_own_password": "_count_failure",
     "sign_up": "_count_sign_up",
     "purge_expired_idempotency_keys": "_purge_batch",
+    "purge_finished_handler_calls": "_purge_handler_calls_batch",
 }
 SERVICES = (
     item_services,
