@@ -66,7 +66,7 @@ clean:
 # (Debian) and the bench-only Python packages (bench/requirements.txt) into the venv first.
 # bench: the ablation and the goals, 3 repetitions (about 30 min); bench-quick: the same rows,
 # 2 s each, once; bench-smoke (CI): one short GET on Stockroom + SQLite, no PostgreSQL needed.
-.PHONY: bench-smoke bench-import bench-pages
+.PHONY: bench-smoke bench-import bench-pages bench-events
 bench: $(INSTALLED)
 	VENV=$(VENV) bash bench/setup.sh
 	$(BIN)/python -m bench full
@@ -89,3 +89,12 @@ bench-import: $(INSTALLED)
 # SQLite and PostgreSQL (bench/README.md, "Pages"); needs no wrk or psql (~15 s).
 bench-pages: $(INSTALLED)
 	$(BIN)/python -m bench.pages $(ARGS)
+
+# What issue 25's events cost (bench/README.md, "Events"): POST /orders/ with the outbox vs
+# without, the outbox's lag behind that load with `stockroom relay` running, and a 100,000-
+# event backlog drained to NATS at 127.0.0.1:4222, with the relay as it ships and one
+# publish at a time (~7 min). Needs wrk, psql, PostgreSQL, NATS.
+bench-events: $(INSTALLED)
+	VENV=$(VENV) BENCH_SMOKE=1 bash bench/setup.sh
+	VENV=$(VENV) BENCH_IMPORT=1 bash bench/setup.sh
+	$(BIN)/python -m bench.events $(ARGS)

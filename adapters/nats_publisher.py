@@ -64,10 +64,19 @@ class JetStreamPublisher:
         self._ack_timeout = ack_timeout
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
+        # The relay has a window of publishes in flight at once: one of them connects, the
+        # others wait for that connection rather than each opening one of their own.
+        self._connecting = asyncio.Lock()
 
     async def _jetstream(self) -> JetStreamContext:
         if self._js is not None and self._client is not None and self._client.is_connected:
             return self._js
+        async with self._connecting:
+            if self._js is not None and self._client is not None and self._client.is_connected:
+                return self._js  # another publish connected while this one waited
+            return await self._connect()
+
+    async def _connect(self) -> JetStreamContext:
         await self.close()
         # No reconnecting inside the client: a publish must fail now (the relay backs off
         # and retries the same row), not sit in a reconnect loop holding the lease. One

@@ -1,7 +1,9 @@
 """The outbox relay: publishes the outbox's unsent rows to the broker in position order, then
-marks them published. At least once: a relay that dies between the broker's acknowledgement
-and the mark publishes those rows again, and the broker drops them by event id
-(``Nats-Msg-Id``) within its duplicate window.
+marks them published. (Each aggregate's rows always in position order; rows of different
+aggregates in flight together may land out of it after a failed publish: ``relay_batch``.)
+At least once: a relay that dies between the broker's acknowledgement and the mark
+publishes those rows again, and the broker drops them by event id (``Nats-Msg-Id``) within
+its duplicate window.
 
 One relay at a time publishes, whatever number run: the holder of a lease (a row, renewed by
 a conditional UPDATE, ``adapters.outbox_store``). Two relays each taking a batch with SKIP
@@ -22,12 +24,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from service_layer import relay_metrics
-from service_layer.relay_ports import BrokerUnavailable, EventPublisher, RelayOutbox
+from service_layer.relay_ports import BrokerUnavailable, EventPublisher, OutboxRecord, RelayOutbox
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ def relay_name() -> str:
 class RelayPolicy:
     poll_interval: float = 0.1  # seconds between looks at an empty outbox
     batch_size: int = 500  # rows read, published, then marked in one go
+    # Publishes awaiting the broker's acknowledgement at once, at most (``relay_batch``):
+    # enough to hide the round trip, few enough that a failure leaves little to redo.
+    in_flight: int = 100
     # A holder that stops renewing (killed, cut off) is replaced after this long. Every
     # relay's clock must be within a fraction of it of the others'.
     lease: timedelta = timedelta(seconds=10)
@@ -87,23 +92,45 @@ class Relay:
         return False
 
     async def relay_batch(self) -> int:
-        """Publish the first unsent rows, in order, and mark them: how many were published
-        (0: nothing to do, or another relay holds the lease). ``BrokerUnavailable`` after
-        marking the rows published before the failure: the failed one and those after it
-        stay unsent, so the next attempt starts with it and the order holds."""
+        """Publish the first unsent rows and mark them: how many were published (0: nothing
+        to do, or another relay holds the lease). ``BrokerUnavailable`` after marking the rows
+        published before the failure: the failed ones, and every row after the window that
+        failed, stay unsent, so the next attempt starts with them and the order holds.
+
+        Publishes go out a window at a time, the window's publishes all in flight at once
+        (one round trip to the broker for the window, not one per row). Why that keeps each
+        aggregate's order whatever fails: a window holds at most one row per subject (an
+        aggregate, e.g. "orders/42"; a row whose subject is already in the window starts the
+        next one), and the next window is sent only once every publish of this one has been
+        acknowledged. So while a row is in flight no later row of its aggregate has been
+        sent; if it fails, its aggregate's later rows are not sent in this batch, and the
+        next attempt publishes it before them. Rows of other aggregates in its window may
+        be stored and marked meanwhile; that reorders only rows of different aggregates, and
+        only after a failure (rows of a window go out on one connection in position order,
+        which the broker keeps)."""
         if not await self.holds_lease():
             return 0
         records = await self._outbox.unsent(self._policy.batch_size)
         published: list[int] = []
         try:
-            for record in records:
+            for window in _windows(records, self._policy.in_flight):
                 # A batch that outlasts half the lease renews it; one whose lease was lost
                 # stops, so two relays never publish side by side for long.
                 if not await self.holds_lease():
                     break
-                duplicate = await self._publisher.publish(record)
-                relay_metrics.EVENTS_PUBLISHED.labels(duplicate=str(duplicate).lower()).inc()
-                published.append(record.position)
+                outcomes = await asyncio.gather(
+                    *(self._publisher.publish(record) for record in window),
+                    return_exceptions=True,
+                )
+                failure: BaseException | None = None
+                for record, outcome in zip(window, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        failure = failure or outcome
+                        continue
+                    relay_metrics.EVENTS_PUBLISHED.labels(duplicate=str(outcome).lower()).inc()
+                    published.append(record.position)
+                if failure is not None:
+                    raise failure
         except BrokerUnavailable:
             relay_metrics.PUBLISH_FAILURES.inc()
             raise
@@ -183,6 +210,21 @@ async def purge_published(
         removed += batch
         if batch < batch_size:
             return removed
+
+
+def _windows(records: Sequence[OutboxRecord], size: int) -> Iterator[list[OutboxRecord]]:
+    """``records`` in order, cut into runs of at most ``size`` with no subject twice in one:
+    what ``Relay.relay_batch`` may have in flight together."""
+    window: list[OutboxRecord] = []
+    subjects: set[str] = set()
+    for record in records:
+        if len(window) == size or record.subject in subjects:
+            yield window
+            window, subjects = [], set()
+        window.append(record)
+        subjects.add(record.subject)
+    if window:
+        yield window
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
