@@ -96,12 +96,13 @@ def sku(number: int) -> str:
     return f"BENCH-{number:05d}"
 
 
-ITEM_KEYS = "description id price quantity sku title"
+ITEM_KEYS = "currency description id price quantity sku title"
 GET_ITEM = Endpoint("GET /items/{id}", "GET", "/items/{n}", ITEM_KEYS)
 # One unit of one random SKU: row locks rarely collide (this measures the stack, not one hot
 # row), and the seeded stock never runs out.
+ORDER_KEYS = "created_at currency customer_id id lines status total updated_at"
 POST_ORDER = Endpoint(
-    "POST /orders/", "POST", "/orders/", "created_at customer_id id lines status total updated_at",
+    "POST /orders/", "POST", "/orders/", ORDER_KEYS,
     body='{"lines": [{"sku": "{sku}", "quantity": 1}]}', status=201, auth=True,
 )  # fmt: skip
 

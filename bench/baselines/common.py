@@ -80,14 +80,24 @@ def not_found(item_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id} does not exist")
 
 
+# Stockroom's answers carry money as two-place text in the shop's currency (issue 24): the
+# baselines answer the same shape, so every target does the same work per request.
+CURRENCY = "EUR"
+
+
+def money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 def item_json(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "sku": row["sku"],
         "title": row["title"],
         "description": row["description"],
-        "price": row["price_cents"] / 100,
+        "price": money(row["price_cents"]),
         "quantity": row["quantity"],
+        "currency": CURRENCY,
     }
 
 
@@ -100,8 +110,8 @@ def order_json(
             "item_id": row["id"],
             "sku": row["sku"],
             "quantity": wanted[row["sku"]],
-            "unit_price": row["price_cents"] / 100,
-            "total": row["price_cents"] * wanted[row["sku"]] / 100,
+            "unit_price": money(row["price_cents"]),
+            "total": money(row["price_cents"] * wanted[row["sku"]]),
         }
         for row in rows
     ]
@@ -110,7 +120,8 @@ def order_json(
         "customer_id": customer_id,
         "status": ORDER_STATUS,
         "lines": lines,
-        "total": sum(line["total"] for line in lines),
+        "total": money(sum(row["price_cents"] * wanted[row["sku"]] for row in rows)),
+        "currency": CURRENCY,
         "created_at": created.isoformat(),
         "updated_at": created.isoformat(),
     }

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bench.baselines.common import ORDER_STATUS, check_stock
+from bench.baselines.common import CURRENCY, ORDER_STATUS, check_stock, money
 
 
 class Base(DeclarativeBase):
@@ -27,8 +27,8 @@ class Item(Base):
     quantity: Mapped[int] = mapped_column(Integer)
 
     @property
-    def price(self) -> float:
-        return self.price_cents / 100
+    def price(self) -> str:
+        return money(self.price_cents)
 
 
 class User(Base):
@@ -51,8 +51,12 @@ class Order(Base):
     lines: Mapped[list[OrderLine]] = relationship()
 
     @property
-    def total(self) -> float:
-        return sum(line.total for line in self.lines)
+    def total(self) -> str:
+        return money(sum(line.unit_price_cents * line.quantity for line in self.lines))
+
+    @property
+    def currency(self) -> str:
+        return CURRENCY
 
 
 class OrderLine(Base):
@@ -65,12 +69,12 @@ class OrderLine(Base):
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
 
     @property
-    def unit_price(self) -> float:
-        return self.unit_price_cents / 100
+    def unit_price(self) -> str:
+        return money(self.unit_price_cents)
 
     @property
-    def total(self) -> float:
-        return self.unit_price_cents * self.quantity / 100
+    def total(self) -> str:
+        return money(self.unit_price_cents * self.quantity)
 
 
 class ItemOut(BaseModel):
@@ -79,8 +83,9 @@ class ItemOut(BaseModel):
     sku: str
     title: str
     description: str | None
-    price: float
+    price: str
     quantity: int
+    currency: str = CURRENCY
 
 
 class LineOut(BaseModel):
@@ -88,8 +93,8 @@ class LineOut(BaseModel):
     item_id: int
     sku: str
     quantity: int
-    unit_price: float
-    total: float
+    unit_price: str
+    total: str
 
 
 class OrderOut(BaseModel):
@@ -98,7 +103,8 @@ class OrderOut(BaseModel):
     customer_id: int
     status: str
     lines: list[LineOut]
-    total: float
+    total: str
+    currency: str
     created_at: datetime
     updated_at: datetime
 
