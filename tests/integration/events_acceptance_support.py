@@ -8,7 +8,6 @@ import asyncio
 import os
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from adapters.database import Database
@@ -27,7 +25,7 @@ from adapters.tokens import JwtTokenCodec
 from domain.item import Item
 from service_layer.services import users as user_services
 from tests.conftest import FAST_ARGON2
-from tests.integration.servers import STOCKROOM, free_port
+from tests.integration.servers import STOCKROOM, free_port, wait_until_serving
 from tests.integration.units import unit_of_work
 
 SECRET_KEY = "events-acceptance-key-" + "0123456789abcdef" * 3
@@ -86,15 +84,7 @@ def serve_process(settings: Mapping[str, str], folder: Path) -> Iterator[Served]
         )
     served = Served(f"http://127.0.0.1:{port}", process)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{served.base}/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()[-4000:]}")
-                time.sleep(0.1)
+        wait_until_serving(served.base, process, log_path)
         yield served
     finally:
         if process.poll() is None:

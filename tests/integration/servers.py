@@ -196,6 +196,20 @@ def live_client(**options: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, **options)
 
 
+def wait_until_serving(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until ``stockroom serve`` at ``base`` answers (at most 60 s); the test fails with its
+    log's tail if it does not, or if it exits first."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/openapi.json", timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+
+
 @contextmanager
 def stockroom_serve(
     settings: Mapping[str, str], folder: Path, *, workers: int = 2, args: tuple[str, ...] = ()
@@ -218,15 +232,7 @@ def stockroom_serve(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()[-4000:]}")
-                time.sleep(0.1)
+        wait_until_serving(base, process, log_path)
         yield base
     finally:
         process.terminate()
