@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from adapters.orm import import_batches, items
@@ -44,12 +45,17 @@ def _update_by_id() -> Update:
 
 
 class SqlAlchemyCatalogRows(SqlAlchemyRepository, AbstractCatalogRows):
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self.seen = []
+
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> Mapping[str, int]:
         if not rows:
-            return
-        # One executemany of a plain INSERT (no RETURNING): the driver sends the rows together.
-        # The unit's own flush (session.add) would fetch each new id, and SQLite cannot return
-        # ids in the rows' order, so SQLAlchemy would send one INSERT per item there.
+            return {}
+        # One INSERT ... RETURNING for all of them: SQLAlchemy's "insertmanyvalues" sends the
+        # rows as multi-row VALUES statements. Each returned row names its SKU, so the order in
+        # which the database returns them does not matter (asking for the rows' order would
+        # cost one INSERT per row on SQLite). The ids are for the items' events.
         values = [
             {
                 "sku": row.sku,
@@ -60,7 +66,8 @@ class SqlAlchemyCatalogRows(SqlAlchemyRepository, AbstractCatalogRows):
             }
             for row in rows
         ]
-        await self._session.execute(insert(items), values)
+        inserted = insert(items).returning(items.c.id, items.c.sku)
+        return {row.sku: row.id for row in await self._session.execute(inserted, values)}
 
     async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
         values = sorted(set(skus))

@@ -188,7 +188,7 @@ import_batches = Table(
 
 
 # Domain events, written by the unit of work in the transaction of the change they report
-# (service_layer/unit_of_work.py); the contract with the relay is /work/notes/events.md.
+# (service_layer/unit_of_work.py); the contract with the relay and consumers is docs/events.md.
 # ``position`` orders the rows (BIGINT; SQLite's AUTOINCREMENT needs its INTEGER type).
 outbox = Table(
     "outbox",

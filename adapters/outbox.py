@@ -29,6 +29,7 @@ class SqlAlchemyOutbox(SqlAlchemyRepository, AbstractOutbox):
                 "subject": message.subject,
                 "data": to_json(message.data),
                 "occurred_at": message.occurred_at,
+                "dispatched_at": message.dispatched_at,
             }
             for message in messages
         ]
@@ -166,6 +167,7 @@ def message_from(row: Row[Any]) -> OutboxMessage:
         data=json.loads(row.data),
         occurred_at=row.occurred_at,
         position=row.position,
+        dispatched_at=row.dispatched_at,
     )
 
 

@@ -11,6 +11,7 @@ them (WAL).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -39,8 +40,9 @@ class SqliteUnitOfWork(SqlAlchemyUnitOfWork):
         reading_sessions: async_sessionmaker[AsyncSession],
         turns: WriterQueue,
         observer: UnitObserver | None = None,
+        handled_event_types: Collection[str] | None = None,
     ) -> None:
-        super().__init__(sessions, observer)
+        super().__init__(sessions, observer, handled_event_types)
         self._reading_sessions = reading_sessions
         self._turns = turns
         self._has_turn = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import event
@@ -83,10 +84,14 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], observer: UnitObserver | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        observer: UnitObserver | None = None,
+        handled_event_types: Collection[str] | None = None,
     ) -> None:
         self._sessions = sessions
         self._observer = observer
+        self.handled_event_types = handled_event_types
 
     @property
     def session(self) -> AsyncSession:

@@ -9,6 +9,7 @@ as the real one takes them), the in-process dispatcher still runs in every worke
 spawned processes that import this module again as their ``__main__``, so each has it too.
 """
 
+from domain.catalog_import import ImportedItem
 from domain.events import Event
 from domain.item import Item
 from domain.order import Order
@@ -16,8 +17,8 @@ from entrypoints.cli import app
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 
-def _no_events(self: AbstractUnitOfWork) -> list[tuple[Order | Item, Event]]:
-    for aggregate in [*self.orders.seen, *self.items.seen]:
+def _no_events(self: AbstractUnitOfWork) -> list[tuple[Order | Item | ImportedItem, Event]]:
+    for aggregate in [*self.orders.seen, *self.items.seen, *self.catalog_rows.seen]:
         aggregate.events.clear()
     return []
 

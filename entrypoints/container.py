@@ -119,15 +119,24 @@ class Container(containers.DeclarativeContainer):
     )
     sessions = providers.Singleton(session_factory, database.provided.engine)
     reading_sessions = providers.Singleton(reading_session_factory, database.provided.engine)
+    message_bus: providers.Provider[MessageBus] = providers.Singleton(_message_bus)
+    # Rows of event types no handler takes are written dispatched (the dispatcher skips them).
+    handled_event_types = message_bus.provided.event_types
     uow = providers.Selector(
         database.provided.dialect,
-        postgresql=providers.Factory(SqlAlchemyUnitOfWork, sessions, observer=unit_observer),
+        postgresql=providers.Factory(
+            SqlAlchemyUnitOfWork,
+            sessions,
+            observer=unit_observer,
+            handled_event_types=handled_event_types,
+        ),
         sqlite=providers.Factory(
             SqliteUnitOfWork,
             sessions,
             reading_sessions,
             turns=database.provided.writer_queue,
             observer=unit_observer,
+            handled_event_types=handled_event_types,
         ),
     )
     reads: providers.Provider[AbstractReads] = providers.Singleton(
@@ -146,7 +155,6 @@ class Container(containers.DeclarativeContainer):
     token_codec: providers.Provider[JwtTokenCodec] = providers.Singleton(
         _token_codec, settings=settings
     )
-    message_bus: providers.Provider[MessageBus] = providers.Singleton(_message_bus)
 
 
 def build_container(settings: Settings | None = None) -> Container:

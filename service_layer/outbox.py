@@ -18,18 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.catalog_import import ImportedItem
 from domain.events import Event
 from domain.item import Item
 from domain.order import Order
 
 # The subject's collection per aggregate: the same words as the API's paths (/orders/42).
-SUBJECTS: Mapping[type, str] = {Order: "orders", Item: "items"}
+SUBJECTS: Mapping[type, str] = {Order: "orders", Item: "items", ImportedItem: "items"}
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
     """One outbox row. ``position`` is the outbox's order, given by the database on insert
-    (``None`` until then); ``id`` the event's own id, unique, what consumers dedupe by."""
+    (``None`` until then); ``id`` the event's own id, unique, what consumers dedupe by.
+    ``dispatched_at``: when the in-process dispatcher noted the handler calls the row owes;
+    set from the start on a row that owes none (``message_of``)."""
 
     id: str
     type: str
@@ -37,14 +40,20 @@ class OutboxMessage:
     data: Mapping[str, Any]
     occurred_at: datetime
     position: int | None = None
+    dispatched_at: datetime | None = None
 
 
-def message_of(aggregate: Order | Item, event: Event) -> OutboxMessage:
+def message_of(
+    aggregate: Order | Item | ImportedItem, event: Event, *, owes_calls: bool = True
+) -> OutboxMessage:
     """The row for ``event`` of ``aggregate``, whose id must exist (the unit has flushed).
 
     ``data``: the aggregate's id and the event's fields (its lines as objects); amounts stay
     ``Decimal`` here and are stored as decimal strings ("8.00"), as the API shows them
     (``adapters/outbox.py``, ``tests/fakes/outbox.py``), which is how every reader gets them.
+
+    ``owes_calls=False`` (no in-process handler takes the event's type): the row is written
+    dispatched, so the dispatcher never reads nor marks it; the relay still publishes it.
     """
     assert aggregate.id is not None, "the unit of work flushes before it writes the outbox"
     data = {"id": aggregate.id, **dataclasses.asdict(event)}
@@ -55,6 +64,7 @@ def message_of(aggregate: Order | Item, event: Event) -> OutboxMessage:
         subject=f"{SUBJECTS[type(aggregate)]}/{aggregate.id}",
         data=data,
         occurred_at=event.occurred_at,
+        dispatched_at=None if owes_calls else event.occurred_at,
     )
 
 

@@ -7,10 +7,11 @@ Why each rule, and how the real unit (``adapters.unit_of_work``) keeps it:
 from __future__ import annotations
 
 import abc
-from itertools import starmap
+from collections.abc import Collection
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
+from domain.catalog_import import ImportedItem
 from domain.events import Event
 from domain.item import Item
 from domain.order import Order
@@ -65,7 +66,15 @@ class AbstractUnitOfWork(abc.ABC):
     repositories' ``seen``) into the outbox, in the same transaction: the events exist exactly
     when the change they report does. Nothing is published from here; handlers and the relay
     read the outbox after the commit (``service_layer/messagebus.py``).
+
+    ``handled_event_types``: the event types some in-process handler takes, as the composition
+    root's message bus knows them. A row of any other type owes no handler call, so it is
+    written already dispatched: the dispatcher neither reads nor updates it (most events, an
+    ``order.placed`` in every purchase, are only for the relay). ``None`` (the default): every
+    row goes past the dispatcher, which notes whatever calls it owes.
     """
+
+    handled_event_types: Collection[str] | None = None
 
     items: AbstractItemRepository = ENDED
     users: AbstractUserRepository = ENDED
@@ -120,15 +129,25 @@ class AbstractUnitOfWork(abc.ABC):
         if recorded:
             # New aggregates get their ids at the flush; the outbox rows carry them.
             await self._flush()
-            await self.outbox.add(list(starmap(message_of, recorded)))
+            handled = self.handled_event_types
+            messages = [
+                message_of(aggregate, event, owes_calls=handled is None or event.type in handled)
+                for aggregate, event in recorded
+            ]
+            await self.outbox.add(messages)
         await self._commit()
 
-    def _recorded_events(self) -> list[tuple[Order | Item, Event]]:
+    def _recorded_events(self) -> list[tuple[Order | Item | ImportedItem, Event]]:
         """The events the seen aggregates recorded since the last commit, taken from them (a
         second commit in the block writes only newer ones). Orders first: an order's placing
-        is told before the stock it left low. One aggregate's events keep their order."""
-        recorded: list[tuple[Order | Item, Event]] = []
-        seen: list[Order | Item] = [*self.orders.seen, *self.items.seen]
+        is told before the stock it left low; items written as rows by a bulk load last. One
+        aggregate's events keep their order."""
+        recorded: list[tuple[Order | Item | ImportedItem, Event]] = []
+        seen: list[Order | Item | ImportedItem] = [
+            *self.orders.seen,
+            *self.items.seen,
+            *self.catalog_rows.seen,
+        ]
         for aggregate in seen:
             for event in aggregate.events:
                 recorded.append((aggregate, event))

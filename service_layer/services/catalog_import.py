@@ -95,7 +95,11 @@ async def import_batch(
                 result.unchanged += 1
         await uow.catalog_rows.update_rows(batch.changed_rows())
         # In SKU order: two imports inserting the same new SKUs wait, never deadlock.
-        await uow.catalog_rows.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
+        new_ids = await uow.catalog_rows.add_rows(
+            sorted(batch.new.values(), key=lambda row: row.sku)
+        )
+        # The items' events (created, repriced, restocked), committed with the batch.
+        uow.catalog_rows.seen.extend(batch.imported_items(new_ids))
         if refresh_statistics and batch.new:
             await uow.catalog_rows.refresh_statistics()
         if record is not None:

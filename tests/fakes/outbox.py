@@ -48,9 +48,10 @@ class InMemoryOutbox(AbstractOutbox):
         for message in messages:
             # Stored as the database stores it: data as JSON, read back as plain JSON values.
             data = json.loads(to_json(message.data))
-            self.added.append(
-                dataclasses.replace(message, data=data, position=next(self._store.positions))
-            )
+            position = next(self._store.positions)
+            self.added.append(dataclasses.replace(message, data=data, position=position))
+            if message.dispatched_at is not None:  # written dispatched: it owes no call
+                self.dispatched[position] = message.dispatched_at
 
     async def undispatched(self, *, limit: int) -> Sequence[OutboxMessage]:
         rows = {**self._store.rows, **{m.position or 0: m for m in self.added}}

@@ -367,11 +367,16 @@ class InMemoryCatalogRows(AbstractCatalogRows):
 
     def __init__(self, items: InMemoryItemRepository) -> None:
         self._items = items
+        self.seen = []
 
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> Mapping[str, int]:
+        ids = {}
         for row in rows:
             quantity = row.quantity or 0
-            await self._items.add(Item(row.sku, row.title, row.price, quantity, row.description))
+            item = Item(row.sku, row.title, row.price, quantity, row.description)
+            await self._items.add(item)
+            ids[row.sku] = _by_id(item)
+        return ids
 
     async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
         return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.fakes.outbox import InMemoryEventHandling, InMemoryOutbox
 from tests.fakes.repositories import (
@@ -34,8 +36,13 @@ class FakeUnitOfWork(AbstractUnitOfWork):
     outbox: InMemoryOutbox
     event_handling: InMemoryEventHandling
 
-    def __init__(self, store: InMemoryStore | None = None) -> None:
+    def __init__(
+        self,
+        store: InMemoryStore | None = None,
+        handled_event_types: Collection[str] | None = None,
+    ) -> None:
         self.store = store if store is not None else InMemoryStore()
+        self.handled_event_types = handled_event_types
         self.begins = 0
         self.commits = 0
 

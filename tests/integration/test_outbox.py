@@ -18,6 +18,9 @@ from service_layer.actor import Actor
 from service_layer.outbox import OutboxMessage
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
+from service_layer.services.catalog_import import import_catalog
+from service_layer.services.import_lines import SourceLine
+from service_layer.unit_of_work import AbstractUnitOfWork
 from tests.factories import ItemFactory
 from tests.integration.conftest import UowFactory
 
@@ -87,6 +90,67 @@ async def test_a_committed_order_writes_exactly_its_events(uow_factory: UowFacto
     assert placed.id != low.id
     assert len(placed.id) == 36
     assert placed.occurred_at.tzinfo is not None
+
+
+async def test_a_row_no_handler_takes_is_written_dispatched(uow_factory: UowFactory) -> None:
+    """Told which event types the in-process handlers take (the container tells it the message
+    bus's), the unit writes every other type's row already dispatched: the dispatcher never
+    reads it. Here ``order.placed`` (the relay's alone) skips it; ``stock.low`` waits for it."""
+    actor = await _customer(uow_factory)
+    ids = await _shelf(uow_factory, SCARCE=6)
+
+    def handling_stock_low() -> AbstractUnitOfWork:
+        uow = uow_factory()
+        uow.handled_event_types = {"stock.low"}
+        return uow
+
+    await order_services.place_order(
+        handling_stock_low(), actor, [LineRequest("SCARCE", 3)], low_stock_threshold=5
+    )
+
+    waiting = [(m.type, m.subject) for m in await _outbox(uow_factory)]
+    assert waiting == [("stock.low", f"items/{ids['SCARCE']}")]
+
+
+async def test_an_import_records_what_it_did_to_each_item(uow_factory: UowFactory) -> None:
+    """A bulk load writes rows, not ``Item`` aggregates, and records their events itself, in
+    each batch's transaction: a consumer's copy of the catalog learns imported items too."""
+    await _shelf(uow_factory, KEPT=5, MORE=5)
+    lines = [
+        {"sku": "NEW-1", "title": "New one", "price": "1.00", "quantity": "3"},
+        {"sku": "KEPT", "title": "Kept", "price": "2.50", "quantity": "4"},  # fewer: no event
+        {"sku": "MORE", "title": "More", "price": "9.99", "quantity": "8"},
+        {"sku": "NEW-2", "title": "New two", "price": "2.00"},
+    ]
+    source = [SourceLine(n, fields, "") for n, fields in enumerate(lines, start=2)]
+
+    await import_catalog(uow_factory, source, batch_size=2)
+
+    async with uow_factory().reading() as uow:
+        imported = {item.sku: item.id for item in await uow.items.list()}
+    told = [(m.type, m.subject, m.data) for m in await _outbox(uow_factory)]
+    more, new_1, new_2 = (f"items/{imported[sku]}" for sku in ("MORE", "NEW-1", "NEW-2"))
+    assert told == [
+        ("item.created", new_1, _created(imported["NEW-1"], "NEW-1", "New one", "1.00", 3)),
+        ("item.price_changed", more, _repriced(imported["MORE"], "MORE", "2.50", "9.99")),
+        (
+            "stock.restocked",
+            more,
+            {"id": imported["MORE"], "sku": "MORE", "added": 3, "quantity": 8},
+        ),
+        ("item.created", new_2, _created(imported["NEW-2"], "NEW-2", "New two", "2.00", 0)),
+    ]
+
+    await import_catalog(uow_factory, source, batch_size=2)  # the same again: nothing new
+    assert len(await _outbox(uow_factory)) == 4
+
+
+def _created(item_id: int, sku: str, title: str, price: str, quantity: int) -> dict[str, object]:
+    return {"id": item_id, "sku": sku, "title": title, "price": price, "quantity": quantity}
+
+
+def _repriced(item_id: int, sku: str, old: str, new: str) -> dict[str, object]:
+    return {"id": item_id, "sku": sku, "old_price": old, "new_price": new}
 
 
 async def test_each_change_records_its_own_event(uow_factory: UowFactory) -> None:

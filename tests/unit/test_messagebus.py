@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.order import Order
+from entrypoints.container import build_container
+from entrypoints.settings import Settings
 from service_layer.messagebus import MessageBus, RetryPolicy, dispatch_once
 from service_layer.services import items as item_services
 from service_layer.services import orders as order_services
@@ -161,3 +163,36 @@ async def test_a_restock_is_told_to_its_handler() -> None:
     (message,) = handler.calls
     assert message.subject == f"items/{item.id}"
     assert message.data == {"id": item.id, "sku": "CUP", "added": 4, "quantity": 5}
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///unused.db", "postgresql+asyncpg://unused@127.0.0.1/unused"]
+)
+def test_the_container_tells_each_unit_which_event_types_a_handler_takes(url: str) -> None:
+    """The composition root hands the bus's event types to every unit it makes, so that rows
+    of the others are written dispatched (``tests/integration/test_outbox.py``)."""
+    container = build_container(Settings(database_url=url, secret_key="k" * 32))
+
+    assert container.message_bus().event_types == {"stock.low"}
+    assert container.uow().handled_event_types == {"stock.low"}
+
+
+def test_the_bus_knows_which_event_types_some_handler_takes() -> None:
+    bus = MessageBus({"order.placed": {"placed": Recorder()}, "order.shipped": {}})
+
+    assert bus.event_types == {"order.placed"}
+
+
+async def test_the_dispatcher_never_sees_a_row_no_handler_takes() -> None:
+    store = InMemoryStore()
+    placed = Recorder()
+    bus = MessageBus({"order.shipped": {"placed": placed}})
+    actor = await add_user(store)
+    await shelf(store, ("CUP", 10, "3.00"))
+    uow = FakeUnitOfWork(store, handled_event_types=bus.event_types)
+    await order_services.place_order(uow, actor, lines(("CUP", 1)))
+
+    async with FakeUnitOfWork(store) as reading:
+        assert await reading.outbox.undispatched(limit=10) == []
+    assert await _dispatch(store, bus, T0) == 0
+    assert len(store.events.rows) == 1  # the row is there, for the relay
