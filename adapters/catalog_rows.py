@@ -49,13 +49,12 @@ class SqlAlchemyCatalogRows(SqlAlchemyRepository, AbstractCatalogRows):
         super().__init__(session)
         self.seen = []
 
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> Mapping[str, int]:
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
         if not rows:
-            return {}
-        # One INSERT ... RETURNING for all of them: SQLAlchemy's "insertmanyvalues" sends the
-        # rows as multi-row VALUES statements. Each returned row names its SKU, so the order in
-        # which the database returns them does not matter (asking for the rows' order would
-        # cost one INSERT per row on SQLite). The ids are for the items' events.
+            return
+        # One executemany of a plain INSERT (no RETURNING): the driver sends the rows together.
+        # The unit's own flush (session.add) would fetch each new id, and SQLite cannot return
+        # ids in the rows' order, so SQLAlchemy would send one INSERT per item there.
         values = [
             {
                 "sku": row.sku,
@@ -66,8 +65,7 @@ class SqlAlchemyCatalogRows(SqlAlchemyRepository, AbstractCatalogRows):
             }
             for row in rows
         ]
-        inserted = insert(items).returning(items.c.id, items.c.sku)
-        return {row.sku: row.id for row in await self._session.execute(inserted, values)}
+        await self._session.execute(insert(items), values)
 
     async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
         values = sorted(set(skus))

@@ -9,7 +9,7 @@ as the real one takes them), the in-process dispatcher still runs in every worke
 spawned processes that import this module again as their ``__main__``, so each has it too.
 """
 
-from domain.catalog_import import ImportedItem
+from domain.catalog_import import Catalog
 from domain.events import Event
 from domain.item import Item
 from domain.order import Order
@@ -17,7 +17,7 @@ from entrypoints.cli import app
 from service_layer.unit_of_work import AbstractUnitOfWork
 
 
-def _no_events(self: AbstractUnitOfWork) -> list[tuple[Order | Item | ImportedItem, Event]]:
+def _no_events(self: AbstractUnitOfWork) -> list[tuple[Order | Item | Catalog, Event]]:
     for aggregate in [*self.orders.seen, *self.items.seen, *self.catalog_rows.seen]:
         aggregate.events.clear()
     return []

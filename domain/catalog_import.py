@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from domain.errors import InvalidValue, StockLimitExceeded
-from domain.events import Event, ItemCreated, ItemPriceChanged, StockRestocked
+from domain.events import RecordsEvents
 from domain.item import (
     MAX_QUANTITY,
     normalise_sku,
@@ -116,29 +116,11 @@ def combine(earlier: CatalogRow, later: CatalogRow, mode: StockMode) -> CatalogR
     )
 
 
-def events_of_import(before: CatalogRow | None, after: CatalogRow) -> list[Event]:
-    """What an import did to one item, as the ``Item``'s own methods record it: created
-    (``before`` is ``None``), repriced, restocked (its stock went up). A stock set lower, a new
-    title or description record nothing, as they do not through the API either."""
-    if before is None:
-        return [ItemCreated(after.sku, after.title, after.price, after.quantity or 0)]
-    events: list[Event] = []
-    if after.price != before.price:
-        events.append(ItemPriceChanged(after.sku, before.price, after.price))
-    old, new = before.quantity or 0, after.quantity or 0
-    if new > old:
-        events.append(StockRestocked(after.sku, new - old, new))
-    return events
+class Catalog(RecordsEvents):
+    """The items as a whole, as a bulk load changes them: what records a batch's
+    ``ItemsImported``. It has no id: its events' subject is the collection, "items"."""
 
-
-@dataclass(slots=True)
-class ImportedItem:
-    """An item a bulk load wrote as a row, known by its id, with the events the load recorded
-    for it: to the unit of work, what an ``Item`` aggregate would be (``id`` and ``events``),
-    so its events reach the outbox in the batch's transaction like any other."""
-
-    id: int
-    events: list[Event] = field(default_factory=list)
+    id = None
 
 
 @dataclass(frozen=True, slots=True)

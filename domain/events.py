@@ -93,6 +93,18 @@ class StockRestocked(Event):
     quantity: int
 
 
+@dataclass(frozen=True, slots=True)
+class ItemsImported(Event):
+    """A batch of a bulk load (``services.catalog_import``) created and updated these items,
+    by SKU. One event per batch, not an ``item.created`` per row: a load writes its items as
+    rows, and an event row per item made the import about three times slower (bench/README.md,
+    "Import"). A consumer that keeps a copy of the catalog re-reads these SKUs."""
+
+    type: ClassVar[str] = "items.imported"
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+
+
 class RecordsEvents:
     """Gives an aggregate its ``events``: what its methods recorded that no commit has taken
     yet. Made on first use rather than in ``__init__``, because the ORM builds the aggregates

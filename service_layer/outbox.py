@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.catalog_import import ImportedItem
+from domain.catalog_import import Catalog
 from domain.events import Event
 from domain.item import Item
 from domain.order import Order
 
 # The subject's collection per aggregate: the same words as the API's paths (/orders/42).
-SUBJECTS: Mapping[type, str] = {Order: "orders", Item: "items", ImportedItem: "items"}
+SUBJECTS: Mapping[type, str] = {Order: "orders", Item: "items", Catalog: "items"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +44,29 @@ class OutboxMessage:
 
 
 def message_of(
-    aggregate: Order | Item | ImportedItem, event: Event, *, owes_calls: bool = True
+    aggregate: Order | Item | Catalog, event: Event, *, owes_calls: bool = True
 ) -> OutboxMessage:
     """The row for ``event`` of ``aggregate``, whose id must exist (the unit has flushed).
 
     ``data``: the aggregate's id and the event's fields (its lines as objects); amounts stay
     ``Decimal`` here and are stored as decimal strings ("8.00"), as the API shows them
     (``adapters/outbox.py``, ``tests/fakes/outbox.py``), which is how every reader gets them.
+    The ``Catalog`` (the items as a whole, changed by a bulk load) has no id: its subject is
+    the collection, "items", and its data the event's fields alone.
 
     ``owes_calls=False`` (no in-process handler takes the event's type): the row is written
     dispatched, so the dispatcher never reads nor marks it; the relay still publishes it.
     """
-    assert aggregate.id is not None, "the unit of work flushes before it writes the outbox"
-    data = {"id": aggregate.id, **dataclasses.asdict(event)}
+    subject = SUBJECTS[type(aggregate)]
+    data = dataclasses.asdict(event)
     del data["occurred_at"]  # the row has a column of its own for it
+    if not isinstance(aggregate, Catalog):
+        assert aggregate.id is not None, "the unit of work flushes before it writes the outbox"
+        subject, data = f"{subject}/{aggregate.id}", {"id": aggregate.id, **data}
     return OutboxMessage(
         id=str(uuid.uuid4()),
         type=event.type,
-        subject=f"{SUBJECTS[type(aggregate)]}/{aggregate.id}",
+        subject=subject,
         data=data,
         occurred_at=event.occurred_at,
         dispatched_at=None if owes_calls else event.occurred_at,

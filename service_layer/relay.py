@@ -59,6 +59,12 @@ class RelayPolicy:
     # The backlog gauges' query counts the unsent rows: once a second, not once a batch.
     measure_every: float = 1.0
 
+    def retry_pause(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure in a row. The exponent stops
+        growing long before the cap matters: a broker down for hours fails thousands of
+        times, and 2 ** 1024 no longer fits a float."""
+        return min(self.retry_first * 2.0 ** min(failures - 1, 64), self.retry_max)
+
 
 class Relay:
     def __init__(
@@ -170,10 +176,13 @@ class Relay:
                     # Whatever failed (the broker, the database), nothing was lost: unsent
                     # rows stay unsent. Retry after a pause that grows with each failure.
                     failures += 1
-                    pause = min(
-                        self._policy.retry_first * 2 ** (failures - 1), self._policy.retry_max
-                    )
+                    pause = self._policy.retry_pause(failures)
                     log.warning("relay: %s; retrying in %.1f s", error, pause)
+                    if isinstance(error, BrokerUnavailable):
+                        # Cut off from the broker, this relay lets another one have the
+                        # outbox meanwhile: one on a host that reaches the broker takes over
+                        # at once instead of waiting for a lease this one would keep renewing.
+                        await self._release()
                     await _sleep_unless(stop, pause)
                     continue
                 failures = 0

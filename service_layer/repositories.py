@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from domain.address_activity import ActivityCounter, ActivityKey
-from domain.catalog_import import CatalogRow, ImportedBatch, ImportedItem
+from domain.catalog_import import Catalog, CatalogRow, ImportedBatch
 from domain.idempotency import IdempotencyRecord
 from domain.item import Item
 from domain.login_throttle import FailureCounter, ThrottleKey
@@ -231,19 +231,19 @@ class AbstractCatalogRows(abc.ABC):
     costs to write. The items' invariants are checked on the rows (``domain.catalog_import``)
     before they get here; the same locks as the item repository's, in the same order.
 
-    ``seen``: the items written as rows in this unit whose events the load recorded
-    (``ImportedItem``); the unit's commit writes their events to the outbox, as it does the
-    aggregates' of the other repositories' ``seen``.
+    ``seen``: the ``Catalog`` when a load recorded its batch's event on it; the unit's commit
+    writes that to the outbox as it does the aggregates' events of the other ``seen``.
     """
 
-    seen: list[ImportedItem]
+    seen: list[Catalog]
 
     @abc.abstractmethod
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> Mapping[str, int]:
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
         """Insert new items straight from validated catalog rows, all at once; a row without
-        a quantity starts at 0; the new ids by SKU. For bulk loads: no ``Item`` object is
-        built (a mapped object costs more to build than its row costs to write) and none is
-        tracked by the unit (``adapters.catalog_rows``)."""
+        a quantity starts at 0. For bulk loads: no ``Item`` object is built (a mapped object
+        costs more to build than its row costs to write), none is tracked by the unit, and
+        the ids the database generates are not fetched (where a database cannot return them
+        in the rows' order, fetching them costs one INSERT per row: adapters.repositories)."""
 
     @abc.abstractmethod
     async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
-from domain.catalog_import import ImportedItem
+from domain.catalog_import import Catalog
 from domain.events import Event
 from domain.item import Item
 from domain.order import Order
@@ -137,13 +137,13 @@ class AbstractUnitOfWork(abc.ABC):
             await self.outbox.add(messages)
         await self._commit()
 
-    def _recorded_events(self) -> list[tuple[Order | Item | ImportedItem, Event]]:
+    def _recorded_events(self) -> list[tuple[Order | Item | Catalog, Event]]:
         """The events the seen aggregates recorded since the last commit, taken from them (a
         second commit in the block writes only newer ones). Orders first: an order's placing
         is told before the stock it left low; items written as rows by a bulk load last. One
         aggregate's events keep their order."""
-        recorded: list[tuple[Order | Item | ImportedItem, Event]] = []
-        seen: list[Order | Item | ImportedItem] = [
+        recorded: list[tuple[Order | Item | Catalog, Event]] = []
+        seen: list[Order | Item | Catalog] = [
             *self.orders.seen,
             *self.items.seen,
             *self.catalog_rows.seen,

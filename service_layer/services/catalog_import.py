@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from time import monotonic
 
 from domain.catalog_import import (
+    Catalog,
     CatalogRow,
     ImportedBatch,
     RowOutcome,
@@ -95,11 +96,11 @@ async def import_batch(
                 result.unchanged += 1
         await uow.catalog_rows.update_rows(batch.changed_rows())
         # In SKU order: two imports inserting the same new SKUs wait, never deadlock.
-        new_ids = await uow.catalog_rows.add_rows(
-            sorted(batch.new.values(), key=lambda row: row.sku)
-        )
-        # The items' events (created, repriced, restocked), committed with the batch.
-        uow.catalog_rows.seen.extend(batch.imported_items(new_ids))
+        await uow.catalog_rows.add_rows(sorted(batch.new.values(), key=lambda row: row.sku))
+        if (imported := batch.event()) is not None:  # committed with the batch, or not at all
+            catalog = Catalog()
+            catalog.events.append(imported)
+            uow.catalog_rows.seen.append(catalog)
         if refresh_statistics and batch.new:
             await uow.catalog_rows.refresh_statistics()
         if record is not None:

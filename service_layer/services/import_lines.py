@@ -10,12 +10,11 @@ from time import monotonic
 from domain.catalog_import import (
     CatalogRow,
     ImportedBatch,
-    ImportedItem,
     RowOutcome,
     StockMode,
     combine,
-    events_of_import,
 )
+from domain.events import ItemsImported
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,18 +133,11 @@ class BatchChanges:
     def changed_rows(self) -> dict[int, CatalogRow]:
         return {self.stored[sku][0]: row for sku, row in self.changed.items()}
 
-    def imported_items(self, new_ids: Mapping[str, int]) -> list[ImportedItem]:
-        """Each item the batch changed or created, with what the change records
-        (``events_of_import``): changed ones first, each set in SKU order."""
-        changed = [
-            ImportedItem(self.stored[sku][0], events_of_import(self.stored[sku][1], after))
-            for sku, after in sorted(self.changed.items())
-        ]
-        created = [
-            ImportedItem(new_ids[sku], events_of_import(None, row))
-            for sku, row in sorted(self.new.items())
-        ]
-        return [item for item in changed + created if item.events]
+    def event(self) -> ItemsImported | None:
+        """What the batch did, for the outbox (``None``: it changed nothing)."""
+        if not self.new and not self.changed:
+            return None
+        return ItemsImported(created=tuple(sorted(self.new)), updated=tuple(sorted(self.changed)))
 
 
 def _values(row: CatalogRow) -> tuple[object, ...]:

@@ -369,14 +369,10 @@ class InMemoryCatalogRows(AbstractCatalogRows):
         self._items = items
         self.seen = []
 
-    async def add_rows(self, rows: Sequence[CatalogRow]) -> Mapping[str, int]:
-        ids = {}
+    async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
         for row in rows:
             quantity = row.quantity or 0
-            item = Item(row.sku, row.title, row.price, quantity, row.description)
-            await self._items.add(item)
-            ids[row.sku] = _by_id(item)
-        return ids
+            await self._items.add(Item(row.sku, row.title, row.price, quantity, row.description))
 
     async def lock_rows_by_skus(self, skus: Sequence[str]) -> Sequence[tuple[int, CatalogRow]]:
         return [

@@ -152,3 +152,34 @@ async def test_the_backlog_is_measured_as_count_and_oldest_age() -> None:
     await relay.measure_backlog()
     assert sample("stockroom_outbox_backlog") == 0
     assert sample("stockroom_outbox_oldest_unsent_seconds") == 0.0
+
+
+async def test_a_relay_that_cannot_reach_the_broker_gives_its_lease_to_one_that_can() -> None:
+    """Regression: a relay whose broker was unreachable kept renewing its lease between
+    retries, so a relay on a host that could reach the broker waited forever."""
+    outbox, clock = outbox_of(5), Clock()
+    cut_off, reachable = FakeBroker(down=True), FakeBroker()
+    stuck = Relay(outbox, cut_off, POLICY, name="stuck", clock=clock)
+    healthy = Relay(outbox, reachable, POLICY, name="healthy", clock=clock)
+    stop = asyncio.Event()
+    running = asyncio.create_task(stuck.run(stop))
+
+    await eventually(lambda: cut_off.attempts >= 2)  # failed, retried: still failing
+    await eventually(healthy.relay_batch)  # the clock stands still: no lease has expired
+    while await healthy.relay_batch():
+        pass
+    stop.set()
+    await running
+
+    assert [r.position for r in reachable.stored] == [1, 2, 3, 4, 5]
+    assert outbox.lease.holder == "healthy"
+
+
+def test_the_pause_between_retries_doubles_up_to_its_cap_however_long_the_outage() -> None:
+    """Regression: the pause was ``retry_first * 2 ** (failures - 1)``: after about a thousand
+    failures in a row (eight hours of a broker down, at 30 s a retry) the int no longer fit
+    a float, and the OverflowError stopped the relay."""
+    policy = RelayPolicy(retry_first=0.5, retry_max=30.0)
+
+    assert [policy.retry_pause(n) for n in (1, 2, 3, 7, 8)] == [0.5, 1.0, 2.0, 30.0, 30.0]
+    assert policy.retry_pause(5_000) == 30.0
