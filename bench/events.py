@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import secrets
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from sqlalchemy import select
 from adapters.database import Database
 from adapters.orm import outbox
 from bench import events_drain, wrk
-from bench.cases import PG, POST_ORDER, SQLITE, URLS, Plan, Target
+from bench.cases import PG, POST_ORDER, SQLITE, URLS, Endpoint, Plan, Target
 from bench.events_drain import NATS_URL, drain, throwaway_database
 from bench.run import WARMUP_SECONDS, WORKERS, Results, Run, log
 from bench.server import Server
@@ -57,12 +58,48 @@ class Lag:
     worst: float
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """The machine's CPU seconds so far (``/proc/stat``, all cores): busy (every state but
+    idle, iowait and steal) and stolen (what the hypervisor gave other guests meanwhile)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / hz, steal / hz
+
+
+@dataclass
+class Cpu:
+    """One load's CPU: busy milliseconds per request (the servers, PostgreSQL and wrk alike,
+    the same in both arms but for what the outbox adds), and the share of the cores the
+    hypervisor stole meanwhile."""
+
+    ms_per_request: float
+    stolen: float
+
+
 class EventsRun(Run):
     """``Run`` with two more kinds of server start: the no-outbox module, and Stockroom with
-    a ``stockroom relay`` beside it whose lag is read before the copy is dropped."""
+    a ``stockroom relay`` beside it whose lag is read before the copy is dropped; and each
+    load's CPU per request beside its req/s."""
 
     lags: dict[str, list[Lag]]
     outbox_rows: dict[str, list[int]]  # per target, per start: rows its load wrote
+    cpu: dict[str, list[Cpu]]
+
+    def _measure(self, server: Server, target: Target, endpoint: Endpoint, conns: int) -> None:
+        # req/s on a shared host moves with what its other guests do (steal); CPU busy per
+        # request is what a request costs this machine, whatever the others do.
+        busy, stolen = _cpu_seconds()
+        super()._measure(server, target, endpoint, conns)
+        busy_after, stolen_after = _cpu_seconds()
+        result = self.results.wrk[target.key, endpoint.label, conns][-1]
+        cores = os.cpu_count() or 1
+        self.cpu.setdefault(target.key, []).append(
+            Cpu(
+                (busy_after - busy) * 1000 / max(result.requests, 1),
+                (stolen_after - stolen) / (result.us / 1e6 * cores),
+            )
+        )
 
     def _serve(self, target: Target) -> None:
         venv = self.repo / ".venv/bin"
@@ -207,7 +244,7 @@ def render(run: EventsRun, drains: list[events_drain.Drain]) -> str:
                 f"{target.key} | {conns} | {rps:,.0f} | {rps / base:.2f}x | {p50 / 1000:.1f} | "
                 f"{p99 / 1000:.1f} | {errors}"
             )
-    lines += ["", *_paired(results), ""]
+    lines += ["", *_paired(results), "", *_cpu_lines(run), ""]
     for key, written in run.outbox_rows.items():
         lines.append(f"{key}: outbox rows written by the load: {sum(written):,}")
     for key, lags in run.lags.items():
@@ -227,6 +264,28 @@ def render(run: EventsRun, drains: list[events_drain.Drain]) -> str:
             f"{result.in_stream:,} in the stream"
         )
     return "\n".join(lines)
+
+
+def _cpu_lines(run: EventsRun) -> list[str]:
+    """CPU per request, and the paired ratio of the arm without the outbox to this one: the
+    share of the purchases this machine could serve with the outbox, were it CPU-bound."""
+    lines = []
+    for target in run.results.plan.targets:
+        ours = run.cpu.get(target.key, [])
+        if not ours:
+            continue
+        stolen = median(x.stolen for x in ours)
+        line = (
+            f"{target.key}: CPU {median(x.ms_per_request for x in ours):.2f} ms a request "
+            f"(whole machine, median; {stolen:.0%} of the cores stolen)"
+        )
+        base = run.cpu.get(f"{WITHOUT} ({target.database})", [])
+        if target.name != WITHOUT and base:
+            ratios = [b.ms_per_request / a.ms_per_request for a, b in zip(ours, base, strict=False)]
+            each = ", ".join(f"{r:.2f}" for r in ratios)
+            line += f"; without / with, median of pairs: **{median(ratios):.2f}x** ({each})"
+        lines.append(line)
+    return lines
 
 
 def _paired(results: Results) -> list[str]:
@@ -272,7 +331,7 @@ def main() -> int:
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="stockroom-bench-") as workdir:
         run = EventsRun(plan, BENCH.parent, Path(workdir))
-        run.lags, run.outbox_rows = {}, {}
+        run.lags, run.outbox_rows, run.cpu = {}, {}, {}
         run.execute()
         drains = []
         for database in databases:
