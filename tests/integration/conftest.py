@@ -4,6 +4,7 @@ per run, both migrated with Alembic (never ``create_all``), plus the connection-
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from tests.fakes import FakeUnitOfWork, InMemoryReads, InMemoryStore
 from tests.integration.cli_support import Target
 from tests.integration.databases import OPEN, open_database, throwaway_database
 from tests.integration.failure_support import reporting_client
+from tests.integration.relay_support import Broker, connected_broker
 from tests.integration.replication import ReplicatedCluster
 from tests.integration.servers import PgBouncer
 from tests.integration.units import reads_of, unit_of_work
@@ -372,3 +374,22 @@ async def client(app: FastAPI, request: pytest.FixtureRequest) -> AsyncIterator[
     reporting = request.node.get_closest_marker("reporting_client") is not None
     async with reporting_client(app) if reporting else api_client(app) as client:
         yield client
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[Broker]:
+    """The NATS server (127.0.0.1:4222) with a stream and subjects of this test's own, deleted
+    after it; in CI a missing server fails the test, elsewhere it skips it."""
+    async for found in connected_broker():
+        yield found
+
+
+@pytest.fixture
+def relays() -> Iterator[list[subprocess.Popen[str]]]:
+    """The relay processes a test starts; any still running at its end is killed by pid."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)

@@ -16,11 +16,9 @@ import re
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.database import Database
@@ -42,7 +40,6 @@ from tests.integration.events_acceptance_support import (
 from tests.integration.relay_support import (
     Broker,
     Message,
-    connected_broker,
     ids_by_position,
     start_relay,
 )
@@ -52,23 +49,6 @@ from tests.polling import eventually
 ORDERS = 200
 CANCEL_EVERY = 10  # 20 of the 200
 SKU = "ACCEPT-1"
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
-    async for found in connected_broker():
-        yield found
-
-
-@pytest.fixture
-def relays() -> Iterator[list[subprocess.Popen[str]]]:
-    """The relay processes a test starts; any still running at its end is killed by pid."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
 
 
 def kill(process: subprocess.Popen[str]) -> None:

@@ -8,20 +8,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from tests.integration.relay_support import Broker, connected_broker
+from tests.integration.relay_support import Broker
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "print_orders_placed.py"
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
-    async for found in connected_broker():
-        yield found
 
 
 def consumer(broker: Broker, tmp_path: Path) -> subprocess.CompletedProcess[str]:

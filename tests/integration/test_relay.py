@@ -4,7 +4,6 @@ backend: what lands in the stream, dedupe by event id, a broker that is down, th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from functools import partial
 
@@ -31,7 +30,6 @@ from tests.integration.relay_support import (
     Broker,
     Row,
     add_rows,
-    connected_broker,
     ids_by_position,
     published_count,
     relay_of,
@@ -40,12 +38,6 @@ from tests.integration.relay_support import (
 from tests.integration.servers import PgBouncer, free_port
 from tests.integration.units import unit_of_work
 from tests.polling import eventually
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
-    async for found in connected_broker():
-        yield found
 
 
 async def drain(database: Database, publisher: JetStreamPublisher) -> None:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import pytest
 
 from adapters.database import Database
 from tests.integration.cli_support import Target
 from tests.integration.relay_support import (
     Broker,
     add_rows,
-    connected_broker,
     ids_by_position,
     published_count,
     rows_for_orders,
@@ -26,23 +23,6 @@ from tests.integration.servers import free_port
 from tests.polling import eventually
 
 BACKLOG_ORDERS = 1_500  # 3,000 rows: six batches, the relay is caught mid-batch
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
-    async for found in connected_broker():
-        yield found
-
-
-@pytest.fixture
-def relays() -> Iterator[list[subprocess.Popen[str]]]:
-    """The relay processes a test starts; any still running at its end is killed by pid."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
 
 
 async def test_a_relay_killed_between_publish_and_mark_leaves_each_event_once(
