@@ -8,7 +8,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from adapters.orm import import_batches, items
@@ -45,10 +44,6 @@ def _update_by_id() -> Update:
 
 
 class SqlAlchemyCatalogRows(SqlAlchemyRepository, AbstractCatalogRows):
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__(session)
-        self.seen = []
-
     async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
         if not rows:
             return

@@ -47,12 +47,10 @@ class MessageBus:
     def __init__(self, handlers: Mapping[str, Mapping[str, Handler]]) -> None:
         self._by_type = {kind: dict(named) for kind, named in handlers.items()}
         self._by_name = {name: h for named in handlers.values() for name, h in named.items()}
-
-    @property
-    def event_types(self) -> frozenset[str]:
-        """The types some handler takes; the unit of work writes rows of any other type
-        already dispatched (``AbstractUnitOfWork.handled_event_types``)."""
-        return frozenset(kind for kind, named in self._by_type.items() if named)
+        # The types some handler takes; the unit of work writes rows of any other type already
+        # dispatched (``AbstractUnitOfWork.handled_event_types``). Computed once: the
+        # container hands it to every unit it makes.
+        self.event_types = frozenset(kind for kind, named in self._by_type.items() if named)
 
     def names_for(self, event_type: str) -> Sequence[str]:
         return list(self._by_type.get(event_type, {}))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,7 +44,7 @@ class OutboxMessage:
 
 
 def message_of(
-    aggregate: Order | Item | Catalog, event: Event, *, owes_calls: bool = True
+    aggregate: Order | Item | Catalog, event: Event, *, handled: Collection[str] | None = None
 ) -> OutboxMessage:
     """The row for ``event`` of ``aggregate``, whose id must exist (the unit has flushed).
 
@@ -54,8 +54,9 @@ def message_of(
     The ``Catalog`` (the items as a whole, changed by a bulk load) has no id: its subject is
     the collection, "items", and its data the event's fields alone.
 
-    ``owes_calls=False`` (no in-process handler takes the event's type): the row is written
-    dispatched, so the dispatcher never reads nor marks it; the relay still publishes it.
+    ``handled``: the event types some in-process handler takes (``None``: unknown, any may
+    be). A row of another type owes no handler call: it is written dispatched, so the
+    dispatcher never reads nor marks it; the relay still publishes it.
     """
     subject = SUBJECTS[type(aggregate)]
     data = dataclasses.asdict(event)
@@ -69,7 +70,7 @@ def message_of(
         subject=subject,
         data=data,
         occurred_at=event.occurred_at,
-        dispatched_at=None if owes_calls else event.occurred_at,
+        dispatched_at=None if handled is None or event.type in handled else event.occurred_at,
     )
 
 

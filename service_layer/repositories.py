@@ -231,11 +231,16 @@ class AbstractCatalogRows(abc.ABC):
     costs to write. The items' invariants are checked on the rows (``domain.catalog_import``)
     before they get here; the same locks as the item repository's, in the same order.
 
-    ``seen``: the ``Catalog`` when a load recorded its batch's event on it; the unit's commit
-    writes that to the outbox as it does the aggregates' events of the other ``seen``.
+    ``seen``: the ``Catalog`` once a load recorded its batch's event on it (``record``); the
+    unit's commit writes that to the outbox as it does the aggregates' events of the other
+    ``seen``. An empty tuple on the class, replaced on the instance by ``record``: a unit that
+    imports nothing (every purchase) builds nothing for it.
     """
 
-    seen: list[Catalog]
+    seen: Sequence[Catalog] = ()
+
+    def record(self, catalog: Catalog) -> None:
+        self.seen = (*self.seen, catalog)
 
     @abc.abstractmethod
     async def add_rows(self, rows: Sequence[CatalogRow]) -> None:

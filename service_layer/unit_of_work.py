@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Collection
+from functools import partial
+from itertools import starmap
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -129,12 +131,8 @@ class AbstractUnitOfWork(abc.ABC):
         if recorded:
             # New aggregates get their ids at the flush; the outbox rows carry them.
             await self._flush()
-            handled = self.handled_event_types
-            messages = [
-                message_of(aggregate, event, owes_calls=handled is None or event.type in handled)
-                for aggregate, event in recorded
-            ]
-            await self.outbox.add(messages)
+            rows = starmap(partial(message_of, handled=self.handled_event_types), recorded)
+            await self.outbox.add(list(rows))
         await self._commit()
 
     def _recorded_events(self) -> list[tuple[Order | Item | Catalog, Event]]:

@@ -100,7 +100,7 @@ async def import_batch(
         if (imported := batch.event()) is not None:  # committed with the batch, or not at all
             catalog = Catalog()
             catalog.events.append(imported)
-            uow.catalog_rows.seen.append(catalog)
+            uow.catalog_rows.record(catalog)
         if refresh_statistics and batch.new:
             await uow.catalog_rows.refresh_statistics()
         if record is not None:

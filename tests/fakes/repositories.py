@@ -367,7 +367,6 @@ class InMemoryCatalogRows(AbstractCatalogRows):
 
     def __init__(self, items: InMemoryItemRepository) -> None:
         self._items = items
-        self.seen = []
 
     async def add_rows(self, rows: Sequence[CatalogRow]) -> None:
         for row in rows:
