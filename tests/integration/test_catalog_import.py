@@ -210,7 +210,10 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
             process.kill()
             process.wait()
     part = await catalog(target.database)
-    assert 1000 <= len(part) < len(expected), "stopped half-way"
+    assert 1000 <= len(part) < len(expected), (
+        f"stopped half-way: {len(part)} of {len(expected)} rows, exit {process.returncode}, "
+        f"stderr: {stderr[-600:]!r}"
+    )
     assert all(expected[sku] == row for sku, row in part.items())
     if stop == signal.SIGINT:
         assert process.returncode == 130
