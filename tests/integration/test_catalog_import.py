@@ -168,6 +168,15 @@ async def test_updates_change_only_what_the_file_changes(target: Target, tmp_pat
     }
 
 
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C as a terminal would deliver it. A child inherits an
+    ignored SIGINT and a blocked signal mask from its parent, and in the whole suite the
+    pytest process had one of them from an earlier test: the import then never saw the SIGINT
+    and ran to its end (a fresh clone's `make test`, twice; never when run alone)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
 async def test_a_run_stopped_half_way_finishes_when_run_again(
     target: Target, tmp_path: Path, stop: signal.Signals
@@ -184,7 +193,12 @@ async def test_a_run_stopped_half_way_finishes_when_run_again(
         # forget this run's batches and count them twice.
         command.append("--again")
     process = subprocess.Popen(  # noqa: S603, ASYNC220 - our own script; starting it does not block
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,  # two signal calls in the child, no locks taken
     )
     try:
         async with outside_connection(target.database) as watcher:
