@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,7 +20,10 @@ from tests.integration.databases import open_database
 async def test_shutdown_disposes_the_database(sqlite_database: Database) -> None:
     # A database of the app's own on the migrated file: the run's shared one stays open.
     async with open_database(sqlite_database.url.render_as_string(False)) as database:
-        container = build_test_container()
+        # The background rounds that use the database are off, so the counts below are this
+        # test's own: the event dispatcher's first query, at start-up, would race the one here
+        # for the units' pool (the next test runs them).
+        container = build_test_container(events_dispatch_seconds=0, purge_interval_seconds=0)
         container.database.override(providers.Object(database))
         reads = container.reads()
         app = create_app(container)
@@ -38,6 +42,36 @@ async def test_shutdown_disposes_the_database(sqlite_database: Database) -> None
             new is not old for new, old in zip(database.pools(), pools_while_running, strict=True)
         )
         assert [pool.checkedin() for pool in pools_while_running] == [0, 0]
+
+
+async def test_shutdown_stops_the_background_rounds_before_it_disposes(
+    sqlite_database: Database,
+) -> None:
+    """The event dispatcher and the purge run while the app does and are stopped before the
+    pools close: a round still in flight at dispose() would hold a connection past the end."""
+    async with open_database(sqlite_database.url.render_as_string(False)) as database:
+        container = build_test_container(
+            events_dispatch_seconds=0.001, purge_interval_seconds=0.001
+        )
+        container.database.override(providers.Object(database))
+        app = create_app(container)
+
+        async with app.router.lifespan_context(app):
+            # Long enough for many rounds of both (each opens a unit of work on the pool).
+            await asyncio.sleep(0.2)
+            pools_while_running = database.pools()
+            units_pool = pools_while_running[0]
+            assert units_pool.checkedin() + units_pool.checkedout() >= 1  # the rounds use it
+
+        assert [pool.checkedout() for pool in pools_while_running] == [0, 0]
+        assert [pool.checkedin() for pool in pools_while_running] == [0, 0]
+        # Nothing of the app's is left running, and nothing opens the database again.
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        await asyncio.sleep(0.05)
+        assert [(pool.checkedin(), pool.checkedout()) for pool in database.pools()] == [
+            (0, 0),
+            (0, 0),
+        ]
 
 
 def test_the_worker_app_freezes_what_it_was_built_with(tmp_path: Path) -> None:
