@@ -47,7 +47,7 @@ CEILING, CLASSIC_ASYNC = "ceiling (raw driver)", "classic async"
 PATTERN_ALONE = "everything off: the pattern alone"
 BEFORE = "Stockroom before (account checked in the order's unit)"
 
-TARGETS = (
+TARGETS: tuple[Target, ...] = (
     Target(REFERENCE),
     Target("- metrics (and the held-unit timer)", env=NO_METRICS),
     Target("- access log", env=NO_ACCESS_LOG),

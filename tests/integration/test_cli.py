@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import empty_postgres_database
+from tests.integration.servers import wait_until_serving
 
 STOCKROOM = str(Path(sys.executable).parent / "stockroom")
 
@@ -113,15 +113,7 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"stockroom serve did not come up:\n{log_path.read_text()}")
-                time.sleep(0.1)
+        wait_until_serving(base, process, log_path)
         yield base
     finally:
         process.terminate()

@@ -45,7 +45,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import IN_CI
-from tests.integration.servers import live_client
+from tests.integration.servers import live_client, wait_until_serving
 from tests.polling import eventually
 
 pytestmark = pytest.mark.postgres
@@ -241,15 +241,7 @@ def server(cluster: Cluster, tmp_path: Path) -> Iterator[Server]:
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{server.base_url}/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"stockroom serve did not come up:\n{server.log_tail()}")
-                time.sleep(0.1)
+        wait_until_serving(server.base_url, process, log_path)
         yield server
     finally:
         process.terminate()
