@@ -9,21 +9,11 @@ as the real one takes them), the in-process dispatcher still runs in every worke
 spawned processes that import this module again as their ``__main__``, so each has it too.
 """
 
-from domain.catalog_import import Catalog
-from domain.events import Event
-from domain.item import Item
-from domain.order import Order
+from bench.no_outbox import no_events
 from entrypoints.cli import app
 from service_layer.unit_of_work import AbstractUnitOfWork
 
-
-def _no_events(self: AbstractUnitOfWork) -> list[tuple[Order | Item | Catalog, Event]]:
-    for aggregate in [*self.orders.seen, *self.items.seen, *self.catalog_rows.seen]:
-        aggregate.events.clear()
-    return []
-
-
-AbstractUnitOfWork._recorded_events = _no_events  # type: ignore[method-assign]
+AbstractUnitOfWork._recorded_events = no_events  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     app(prog_name="stockroom")

@@ -6,7 +6,8 @@ one purchase at a time, three arms taking turns in the same run:
 - **as it ships**: the unit builds the outbox row and INSERTs it in the purchase's transaction;
 - **row, no INSERT**: the same, with the INSERT skipped (``SqlAlchemyOutbox.add`` builds the
   rows and sends nothing): what building the event's row and the early flush cost;
-- **no outbox**: the unit finds no events (as ``bench/events_serve.py`` serves it).
+- **no outbox**: the unit finds no events (``bench/no_outbox.py``, as ``bench/events_serve.py``
+  serves it).
 
 Printed: microseconds a purchase (wall clock and this process's CPU, medians of the rounds)
 and each arm's purchases a second against no outbox (bench/README.md, "Events").
@@ -28,6 +29,7 @@ from typing import Any
 from adapters.outbox import SqlAlchemyOutbox, to_json
 from bench.cases import PG, SQLITE
 from bench.events_drain import throwaway_database
+from bench.no_outbox import no_events
 from domain.order import LineRequest
 from entrypoints.container import build_container, dispose
 from entrypoints.settings import Settings
@@ -45,17 +47,11 @@ async def _rows_only(_: SqlAlchemyOutbox, messages: Sequence[OutboxMessage]) -> 
         to_json(message.data)
 
 
-def _no_events(self: AbstractUnitOfWork) -> list[Any]:
-    for aggregate in [*self.orders.seen, *self.items.seen, *self.catalog_rows.seen]:
-        aggregate.events.clear()
-    return []
-
-
 def _arm(name: str) -> None:
     """Switch the unit of work to ``name``'s behaviour (class attributes, this process only)."""
-    SqlAlchemyOutbox.add = _rows_only if name == ROW_ONLY else _SHIPPED_ADD  # type: ignore[method-assign]
+    SqlAlchemyOutbox.add = _rows_only if name == ROW_ONLY else _SHIPPED_ADD  # type: ignore[method-assign,assignment]
     AbstractUnitOfWork._recorded_events = (  # type: ignore[method-assign]
-        _no_events if name == NONE else _SHIPPED_EVENTS
+        no_events if name == NONE else _SHIPPED_EVENTS
     )
 
 

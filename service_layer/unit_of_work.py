@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Collection
-from functools import partial
-from itertools import starmap
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -131,8 +129,10 @@ class AbstractUnitOfWork(abc.ABC):
         if recorded:
             # New aggregates get their ids at the flush; the outbox rows carry them.
             await self._flush()
-            rows = starmap(partial(message_of, handled=self.handled_event_types), recorded)
-            await self.outbox.add(list(rows))
+            handled, rows = self.handled_event_types, []
+            for aggregate, event in recorded:  # a loop, not a comprehension: no frame of its own
+                rows.append(message_of(aggregate, event, handled=handled))
+            await self.outbox.add(rows)
         await self._commit()
 
     def _recorded_events(self) -> list[tuple[Order | Item | Catalog, Event]]:
